@@ -1,0 +1,1 @@
+"""Embedded scenarios (the Tianchang county medical community and small examples)."""

@@ -1,0 +1,15 @@
+"""Consortium planner: where CT and MRI scanners go, how many specialist outreach days each site
+gets and how the capital budget is spread, for a medical consortium (DESIGN.md)."""
+
+from __future__ import annotations
+
+from planner.errors import InfeasibleError, PlannerError, ScenarioError
+from planner.highs import SolverOptions
+from planner.plan import Plan
+from planner.scenario import Scenario, default_scenario_path, load_scenario
+from planner.session import PlanningSession, solve
+
+__all__ = [
+    "InfeasibleError", "Plan", "PlannerError", "PlanningSession", "Scenario", "ScenarioError",
+    "SolverOptions", "default_scenario_path", "load_scenario", "solve",
+]

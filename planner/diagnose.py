@@ -1,0 +1,165 @@
+"""Explaining infeasibility: the usual causes, found before solving; HiGHS's IIS after.
+
+Before solving (:func:`precheck`), in the scenario's own words:
+* a populated zone with no site within an urgent limit where the equipment is or may be placed;
+* policy minimum outreach days at grassroots sites exceeding a specialty's pool;
+* existing units above `max_per_site` that cannot be relocated;
+* a capital budget below the cheapest way to give every zone urgent cover (a small covering MILP
+  solved exactly: a lower bound on the capital urgent coverage needs).
+If HiGHS still reports the model infeasible, :func:`explain_infeasible` computes an irreducible
+infeasible subset (IIS) of the LP relaxation and names the constraint families and rows in it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import highspy
+import numpy as np
+import pandas as pd
+
+from planner.errors import InfeasibleError
+from planner.highs import new_highs, run
+from planner.inputs import ModelInputs
+
+
+def _fmt_money(x: float, currency: str) -> str:
+    return f"{x:,.0f} {currency}"
+
+
+def _uncoverable_zones(scenario, inp: ModelInputs) -> list[str]:
+    causes = []
+    unit_sites = {}
+    for i, e in inp.unit_pairs:
+        unit_sites.setdefault(e, set()).add(i)
+    urgent = scenario.conditions.dropna(subset=["urgent_service"])
+    populated = inp.zones.index[inp.zones["population"] > 0]
+    for c in urgent[urgent["cases_per_1000"] > 0].itertuples():
+        candidates = sorted(unit_sites.get(c.urgent_service, ()))
+        if candidates:
+            nearest = inp.minutes.loc[populated, candidates].min(axis=1)
+        else:
+            nearest = pd.Series(np.inf, index=populated)
+        bad = nearest[nearest > c.urgent_minutes]
+        if len(bad):
+            names = ", ".join(f"{z} ({m:.0f} min)" for z, m in bad.head(8).items())
+            more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
+            causes.append(
+                f"urgent coverage: {len(bad)} populated zone(s) have no site within "
+                f"{c.urgent_minutes:g} minutes where {c.urgent_service} is installed or allowed "
+                f"(condition '{c.condition}'): {names}{more}. Allow {c.urgent_service} at more "
+                f"tiers (equipment.csv allowed_tiers), raise urgent_minutes, or set "
+                f"[urgent] soft = true to price uncovered zones.")
+    return causes
+
+
+def _policy_over_pools(scenario, inp: ModelInputs) -> list[str]:
+    causes = []
+    grassroots = int(inp.sites["grassroots"].sum())
+    for s, minimum in inp.min_days.items():
+        need = minimum * grassroots
+        if need > inp.pool[s] + 1e-9:
+            causes.append(
+                f"specialist supply: the policy minimum of {minimum:g} {s} days at each of "
+                f"{grassroots} grassroots sites needs {need:g} days, but the pool "
+                f"('{s}.outreach_days' in resources.csv) holds {inp.pool[s]:g}.")
+    return causes
+
+
+def _too_many_existing(inp: ModelInputs) -> list[str]:
+    causes = []
+    movable = set(inp.moves[["from_site", "equipment"]].itertuples(index=False, name=None))
+    for (i, e), n in inp.existing.items():
+        limit = inp.equipment.at[e, "max_per_site"]
+        if n > limit and (i, e) not in movable:
+            causes.append(f"per-site maximum: site {i} already has {n:g} {e} units in service "
+                          f"but max_per_site is {limit:g}, and {e} has no relocation_cost.")
+    return causes
+
+
+def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
+    """Lower bound on the capital urgent coverage needs, by an exact covering MILP."""
+    if inp.cover_rows.empty or not math.isfinite(inp.budget):
+        return []
+    existing = inp.existing
+    cover = inp.cover.merge(inp.cover_rows[["zone_id", "condition"]])
+    has_unit = cover.apply(lambda r: existing.get((r.site_id, r.equipment), 0) > 0, axis=1)
+    covered = set(map(tuple, cover.loc[has_unit, ["zone_id", "condition"]].to_numpy()))
+    open_rows = [k for k in map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())
+                 if k not in covered]
+    if not open_rows:
+        return []
+    eq = inp.equipment
+    new = set(map(tuple, inp.new_pairs.to_numpy()))
+    moved_to = set(map(tuple, inp.moves[["to_site", "equipment"]].to_numpy()))
+
+    def unit_price(i, e):
+        prices = []
+        if (i, e) in new:
+            prices.append(eq.at[e, "capex"])
+        if (i, e) in moved_to:
+            prices.append(eq.at[e, "relocation_cost"])
+        return min(prices) if prices else math.inf
+
+    candidates = sorted({(i, e) for i, e in cover[["site_id", "equipment"]].itertuples(
+        index=False, name=None) if math.isfinite(unit_price(i, e))})
+    if not candidates:
+        return []
+    column = {k: j for j, k in enumerate(candidates)}
+    h = new_highs()
+    n = len(candidates)
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                            np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
+    h.changeColsCost(n, np.arange(n, dtype=np.int32),
+                     np.array([unit_price(*k) for k in candidates], dtype=float))
+    groups = cover.groupby(["zone_id", "condition"])
+    for key in open_rows:
+        rows = groups.get_group(key)
+        cols = sorted({column[(i, e)] for i, e in zip(rows["site_id"], rows["equipment"])
+                       if (i, e) in column})
+        if cols:
+            h.addRow(1.0, highspy.kHighsInf, len(cols), np.array(cols, dtype=np.int32),
+                     np.ones(len(cols)))
+    run(h, scenario.settings.solver.threads)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return []
+    need = h.getInfo().objective_function_value
+    if need <= inp.budget + 1e-6:
+        return []
+    values = np.asarray(h.getSolution().col_value)
+    chosen = [f"{e} at {i}" for (i, e), x in zip(candidates, values) if x > 0.5]
+    currency = scenario.settings.currency
+    return [f"capital budget: urgent coverage of {len(open_rows)} zone(s) not covered today "
+            f"needs at least {_fmt_money(need, currency)} of capital (e.g. {', '.join(chosen)}), "
+            f"but the budget is {_fmt_money(inp.budget, currency)}. Raise the budget "
+            f"(scenario.toml budget or members.csv budget_contribution) or soften coverage."]
+
+
+def precheck(scenario, inp: ModelInputs) -> None:
+    """Raise InfeasibleError naming zones/sites when a usual cause of infeasibility is present."""
+    causes = _policy_over_pools(scenario, inp) + _too_many_existing(inp)
+    if not inp.urgent_soft:
+        causes += _uncoverable_zones(scenario, inp)
+        if not causes:
+            causes += _budget_for_coverage(scenario, inp)
+    if causes:
+        raise InfeasibleError(causes)
+
+
+def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[str]]:
+    """The constraint families and rows of an IIS of the LP relaxation (HiGHS getIis)."""
+    h = new_highs()
+    lp = hm.highs.getLp()
+    lp.integrality_ = []
+    h.passModel(lp)
+    status, iis = h.getIis()
+    rows = list(iis.row_index_) if iis.valid_ else []
+    if not rows:
+        return (["HiGHS proves the plan infeasible only with whole units and days (the LP "
+                 "relaxation is feasible); check budgets against unit prices and per-site "
+                 "maxima."], [])
+    names = [hm.constraints[r].name for r in rows]
+    families = sorted({n.split("[")[0] for n in names})
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return ([f"an irreducible set of {len(names)} conflicting constraints: {shown}."], families)

@@ -1,0 +1,257 @@
+"""Hand a linear Pyomo model to HiGHS once, keep it, and re-solve after parameter changes.
+
+Why not Pyomo's own `contrib.solver` HiGHS interface: it generates a standard representation per
+constraint and tracks every variable in Python, which on this machine costs ~4 s for a 200k-column
+model (more than HiGHS needs to solve the county scenario many times over). Our models are built
+from linear expressions only (`quicksum(..., linear=True)`), so their terms can be read directly:
+the compiler below walks each row's terms once, records which coefficients and bounds depend on
+mutable parameters, and on `update()` re-evaluates just those and pushes them to the same HiGHS
+object (`changeCoeff`, `changeRowsBounds`, `changeColsCost`, `changeColsBounds`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.repn.standard_repn import generate_standard_repn
+
+INF = highspy.kHighsInf
+_NUMBERS = (int, float)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Solver settings, mapped onto HiGHS options in one place (:meth:`HighsModel.solve`)."""
+
+    time_limit: float = 60.0
+    mip_gap: float = 1e-4
+    threads: int = 1
+    seed: int = 0
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    status: str                 # optimal, time_limit, infeasible, unbounded, error
+    objective: float | None
+    bound: float | None
+    mip_gap: float | None
+    seconds: float
+    values: np.ndarray | None   # column values, in the order of HighsModel.variables
+    has_solution: bool
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kSolutionLimit: "solution_limit",
+    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+    highspy.HighsModelStatus.kInterrupt: "interrupted",
+}
+
+
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS object (its first construction prints a banner to the C-level stdout)."""
+    global _banner_shown
+    if not _banner_shown:
+        from pyomo.common.tee import capture_output
+        with capture_output(capture_fd=True):
+            h = highspy.Highs()
+        _banner_shown = True
+    else:
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+_scheduler_threads: int | None = None
+
+
+def run(h: highspy.Highs, threads: int = 1) -> None:
+    """Run HiGHS with `threads` threads.
+
+    HiGHS keeps one thread scheduler per process, sized by the first run; a later run asking for
+    another size fails, so the scheduler is reset when the size changes.
+    """
+    global _scheduler_threads
+    if _scheduler_threads is not None and _scheduler_threads != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    h.setOptionValue("threads", int(threads))
+    _scheduler_threads = threads
+    h.run()
+
+
+def _terms(body):
+    """(variables, coefficients, constants) of a linear body, without a standard repn when possible."""
+    if type(body) is LinearExpression:
+        args = body.args
+    elif isinstance(body, VarData):
+        args = (body,)
+    else:  # rare shapes: let Pyomo expand them
+        repn = generate_standard_repn(body, compute_values=False, quadratic=False)
+        if repn.nonlinear_expr is not None:
+            raise ValueError(f"non-linear expression {body}")
+        return list(repn.linear_vars), list(repn.linear_coefs), [repn.constant]
+    variables, coefficients, constants = [], [], []
+    for a in args:
+        kind = type(a)
+        if kind is MonomialTermExpression:
+            coef, var = a.args
+            variables.append(var)
+            coefficients.append(coef)
+        elif isinstance(a, VarData):
+            variables.append(a)
+            coefficients.append(1)
+        else:
+            constants.append(a)
+    return variables, coefficients, constants
+
+
+class HighsModel:
+    """A persistent HiGHS copy of one linear Pyomo model."""
+
+    def __init__(self, model: pyo.ConcreteModel):
+        self.model = model
+        self.variables: list[VarData] = list(model.component_data_objects(pyo.Var))
+        self.column = {id(v): j for j, v in enumerate(self.variables)}
+        self.constraints = list(model.component_data_objects(pyo.Constraint, active=True))
+        self.highs = new_highs()
+        lb, ub = self._column_bounds()
+        n = len(self.variables)
+        self.highs.addVars(n, lb, ub)
+        integer = np.array([j for j, v in enumerate(self.variables) if v.is_integer()],
+                           dtype=np.int32)
+        if len(integer):
+            self.highs.changeColsIntegrality(
+                len(integer), integer,
+                np.full(len(integer), highspy.HighsVarType.kInteger, dtype=np.uint8))
+        self.is_mip = len(integer) > 0
+        self._bounds = (lb, ub)
+        self._add_rows()
+        self._objective_expr = None
+        self._set_costs()
+
+    # --- compile ------------------------------------------------------------------------------
+    def _column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lb = np.empty(len(self.variables))
+        ub = np.empty(len(self.variables))
+        for j, v in enumerate(self.variables):
+            if v.fixed:
+                lb[j] = ub[j] = v.value
+            else:
+                lo, hi = v.bounds
+                lb[j] = -INF if lo is None else lo
+                ub[j] = INF if hi is None else hi
+        return lb, ub
+
+    def _add_rows(self) -> None:
+        starts, index, values = [], [], []
+        lower, upper = [], []
+        self._mutable_coefs: list[tuple[int, int, object]] = []
+        self._mutable_rows: list[tuple[int, object, object, list]] = []
+        column = self.column
+        for row, con in enumerate(self.constraints):
+            variables, coefficients, constants = _terms(con.body)
+            starts.append(len(index))
+            for var, coef in zip(variables, coefficients):
+                col = column[id(var)]
+                if type(coef) in _NUMBERS:
+                    values.append(coef)
+                else:
+                    values.append(pyo.value(coef))
+                    self._mutable_coefs.append((row, col, coef))
+                index.append(col)
+            lo, hi = con.lower, con.upper
+            if not all(type(x) in _NUMBERS or x is None for x in (lo, hi, *constants)):
+                self._mutable_rows.append((row, lo, hi, constants))
+            lo_value, hi_value = self._row_bounds(lo, hi, constants)
+            lower.append(lo_value)
+            upper.append(hi_value)
+        self.highs.addRows(len(lower), np.array(lower), np.array(upper), len(index),
+                           np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
+                           np.array(values, dtype=float))
+
+    @staticmethod
+    def _row_bounds(lo, hi, constants) -> tuple[float, float]:
+        shift = sum(pyo.value(c) for c in constants)
+        return (-INF if lo is None else pyo.value(lo) - shift,
+                INF if hi is None else pyo.value(hi) - shift)
+
+    def _set_costs(self) -> None:
+        objective = next(self.model.component_data_objects(pyo.Objective, active=True))
+        variables, coefficients, constants = _terms(objective.expr)
+        costs = np.zeros(len(self.variables))
+        for var, coef in zip(variables, coefficients):
+            costs[self.column[id(var)]] += pyo.value(coef)
+        self.highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
+        self.highs.changeObjectiveOffset(float(sum(pyo.value(c) for c in constants)))
+        sense = highspy.ObjSense.kMinimize if objective.sense == pyo.minimize \
+            else highspy.ObjSense.kMaximize
+        self.highs.changeObjectiveSense(sense)
+        self._objective_expr = objective.expr
+
+    # --- persistent updates ------------------------------------------------------------------
+    def update(self) -> None:
+        """Push changed parameter values, variable bounds/fixings and a new objective to HiGHS."""
+        for row, col, coef in self._mutable_coefs:
+            self.highs.changeCoeff(row, col, pyo.value(coef))
+        if self._mutable_rows:
+            rows = np.array([r[0] for r in self._mutable_rows], dtype=np.int32)
+            bounds = np.array([self._row_bounds(lo, hi, c) for _, lo, hi, c in self._mutable_rows])
+            self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0], bounds[:, 1])
+        lb, ub = self._column_bounds()
+        changed = np.nonzero((lb != self._bounds[0]) | (ub != self._bounds[1]))[0]
+        if len(changed):
+            self.highs.changeColsBounds(len(changed), changed.astype(np.int32), lb[changed],
+                                        ub[changed])
+            self._bounds = (lb, ub)
+        objective = next(self.model.component_data_objects(pyo.Objective, active=True))
+        if objective.expr is not self._objective_expr:
+            self._set_costs()
+
+    # --- solve --------------------------------------------------------------------------------
+    def solve(self, options: SolverOptions) -> SolveResult:
+        h = self.highs
+        h.setOptionValue("output_flag", bool(options.log))
+        h.setOptionValue("time_limit", float(options.time_limit))
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+        h.setOptionValue("random_seed", int(options.seed))
+        start = time.perf_counter()
+        h.clearSolver()  # no state from an earlier solve: same inputs, same plan
+        run(h, options.threads)
+        seconds = time.perf_counter() - start
+        status = _STATUS.get(h.getModelStatus(), "error")
+        info = h.getInfo()
+        has_solution = info.primal_solution_status == 2
+        values = np.asarray(h.getSolution().col_value) if has_solution else None
+        objective = info.objective_function_value if has_solution else None
+        bound = info.mip_dual_bound if self.is_mip and has_solution else objective
+        gap = (info.mip_gap if self.is_mip else 0.0) if has_solution else None
+        if status == "optimal" and gap is not None and not np.isfinite(gap):
+            gap = 0.0
+        return SolveResult(status, objective, bound, gap, seconds, values, has_solution)
+
+    def values_of(self, component, result: SolveResult) -> dict:
+        """Values of one indexed variable, keyed by its index."""
+        column = self.column
+        return {k: result.values[column[id(v)]] for k, v in component.items()}
+
+    def load(self, result: SolveResult) -> None:
+        """Write solution values into the Pyomo variables (for users inspecting the model)."""
+        if result.values is None:
+            return
+        for v, x in zip(self.variables, result.values.tolist()):
+            if not v.fixed:
+                v.set_value(x, skip_validation=True)

@@ -1,0 +1,242 @@
+"""From a validated Scenario to the arrays the model is built from.
+
+Everything here is plain pandas: demand D[z,k], the travel matrix, the sparse list of eligible
+(zone, site, service) arcs with their unit cost, existing units, pools, the pairs where new or
+relocated units may go, and the urgent covering sets (with dominated rows removed). The model
+builder only reads these tables, so the model can be checked against them one to one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.geo import distance_km
+from planner.scenario import Scenario
+from planner.validate import parse_resource, split_tiers
+
+
+def annuity_factor(rate: float, years: float) -> float:
+    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (DESIGN.md section 5)."""
+    if rate == 0:
+        return 1.0 / years
+    return rate / (1.0 - (1.0 + rate) ** (-years))
+
+
+def travel_minutes(scenario: Scenario) -> pd.DataFrame:
+    """Zones x sites minutes: great-circle km x circuity / speed, overridden by travel.csv."""
+    zones, sites, travel = scenario.zones, scenario.sites, scenario.settings.travel
+    km = distance_km(zones["lon"], zones["lat"], sites["lon"], sites["lat"])
+    minutes = pd.DataFrame(km * travel.circuity / travel.speed_kmh * 60.0,
+                           index=pd.Index(zones["zone_id"], name="zone_id"),
+                           columns=pd.Index(sites["site_id"], name="site_id"))
+    overrides = scenario.travel
+    if len(overrides):
+        rows = minutes.index.get_indexer(overrides["zone_id"])
+        cols = minutes.columns.get_indexer(overrides["site_id"])
+        values = minutes.to_numpy(copy=True)
+        values[rows, cols] = overrides["minutes"].to_numpy(float)
+        minutes = pd.DataFrame(values, index=minutes.index, columns=minutes.columns)
+    return minutes
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """The data of one model instance, in tidy labelled tables."""
+
+    sites: pd.DataFrame        # index site_id: member, tier, grassroots, capital_limit
+    zones: pd.DataFrame        # index zone_id: population, home_member, lon, lat
+    equipment: pd.DataFrame    # index equipment: annual_capex, opex, capacity, ...
+    specialties: pd.DataFrame  # index specialty: visits_per_day, cost_per_day, referral_cost
+    demand: pd.Series          # (zone_id, service) -> units per year, positive entries only
+    minutes: pd.DataFrame      # zones x sites travel minutes
+    arcs: pd.DataFrame         # zone_id, site_id, service, minutes, unit_cost (eligible only)
+    existing: pd.Series        # (site_id, equipment) -> units in place today
+    clinic_visits: pd.Series   # (site_id, specialty) -> in-house clinic capacity per year
+    pool: pd.Series            # specialty -> outreach days available
+    min_days: pd.Series        # specialty -> policy minimum days at each grassroots site
+    new_pairs: pd.DataFrame    # site_id, equipment where new units may be installed
+    moves: pd.DataFrame        # from_site, to_site, equipment where existing units may move
+    unit_pairs: list           # (site_id, equipment) where units can be in service
+    cover: pd.DataFrame        # zone_id, condition, equipment, site_id: urgent covering sets
+    cover_rows: pd.DataFrame   # zone_id, condition, equipment, population: rows kept
+    budget: float
+    value_per_minute: float
+    urgent_soft: bool
+    penalty_per_zone: float
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.equipment.index) + list(self.specialties.index)
+
+    def structure_key(self) -> tuple:
+        """What fixes the model's shape; data with the same key re-solve without a rebuild."""
+        return (tuple(self.sites.index), tuple(self.zones.index), self.services,
+                tuple(map(tuple, self.arcs[["zone_id", "site_id", "service"]].to_numpy())),
+                tuple(self.demand.index), tuple(self.existing.items()),
+                tuple(map(tuple, self.new_pairs.to_numpy())),
+                tuple(map(tuple, self.moves.to_numpy())),
+                tuple(map(tuple, self.cover.to_numpy())), self.urgent_soft,
+                tuple(self.clinic_visits.index), tuple(self.min_days[self.min_days > 0].index),
+                tuple(self.sites.index[np.isfinite(self.sites["capital_limit"])]),
+                tuple(self.equipment.index[np.isfinite(self.equipment["max_per_site"])]))
+
+
+def _demand(scenario: Scenario, services: list[str]) -> pd.Series:
+    """D[z,k] = population_z / 1000 x sum_c rate[z,c] x units_per_case[c,k]."""
+    zones, conditions = scenario.zones, scenario.conditions
+    rates = pd.DataFrame(np.outer(np.ones(len(zones)), conditions["cases_per_1000"].to_numpy()),
+                         index=zones["zone_id"], columns=conditions["condition"])
+    for row in scenario.zone_conditions.itertuples():
+        rates.loc[row.zone_id, row.condition] = row.cases_per_1000
+    per_case = (scenario.condition_services
+                .pivot_table(index="condition", columns="service", values="units_per_case",
+                             aggfunc="sum")
+                .reindex(index=conditions["condition"], columns=services).fillna(0.0))
+    demand = (rates.to_numpy() @ per_case.to_numpy()) * \
+        (zones["population"].to_numpy()[:, None] / 1000.0)
+    frame = pd.DataFrame(demand, index=pd.Index(zones["zone_id"], name="zone_id"),
+                         columns=pd.Index(services, name="service"))
+    series = frame.stack()
+    return series[series > 0]
+
+
+def _resources(scenario: Scenario, equipment: set[str], specialties: set[str]) -> pd.DataFrame:
+    res = scenario.resources.copy()
+    parsed = res["resource"].map(lambda r: parse_resource(r, equipment, specialties))
+    res["kind"] = parsed.map(lambda p: p[0])
+    res["item"] = parsed.map(lambda p: p[1])
+    return res
+
+
+def _arcs(demand: pd.Series, minutes: pd.DataFrame, limits: pd.Series, cost_per_unit: pd.Series,
+          value_per_minute: float) -> pd.DataFrame:
+    """Eligible (zone, site, service) arcs: only pairs within the service's max_minutes."""
+    pieces = []
+    matrix = minutes.to_numpy()
+    zone_pos = pd.Series(np.arange(len(minutes.index)), index=minutes.index)
+    for service, zone_ids in demand.reset_index().groupby("service", sort=False)["zone_id"]:
+        rows = zone_pos[zone_ids].to_numpy()
+        sub = matrix[rows]
+        z_idx, s_idx = np.nonzero(sub <= limits[service])
+        pieces.append(pd.DataFrame({
+            "zone_id": minutes.index[rows[z_idx]], "site_id": minutes.columns[s_idx],
+            "service": service, "minutes": sub[z_idx, s_idx]}))
+    if not pieces:
+        return pd.DataFrame(columns=["zone_id", "site_id", "service", "minutes", "unit_cost"])
+    arcs = pd.concat(pieces, ignore_index=True)
+    arcs["unit_cost"] = arcs["minutes"] * value_per_minute + \
+        arcs["service"].map(cost_per_unit).to_numpy()
+    return arcs.sort_values(["service", "zone_id", "site_id"], kind="stable",
+                            ignore_index=True)
+
+
+def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Covering sets of urgent coverage and the rows kept.
+
+    A row is (zone, condition) for each populated zone and urgent condition with cases. With hard
+    coverage, a row whose covering set contains another row's set (same equipment) is implied by
+    it and dropped (Toregas & ReVelle 1973); soft coverage prices every row, so all are kept.
+    """
+    zones = scenario.zones.set_index("zone_id")
+    populated = zones.index[zones["population"] > 0]
+    urgent = scenario.conditions.dropna(subset=["urgent_service"])
+    urgent = urgent[urgent["cases_per_1000"] > 0]
+    rows, cover = [], []
+    for equipment, group in urgent.groupby("urgent_service", sort=True):
+        keys, sets = [], []
+        for c in group.itertuples():
+            within = minutes.loc[populated].to_numpy() <= c.urgent_minutes
+            keys += [(z, c.condition) for z in populated]
+            sets.append(within)
+        if not keys:
+            continue
+        matrix = np.vstack(sets)
+        keep = np.ones(len(keys), dtype=bool)
+        if not soft:
+            keep = _undominated(matrix)
+        for (zone, condition), row, kept in zip(keys, matrix, keep):
+            if not kept:
+                continue
+            rows.append((zone, condition, equipment, float(zones.at[zone, "population"])))
+            cover += [(zone, condition, equipment, s) for s in minutes.columns[row]]
+    return (pd.DataFrame(cover, columns=["zone_id", "condition", "equipment", "site_id"]),
+            pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "population"]))
+
+
+def _undominated(sets: np.ndarray) -> np.ndarray:
+    """Rows whose covering set contains no other row's set; of equal sets, the first is kept."""
+    a = sets.astype(np.int32)
+    extra = a @ (1 - a).T          # extra[p, q] = |set_p minus set_q|
+    size = a.sum(axis=1)
+    n = len(sets)
+    keep = np.ones(n, dtype=bool)
+    for q in range(n):
+        subsets = np.nonzero(extra[:, q] == 0)[0]          # p with set_p inside set_q
+        smaller = subsets[(size[subsets] < size[q]) | ((size[subsets] == size[q]) & (subsets < q))]
+        if len(smaller) and size[q] > 0:
+            keep[q] = False
+    return keep
+
+
+def model_inputs(scenario: Scenario) -> ModelInputs:
+    """Derive the model's data from a validated scenario."""
+    settings = scenario.settings
+    eq = scenario.equipment.set_index("equipment")
+    sp = scenario.specialties.set_index("specialty")
+    services = list(eq.index) + list(sp.index)
+    annuity = eq["lifetime_years"].map(lambda L: annuity_factor(settings.discount_rate, L))
+    equipment = pd.DataFrame({
+        "capex": eq["capex"], "annual_capex": eq["capex"] * annuity,
+        "opex": eq["opex_per_year"], "capacity": eq["capacity_per_year"] * eq["max_utilization"],
+        "referral_cost": eq["referral_cost"], "cost_per_exam": eq["cost_per_exam"],
+        "max_per_site": eq["max_per_site"], "max_minutes": eq["max_minutes"],
+        "relocation_cost": eq["relocation_cost"], "allowed_tiers": eq["allowed_tiers"]})
+    specialties = sp[["visits_per_day", "cost_per_day", "referral_cost", "max_minutes"]]
+
+    sites = scenario.sites.set_index("site_id")
+    sites = sites.assign(grassroots=sites["tier"].isin(settings.policy.grassroots_tiers))
+    zones = scenario.zones.set_index("zone_id")
+    minutes = travel_minutes(scenario)
+    demand = _demand(scenario, services)
+    limits = pd.concat([equipment["max_minutes"], specialties["max_minutes"]])
+    unit_cost = pd.concat([equipment["cost_per_exam"], pd.Series(0.0, index=sp.index)])  # no per-visit cost
+    arcs = _arcs(demand, minutes, limits, unit_cost, settings.travel.value_per_minute)
+
+    res = _resources(scenario, set(eq.index), set(sp.index))
+    existing = (res[res["kind"] == "units"].groupby(["site_id", "item"])["amount"].sum()
+                .rename_axis(["site_id", "equipment"]))
+    existing = existing[existing > 0]
+    clinic = (res[res["kind"] == "clinic_visits"].groupby(["site_id", "item"])["amount"].sum()
+              .rename_axis(["site_id", "specialty"]))
+    clinic = clinic[clinic > 0]
+    pool = (res[res["kind"] == "outreach_days"].groupby("item")["amount"].sum()
+            .reindex(sp.index, fill_value=0.0))
+    min_days = pd.Series(settings.policy.min_outreach_days, dtype=float).reindex(
+        sp.index, fill_value=0.0)
+
+    allowed = {e: (set(split_tiers(t)) if isinstance(t, str) else set(sites["tier"]))
+               for e, t in eq["allowed_tiers"].items()}
+    new_pairs = pd.DataFrame([(i, e) for e in eq.index for i in sites.index
+                              if sites.at[i, "tier"] in allowed[e]],
+                             columns=["site_id", "equipment"])
+    movable = eq.index[eq["relocation_cost"].notna()]
+    moves = pd.DataFrame([(i, j, e) for (i, e) in existing.index if e in movable
+                          for j in sites.index if j != i and sites.at[j, "tier"] in allowed[e]],
+                         columns=["from_site", "to_site", "equipment"])
+    unit_pairs = sorted(set(existing.index) | set(map(tuple, new_pairs.to_numpy()))
+                        | set(map(tuple, moves[["to_site", "equipment"]].to_numpy())))
+    # equipment is only used where units can be in service
+    arcs_at = pd.MultiIndex.from_frame(arcs[["site_id", "service"]])
+    usable = ~arcs["service"].isin(eq.index) | arcs_at.isin(unit_pairs)
+    arcs = arcs[usable.to_numpy()].reset_index(drop=True)
+    cover, cover_rows = _urgent_cover(scenario, minutes, settings.urgent.soft)
+    return ModelInputs(
+        sites=sites, zones=zones, equipment=equipment, specialties=specialties, demand=demand,
+        minutes=minutes, arcs=arcs, existing=existing, clinic_visits=clinic, pool=pool,
+        min_days=min_days, new_pairs=new_pairs, moves=moves, unit_pairs=unit_pairs, cover=cover, cover_rows=cover_rows,
+        budget=scenario.budget, value_per_minute=settings.travel.value_per_minute,
+        urgent_soft=settings.urgent.soft, penalty_per_zone=settings.urgent.penalty_per_zone)

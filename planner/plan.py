@@ -1,0 +1,250 @@
+"""The solved plan: tidy tables, KPIs and the cost breakdown, re-derived from the solution values.
+
+The objective reported here is recomputed from the plan's own tables with the exact formula of
+DESIGN.md section 5, independently of the solver's objective (the two are compared in tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from planner.highs import HighsModel, SolveResult
+from planner.inputs import ModelInputs
+
+ACCESS_MINUTES = (15, 30, 60)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An optimal (or best-found) plan. Tables are tidy DataFrames with labelled columns."""
+
+    scenario: str
+    status: str
+    objective: float | None       # the exact contract objective, from the plan's tables
+    bound: float | None
+    mip_gap: float | None
+    solve_seconds: float
+    build_seconds: float
+    currency: str
+    equipment: pd.DataFrame       # site x equipment: existing, relocated_in/out, new, total, ...
+    specialist_days: pd.DataFrame  # site x specialty: outreach_days, clinic_visits, visits, ...
+    flows: pd.DataFrame           # zone, site, service: units, minutes
+    zones: pd.DataFrame           # zone x service: demand, served, unmet_share, mean_minutes
+    urgent: pd.DataFrame          # zone x urgent condition: covered, nearest_minutes
+    budget: pd.DataFrame          # site: capital used (new units + relocations in)
+    costs: pd.Series              # objective term -> annual cost
+    kpis: dict[str, Any] = field(default_factory=dict)
+    geometry: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status == "optimal"
+
+    def summary(self) -> str:
+        from planner.report import summary_text
+        return summary_text(self)
+
+    def to_geodataframe(self, layer: str = "sites"):
+        """`sites`, `zones` or `flows` as a GeoDataFrame in WGS-84 (EPSG:4326)."""
+        from planner.output import geodataframe
+        return geodataframe(self, layer)
+
+    def save(self, path) -> None:
+        """Write the plan folder of DESIGN.md section 5, atomically."""
+        from planner.output import save_plan
+        save_plan(self, path)
+
+
+def _values(hm: HighsModel, component, result: SolveResult, integer: bool = False) -> pd.Series:
+    values = hm.values_of(component, result)
+    series = pd.Series(values, dtype=float)
+    return series.round() if integer else series
+
+
+def _equipment_table(inp: ModelInputs, units, new, moved) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(inp.unit_pairs, names=["site_id", "equipment"])
+    table = pd.DataFrame(index=index)
+    table["existing"] = inp.existing.reindex(index, fill_value=0).to_numpy()
+    table["new"] = new.reindex(index, fill_value=0).to_numpy() if len(new) else 0.0
+    moves = inp.moves.assign(units=moved.to_numpy() if len(moved) else [])
+    in_ = moves.groupby(["to_site", "equipment"])["units"].sum()
+    out = moves.groupby(["from_site", "equipment"])["units"].sum()
+    table["relocated_in"] = in_.reindex(index, fill_value=0).to_numpy() if len(in_) else 0.0
+    table["relocated_out"] = out.reindex(index, fill_value=0).to_numpy() if len(out) else 0.0
+    table["total"] = units.reindex(index).to_numpy()
+    return table
+
+
+def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: SolveResult,
+                 build_seconds: float) -> Plan:
+    """Read the solution into tidy tables, KPIs and the cost breakdown."""
+    eq, sp = inp.equipment, inp.specialties
+    if not result.has_solution:
+        empty = pd.DataFrame()
+        return Plan(scenario.name, result.status, None, None, None, result.seconds,
+                    build_seconds, scenario.settings.currency, empty, empty, empty, empty, empty,
+                    empty, pd.Series(dtype=float), {"status": result.status})
+    units = _values(hm, model.units, result, integer=True)
+    new = _values(hm, model.new_units, result, integer=True)
+    moved = _values(hm, model.relocated, result, integer=True)
+    days = _values(hm, model.outreach_days, result, integer=True)
+    flow = np.maximum(np.array([result.values[hm.column[id(v)]]
+                                for v in model.flow.values()]), 0.0)
+    unmet = np.maximum(_values(hm, model.unmet, result).to_numpy(), 0.0)
+    uncovered = _values(hm, model.uncovered, result)
+
+    sites = inp.sites
+    equipment = _equipment_table(inp, units, new, moved)
+    arcs = inp.arcs.assign(units=flow)
+    exams = arcs.groupby(["site_id", "service"])["units"].sum()
+    equipment["exams"] = exams.reindex(equipment.index, fill_value=0.0).to_numpy()
+    cap = eq["capacity"].reindex(equipment.index.get_level_values("equipment")).to_numpy()
+    capacity = equipment["total"].to_numpy() * cap
+    equipment["utilization"] = np.divide(equipment["exams"].to_numpy(), capacity,
+                                         out=np.zeros(len(capacity)), where=capacity > 0)
+    equipment = equipment.reset_index()
+    equipment.insert(1, "member", equipment["site_id"].map(sites["member"]))
+    equipment.insert(2, "tier", equipment["site_id"].map(sites["tier"]))
+
+    specialist = days.rename("outreach_days").rename_axis(["site_id", "specialty"]).reset_index()
+    specialist["clinic_visits"] = [inp.clinic_visits.get((i, s), 0.0)
+                                   for i, s in zip(specialist["site_id"], specialist["specialty"])]
+    specialist["visits"] = [exams.get((i, s), 0.0)
+                            for i, s in zip(specialist["site_id"], specialist["specialty"])]
+    specialist["capacity"] = specialist["outreach_days"] * \
+        specialist["specialty"].map(sp["visits_per_day"]) + specialist["clinic_visits"]
+    specialist.insert(1, "member", specialist["site_id"].map(sites["member"]))
+
+    flows = arcs.loc[arcs["units"] > 1e-9, ["zone_id", "site_id", "service", "units", "minutes"]]
+    flows = flows.reset_index(drop=True)
+    zones = _zone_table(inp, arcs, unmet)
+    urgent = _urgent_table(scenario, inp, equipment, uncovered)
+    budget = _budget_table(inp, equipment, new, moved)
+    costs = _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered)
+    objective = float(costs.drop("uncovered_penalty", errors="ignore").sum())
+    kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective)
+    geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
+                "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
+    return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
+                result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
+                flows, zones, urgent, budget, costs, kpis, geometry)
+
+
+def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:
+    demand = inp.demand.rename("demand").rename_axis(["zone_id", "service"]).to_frame()
+    demand["unmet"] = unmet
+    served = arcs.groupby(["zone_id", "service"])["units"].sum()
+    weighted = (arcs["units"] * arcs["minutes"]).groupby([arcs["zone_id"], arcs["service"]]).sum()
+    demand["served"] = served.reindex(demand.index, fill_value=0.0)
+    minutes = weighted.reindex(demand.index, fill_value=0.0) / demand["served"].where(
+        demand["served"] > 0)
+    demand["mean_minutes"] = minutes
+    demand["unmet_share"] = demand["unmet"] / demand["demand"]
+    table = demand.reset_index()
+    table.insert(1, "home_member", table["zone_id"].map(inp.zones["home_member"]))
+    table.insert(2, "population", table["zone_id"].map(inp.zones["population"]))
+    return table[["zone_id", "home_member", "population", "service", "demand", "served", "unmet",
+                  "unmet_share", "mean_minutes"]]
+
+
+def _nearest_minutes(inp: ModelInputs, equipment: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Zones x equipment: minutes to the nearest site with at least one unit (`column`)."""
+    out = {}
+    for e in inp.equipment.index:
+        rows = equipment[(equipment["equipment"] == e) & (equipment[column] > 0)]
+        if rows.empty:
+            out[e] = np.full(len(inp.minutes), np.inf)
+        else:
+            out[e] = inp.minutes[rows["site_id"].tolist()].min(axis=1).to_numpy()
+    return pd.DataFrame(out, index=inp.minutes.index)
+
+
+def _urgent_table(scenario, inp, equipment, uncovered) -> pd.DataFrame:
+    nearest = _nearest_minutes(inp, equipment, "total")
+    rows = []
+    zones = inp.zones
+    urgent = scenario.conditions.dropna(subset=["urgent_service"])
+    for c in urgent.itertuples():
+        for z in zones.index[zones["population"] > 0]:
+            minutes = nearest.at[z, c.urgent_service]
+            rows.append((z, c.condition, c.urgent_service, c.urgent_minutes,
+                         float(zones.at[z, "population"]), minutes,
+                         bool(minutes <= c.urgent_minutes)))
+    return pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "limit_minutes",
+                                       "population", "nearest_minutes", "covered"])
+
+
+def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
+    eq = inp.equipment
+    capex = pd.Series(0.0, index=inp.sites.index)
+    if len(new):
+        spent = pd.Series([eq.at[e, "capex"] * n for (i, e), n in new.items()],
+                          index=[i for (i, e) in new.index])
+        capex = capex.add(spent.groupby(level=0).sum(), fill_value=0.0)
+    moving = pd.Series(0.0, index=inp.sites.index)
+    if len(moved):
+        cost = pd.Series([eq.at[e, "relocation_cost"] * r for (i, j, e), r in moved.items()],
+                         index=[j for (i, j, e) in moved.index])
+        moving = moving.add(cost.groupby(level=0).sum(), fill_value=0.0)
+    table = pd.DataFrame({"member": inp.sites["member"], "new_units_capex": capex,
+                          "relocation_cost": moving}).rename_axis("site_id")
+    table["capital_used"] = table["new_units_capex"] + table["relocation_cost"]
+    return table.reset_index()
+
+
+def _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered) -> pd.Series:
+    """Each term of the exact objective of DESIGN.md section 5, from the plan's tables."""
+    eq, sp = inp.equipment, inp.specialties
+    by_eq = equipment["equipment"]
+    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
+    per_unit = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
+    reloc = eq["relocation_cost"].fillna(0.0)
+    costs = {
+        "annual_capital": float((equipment["new"] * by_eq.map(eq["annual_capex"])).sum()),
+        "operating": float((equipment["total"] * by_eq.map(eq["opex"])).sum()),
+        "relocation": float((equipment["relocated_in"] * by_eq.map(reloc)).sum()),
+        "outreach": float((specialist["outreach_days"] *
+                           specialist["specialty"].map(sp["cost_per_day"])).sum()),
+        "travel": float((arcs["units"] * arcs["minutes"]).sum() * inp.value_per_minute),
+        "service": float((arcs["units"] * arcs["service"].map(per_unit)).sum()),
+        "referral": float((unmet * inp.demand.index.get_level_values(1).map(referral)
+                           .to_numpy()).sum()),
+    }
+    if inp.urgent_soft:
+        costs["uncovered_penalty"] = float(uncovered.sum() * inp.penalty_per_zone)
+    return pd.Series(costs, name="annual_cost").rename_axis("term")
+
+
+def _access(inp, nearest: pd.DataFrame) -> dict:
+    population = inp.zones["population"].reindex(nearest.index)
+    total = population.sum()
+    return {f"{e}_within_{t}min": float(population[nearest[e] <= t].sum() / total) if total else 0.0
+            for e in nearest.columns for t in ACCESS_MINUTES}
+
+
+def _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective) -> dict:
+    demand_total = float(inp.demand.sum())
+    unmet_total = float(zones["unmet"].sum())
+    new_units = equipment[equipment["new"] > 0].groupby("equipment")["new"].sum()
+    return {
+        "annual_cost": objective,
+        "in_county_rate": 1.0 - unmet_total / demand_total if demand_total else 1.0,
+        "capital_budget": inp.budget,
+        "capital_used": float((equipment["new"] * equipment["equipment"]
+                               .map(inp.equipment["capex"])).sum()
+                              + (equipment["relocated_in"] * equipment["equipment"]
+                                 .map(inp.equipment["relocation_cost"].fillna(0))).sum()),
+        "new_units": {k: int(v) for k, v in new_units.items()},
+        "relocated_units": int(equipment["relocated_in"].sum()),
+        "outreach_days": {s: int(v) for s, v in
+                          specialist.groupby("specialty")["outreach_days"].sum().items()},
+        "unmet_share_by_service": {k: float(g["unmet"].sum() / g["demand"].sum())
+                                   for k, g in zones.groupby("service")},
+        "urgent_uncovered_zones": int((~urgent["covered"]).sum()) if len(urgent) else 0,
+        "access_before": _access(inp, _nearest_minutes(inp, equipment, "existing")),
+        "access_after": _access(inp, _nearest_minutes(inp, equipment, "total")),
+    }

@@ -1,0 +1,259 @@
+"""Loading a scenario (a folder of CSV files + scenario.toml, or one .xlsx workbook) and varying it.
+
+A :class:`Scenario` is immutable and always valid: :func:`load_scenario` and
+:meth:`Scenario.with_` both run the full validation of :mod:`planner.validate`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pydantic
+
+from planner.errors import ProblemList, ScenarioError
+from planner.geo import distance_km, gcj02_to_wgs84
+from planner.schema import TABLES
+from planner.settings import ScenarioSettings
+from planner.validate import check_references, typed_table
+
+DEFAULT_SCENARIO = "tianchang"
+
+# Flat names accepted by Scenario.with_ and the CLI, mapped to their place in scenario.toml.
+SETTING_PATHS = {
+    "name": ("name",),
+    "budget": ("budget",),
+    "discount_rate": ("discount_rate",),
+    "speed_kmh": ("travel", "speed_kmh"),
+    "circuity": ("travel", "circuity"),
+    "value_per_minute": ("travel", "value_per_minute"),
+    "grassroots_tiers": ("policy", "grassroots_tiers"),
+    "min_outreach_days": ("policy", "min_outreach_days"),
+    "urgent_soft": ("urgent", "soft"),
+    "penalty_per_zone": ("urgent", "penalty_per_zone"),
+    "time_limit": ("solver", "time_limit"),
+    "mip_gap": ("solver", "mip_gap"),
+    "threads": ("solver", "threads"),
+    "seed": ("solver", "seed"),
+}
+
+
+def default_scenario_path() -> Path:
+    """The embedded default scenario (Tianchang county medical community)."""
+    return Path(str(resources.files("planner.data") / DEFAULT_SCENARIO))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Validated settings and tables of one planning scenario."""
+
+    settings: ScenarioSettings
+    tables: Mapping[str, pd.DataFrame]
+    source: str = "scenario"
+    _travel_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # --- convenient views -------------------------------------------------------------------
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        if name in TABLES:
+            return self.tables[name]
+        raise AttributeError(name)
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def budget(self) -> float:
+        """Capital budget: `budget` from scenario.toml, else the members' contributions."""
+        if self.settings.budget is not None:
+            return float(self.settings.budget)
+        return float(self.tables["members"]["budget_contribution"].sum())
+
+    # --- what-if variants -------------------------------------------------------------------
+    def with_(self, tables: Mapping[str, pd.DataFrame] | None = None, **changes: Any) -> Scenario:
+        """A validated copy with some settings or whole tables replaced.
+
+        ``scenario.with_(budget=3e7, value_per_minute=2.0)``; settings use the flat names of
+        :data:`SETTING_PATHS`; ``tables={"equipment": frame}`` replaces tables.
+        """
+        unknown = sorted(set(changes) - set(SETTING_PATHS))
+        if unknown:
+            raise TypeError(f"unknown scenario setting(s) {unknown}; "
+                            f"known: {sorted(SETTING_PATHS)}")
+        data = self.settings.model_dump()
+        for key, value in changes.items():
+            *parents, leaf = SETTING_PATHS[key]
+            target = data
+            for p in parents:
+                target = target[p]
+            target[leaf] = value
+        # typed tables go back through validation; filled-in infinite defaults become empty cells
+        raw = {name: frame.replace([np.inf], np.nan) for name, frame in self.tables.items()}
+        for name, frame in (tables or {}).items():
+            if name not in TABLES:
+                raise TypeError(f"unknown table {name!r}; known: {sorted(TABLES)}")
+            raw[name] = frame.reset_index(drop=True).replace([np.inf], np.nan)
+        # already-converted coordinates must not be converted twice
+        return build_scenario(data, raw, f"{self.source} (variant)", convert=False)
+
+
+# --- reading -----------------------------------------------------------------------------------
+def _read_csv(path: Path, problems: ProblemList) -> pd.DataFrame | None:
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                            encoding="utf-8-sig", skipinitialspace=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        problems.add(path.name, f"cannot be read as a CSV table ({err}).")
+        return None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.apply(lambda col: col.str.strip())
+
+
+def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
+    settings: dict = {}
+    toml_path = folder / "scenario.toml"
+    if not toml_path.exists():
+        problems.add("scenario.toml", f"missing in {folder}; it holds name, currency, "
+                     "discount_rate and the [travel] settings.")
+    else:
+        try:
+            settings = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            problems.add("scenario.toml", f"is not valid TOML: {err}.")
+    raw: dict[str, pd.DataFrame] = {}
+    for name, table in TABLES.items():
+        path = folder / table.file
+        if path.exists():
+            frame = _read_csv(path, problems)
+            if frame is not None:
+                raw[name] = frame
+        elif table.required:
+            problems.add(table.file, f"missing in {folder}; required columns: "
+                         f"{', '.join(table.required_columns)}.")
+    return settings, raw
+
+
+def _settings_from_sheet(sheet: pd.DataFrame) -> dict:
+    """The `scenario` sheet has two columns, key and value; dotted keys nest (travel.speed_kmh)."""
+    data: dict = {}
+    for key, value in zip(sheet.iloc[:, 0], sheet.iloc[:, 1]):
+        if pd.isna(key):
+            continue
+        *parents, leaf = str(key).strip().split(".")
+        target = data
+        for p in parents:
+            target = target.setdefault(p, {})
+        if isinstance(value, str) and leaf == "grassroots_tiers":
+            value = [v.strip() for v in value.split(";") if v.strip()]
+        target[leaf] = None if pd.isna(value) else value
+    return data
+
+
+def _read_workbook(path: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False,
+                               na_values=[""])
+    except Exception as err:  # openpyxl raises many kinds for a damaged file
+        problems.add(path.name, f"cannot be read as an Excel workbook ({err}).")
+        return {}, {}
+    settings = {}
+    if "scenario" in sheets:
+        settings = _settings_from_sheet(pd.read_excel(path, sheet_name="scenario", header=None))
+    else:
+        problems.add(path.name, "has no 'scenario' sheet (two columns: key, value).")
+    raw = {}
+    for name, table in TABLES.items():
+        if name in sheets:
+            frame = sheets[name]
+            frame.columns = [str(c).strip() for c in frame.columns]
+            raw[name] = frame.apply(lambda col: col.str.strip())
+        elif table.required:
+            problems.add(path.name, f"has no '{name}' sheet; required columns: "
+                         f"{', '.join(table.required_columns)}.")
+    return settings, raw
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Read and validate a scenario folder or workbook; no argument: the embedded default."""
+    path = default_scenario_path() if path is None else Path(path)
+    problems = ProblemList()
+    if not path.exists():
+        problems.add(str(path), "does not exist; give a scenario folder or an .xlsx workbook.")
+        problems.raise_if_any(str(path))
+    if path.is_dir():
+        settings, raw = _read_folder(path, problems)
+    elif path.suffix.lower() in (".xlsx", ".xlsm"):
+        settings, raw = _read_workbook(path, problems)
+    else:
+        problems.add(str(path), "is neither a scenario folder nor an .xlsx workbook.")
+        settings, raw = {}, {}
+    problems.raise_if_any(str(path))
+    return build_scenario(settings, raw, str(path), workbook=path.suffix.lower() == ".xlsx")
+
+
+def _check_settings(data: dict, problems: ProblemList) -> ScenarioSettings | None:
+    try:
+        return ScenarioSettings.model_validate(data)
+    except pydantic.ValidationError as err:
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"])
+            problems.add("scenario.toml", f"{key}: {e['msg']} (got {e.get('input')!r}).")
+        return None
+
+
+def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: str,
+                   workbook: bool = False, convert: bool = True) -> Scenario:
+    """Validate raw tables and settings into a Scenario (all problems reported at once)."""
+    problems = ProblemList()
+    settings = _check_settings(settings_data, problems)
+
+    def file_of(name: str) -> str:
+        return f"sheet '{name}'" if workbook else TABLES[name].file
+
+    tables = {}
+    for name, table in TABLES.items():
+        frame = raw.get(name)
+        if frame is None:
+            frame = pd.DataFrame({f: pd.Series(dtype=object) for f in table.required_columns})
+        tables[name] = typed_table(frame.astype(object), table, problems, file_of(name))
+    problems.raise_if_any(source)
+    check_references(settings, tables, problems, file_of)
+    problems.raise_if_any(source)
+    if convert and settings.coordinates == "gcj02":
+        tables = _to_wgs84(tables)
+    tables["zones"] = _fill_home_members(tables, settings)
+    frozen = MappingProxyType({k: v for k, v in tables.items()})
+    return Scenario(settings=settings, tables=frozen, source=source)
+
+
+def _to_wgs84(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    out = dict(tables)
+    for name in ("sites", "zones"):
+        frame = tables[name].copy()
+        frame["lon"], frame["lat"] = gcj02_to_wgs84(frame["lon"], frame["lat"])
+        out[name] = frame
+    return out
+
+
+def _fill_home_members(tables: dict[str, pd.DataFrame], settings: ScenarioSettings) -> pd.DataFrame:
+    """Default home member: the member of the nearest grassroots site (any site if none)."""
+    zones, sites = tables["zones"].copy(), tables["sites"]
+    missing = zones["home_member"].isna()
+    if not missing.any() or sites.empty:
+        return zones
+    candidates = sites[sites["tier"].isin(settings.policy.grassroots_tiers)]
+    if candidates.empty:
+        candidates = sites
+    km = distance_km(zones.loc[missing, "lon"], zones.loc[missing, "lat"],
+                     candidates["lon"], candidates["lat"])
+    zones.loc[missing, "home_member"] = candidates["member"].to_numpy()[np.argmin(km, axis=1)]
+    return zones
+
+
+__all__ = ["Scenario", "load_scenario", "default_scenario_path", "ScenarioError"]

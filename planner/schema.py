@@ -1,0 +1,251 @@
+"""The scenario input schema, written as data.
+
+Every table of a scenario (DESIGN.md section 5) is described here once: its file, its key, and for
+each column the type, unit, default and meaning. This one description drives reading (types and
+defaults), validation (:mod:`planner.validate`) and the column reference in ``docs/scenario.md``
+(:func:`schema_markdown`), so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["text", "number", "integer"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a scenario table."""
+
+    name: str
+    kind: Kind
+    required: bool
+    unit: str
+    meaning: str
+    default: Any = None  # value used when the column or a cell is empty; None: stays missing
+    minimum: float | None = None
+    maximum: float | None = None
+    strictly_positive: bool = False
+
+    def range_text(self) -> str:
+        if self.strictly_positive:
+            return "> 0"
+        if self.minimum is not None and self.maximum is not None:
+            return f"between {self.minimum:g} and {self.maximum:g}"
+        if self.minimum is not None:
+            return f">= {self.minimum:g}"
+        return ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a scenario: a CSV file in a scenario folder or a sheet of a workbook."""
+
+    name: str
+    key: tuple[str, ...]
+    fields: tuple[Field, ...]
+    meaning: str
+    required: bool = True
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+
+def _text(name: str, meaning: str, required: bool = True, default: Any = None) -> Field:
+    return Field(name, "text", required, "", meaning, default)
+
+
+def _lon(required: bool = True) -> Field:
+    return Field("lon", "number", required, "degrees", "longitude", minimum=-180, maximum=180)
+
+
+def _lat(required: bool = True) -> Field:
+    return Field("lat", "number", required, "degrees", "latitude", minimum=-90, maximum=90)
+
+
+def _money(name: str, meaning: str, required: bool = True, default: Any = None) -> Field:
+    return Field(name, "number", required, "currency", meaning, default, minimum=0)
+
+
+INFINITE = math.inf
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "members",
+            key=("member",),
+            meaning="The consortium's members (the players of the fair-division stage).",
+            fields=(
+                _text("member", "member id"),
+                _text("name", "display name"),
+                _money(
+                    "budget_contribution",
+                    "capital the member brings to the plan's budget (new units + relocations)",
+                    required=False,
+                    default=0.0,
+                ),
+                Field("quality_score", "number", False, "0-1", "service quality score, used by "
+                      "weighted sharing rules", minimum=0, maximum=1),
+            ),
+        ),
+        Table(
+            "sites",
+            key=("site_id",),
+            meaning="Places that can hold equipment and host specialist days.",
+            fields=(
+                _text("site_id", "site id"),
+                _text("name", "display name"),
+                _text("member", "the member that owns the site (members.csv)"),
+                _text("tier", "tier, e.g. county or township; drives allowed_tiers and policy"),
+                _lon(),
+                _lat(),
+                _money("capital_limit", "optional cap on capital spent at this site (new units "
+                       "+ relocations in)", required=False, default=INFINITE),
+            ),
+        ),
+        Table(
+            "zones",
+            key=("zone_id",),
+            meaning="Demand zones (villages, communities): where residents live.",
+            fields=(
+                _text("zone_id", "zone id"),
+                _lon(),
+                _lat(),
+                Field("population", "number", True, "residents", "resident population", minimum=0),
+                _text("name", "display name", required=False),
+                _text("home_member", "member that owns the zone's demand; default: the member of "
+                      "the nearest grassroots site", required=False),
+            ),
+        ),
+        Table(
+            "conditions",
+            key=("condition",),
+            meaning="The disease spectrum.",
+            fields=(
+                _text("condition", "condition id"),
+                Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
+                      "annual cases per 1,000 residents", minimum=0),
+                _text("urgent_service", "equipment that must be reachable within urgent_minutes",
+                      required=False),
+                Field("urgent_minutes", "number", False, "minutes", "travel-time limit of the "
+                      "urgent service", strictly_positive=True),
+            ),
+        ),
+        Table(
+            "condition_services",
+            key=("condition", "service"),
+            meaning="Units of each service (exams, specialist visits) per case of a condition.",
+            fields=(
+                _text("condition", "condition (conditions.csv)"),
+                _text("service", "an equipment (equipment.csv) or a specialty (specialties.csv)"),
+                Field("units_per_case", "number", True, "units / case", "exams or visits per case",
+                      minimum=0),
+            ),
+        ),
+        Table(
+            "equipment",
+            key=("equipment",),
+            meaning="The imaging catalogue (CT, MRI, ...).",
+            fields=(
+                _text("equipment", "equipment id, e.g. CT"),
+                _money("capex", "purchase price of one new unit"),
+                Field("lifetime_years", "number", True, "years", "economic lifetime (annuity)",
+                      strictly_positive=True),
+                _money("opex_per_year", "annual operating cost of one unit in service"),
+                Field("capacity_per_year", "number", True, "exams / unit / year",
+                      "exams one unit performs per year at full use", strictly_positive=True),
+                _money("referral_cost", "cost of one exam referred out of the consortium"),
+                Field("max_utilization", "number", False, "share", "usable share of capacity",
+                      default=1.0, minimum=0, maximum=1),
+                _money("cost_per_exam", "variable cost of one exam", required=False, default=0.0),
+                _text("allowed_tiers", "`;`-separated tiers where new or relocated units may go; "
+                      "default: every tier", required=False),
+                Field("max_per_site", "integer", False, "units", "most units in service at one "
+                      "site", default=INFINITE, minimum=0),
+                Field("max_minutes", "number", False, "minutes", "access limit: longer trips are "
+                      "not eligible", default=INFINITE, strictly_positive=True),
+                _money("relocation_cost", "cost of moving one existing unit; empty: units of "
+                       "this equipment do not move", required=False),
+            ),
+        ),
+        Table(
+            "specialties",
+            key=("specialty",),
+            meaning="Specialties served by outreach days and in-house clinics.",
+            fields=(
+                _text("specialty", "specialty id, e.g. cardiology"),
+                Field("visits_per_day", "number", True, "visits / day",
+                      "visits one specialist day serves", strictly_positive=True),
+                _money("cost_per_day", "cost of one outreach (specialist) day"),
+                _money("referral_cost", "cost of one visit referred out of the consortium"),
+                Field("max_minutes", "number", False, "minutes", "access limit", default=INFINITE,
+                      strictly_positive=True),
+            ),
+        ),
+        Table(
+            "resources",
+            key=("site_id", "resource"),
+            meaning="What sites hold today: `CT` (existing units), `<specialty>.outreach_days` "
+            "(a pool of outreach days), `<specialty>.clinic_visits` (in-house clinic capacity).",
+            required=False,
+            fields=(
+                _text("site_id", "site (sites.csv)"),
+                _text("resource", "`<equipment>`, `<specialty>.outreach_days` or "
+                      "`<specialty>.clinic_visits`"),
+                Field("amount", "number", True, "units, days or visits / year", "amount held",
+                      minimum=0),
+            ),
+        ),
+        Table(
+            "travel",
+            key=("zone_id", "site_id"),
+            meaning="Travel minutes that override the computed ones, pair by pair.",
+            required=False,
+            fields=(
+                _text("zone_id", "zone (zones.csv)"),
+                _text("site_id", "site (sites.csv)"),
+                Field("minutes", "number", True, "minutes", "one-way travel time", minimum=0),
+            ),
+        ),
+        Table(
+            "zone_conditions",
+            key=("zone_id", "condition"),
+            meaning="Zone-level overrides of a condition's rate (extension of DESIGN.md).",
+            required=False,
+            fields=(
+                _text("zone_id", "zone (zones.csv)"),
+                _text("condition", "condition (conditions.csv)"),
+                Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
+                      "the zone's own rate", minimum=0),
+            ),
+        ),
+    )
+}
+
+
+def schema_markdown() -> str:
+    """The column reference of every table, as Markdown (written to docs/scenario.md)."""
+    lines: list[str] = []
+    for table in TABLES.values():
+        need = "required" if table.required else "optional"
+        lines += [f"### `{table.file}` ({need})", "", table.meaning, "",
+                  "| column | required | type | unit | default | allowed | meaning |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for f in table.fields:
+            default = "" if f.default is None else ("none (unlimited)" if f.default == INFINITE
+                                                     else f"{f.default}")
+            lines.append(f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.kind} | {f.unit} "
+                         f"| {default} | {f.range_text()} | {f.meaning} |")
+        lines.append("")
+    return "\n".join(lines)

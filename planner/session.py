@@ -1,0 +1,81 @@
+"""Build once, solve many times: the persistent planning session behind `planner.solve`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from planner.diagnose import explain_infeasible, precheck
+from planner.errors import InfeasibleError
+from planner.highs import HighsModel, SolverOptions
+from planner.inputs import ModelInputs, model_inputs
+from planner.model import build_model, set_objective, set_parameters
+from planner.plan import Plan, extract_plan
+from planner.scenario import Scenario
+
+
+def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
+    """Options from scenario.toml [solver], overridden by keyword arguments (None = keep)."""
+    s = scenario.settings.solver
+    options = SolverOptions(time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads,
+                            seed=s.seed)
+    unknown = set(overrides) - set(SolverOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: "
+                        f"{sorted(SolverOptions.__dataclass_fields__)}")
+    return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class PlanningSession:
+    """One scenario's model, handed to HiGHS once.
+
+    `solve(variant)` re-solves a what-if variant of the scenario: when the variant keeps the
+    model's shape (same sites, zones, eligible arcs, covering sets...), only the changed
+    parameter values, bounds and objective coefficients are pushed to the same HiGHS object;
+    otherwise the model is rebuilt.
+    """
+
+    def __init__(self, scenario: Scenario, **options):
+        self.scenario = scenario
+        self.options = solver_options(scenario, **options)
+        self.rebuilds = 0
+        self._build(model_inputs(scenario))
+
+    def _build(self, inp: ModelInputs) -> None:
+        precheck(self.scenario, inp)
+        start = time.perf_counter()
+        self.inputs = inp
+        self.model = build_model(inp)
+        self.highs = HighsModel(self.model)
+        self.build_seconds = time.perf_counter() - start
+        self.rebuilds += 1
+
+    def solve(self, scenario: Scenario | None = None, **options) -> Plan:
+        """Solve the current scenario, or a variant of it (re-using the model where possible)."""
+        start = time.perf_counter()
+        if scenario is not None and scenario is not self.scenario:
+            self.scenario = scenario
+            inp = model_inputs(scenario)
+            if inp.structure_key() == self.inputs.structure_key():
+                precheck(scenario, inp)
+                self.inputs = inp
+                set_parameters(self.model, inp)
+                set_objective(self.model, inp)
+                self.highs.update()
+                self.build_seconds = time.perf_counter() - start
+            else:
+                self._build(inp)
+        options = replace(self.options, **{k: v for k, v in options.items() if v is not None})
+        result = self.highs.solve(options)
+        if result.status == "infeasible":
+            raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))
+        return extract_plan(self.scenario, self.inputs, self.model, self.highs, result,
+                            self.build_seconds)
+
+
+def solve(scenario: Scenario, **options) -> Plan:
+    """Plan a scenario: build the model, solve it with HiGHS, return the Plan.
+
+    Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
+    """
+    return PlanningSession(scenario, **options).solve()

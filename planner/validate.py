@@ -1,0 +1,217 @@
+"""Validation of scenario tables, before any model is built.
+
+Two passes, both collecting every problem before raising one :class:`ScenarioError`:
+
+1. per table (:func:`typed_table`): required columns, numbers that are not numbers or not finite,
+   empty required cells, ranges and duplicate keys; types, ranges and uniqueness are checked by a
+   pandera schema generated from :mod:`planner.schema`;
+2. across tables (:func:`check_references`): every id that points elsewhere exists (a site's
+   member, a zone's home member, a resource's site, a service named in `condition_services.csv`,
+   an urgent service), resource names parse, tiers and policy specialties exist.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from planner.errors import ProblemList
+from planner.schema import TABLES, Field, Table
+from planner.settings import ScenarioSettings
+
+HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)
+
+
+def _rows(index) -> list[int]:
+    return [int(i) + HEADER_ROWS for i in index]
+
+
+def _coerce_numbers(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> dict:
+    """Turn the text cells of number columns into floats; report what is not a finite number."""
+    columns = {}
+    for f in table.fields:
+        if f.name not in raw.columns:
+            continue
+        text = raw[f.name]
+        if f.kind == "text":
+            columns[f.name] = text.astype("object").where(text.notna(), None)
+            continue
+        numbers = pd.to_numeric(text, errors="coerce").astype(float)
+        not_number = text.notna() & numbers.isna()
+        if not_number.any():
+            bad = text[not_number].iloc[0]
+            problems.add(where, f"'{bad}' is not a number; write a plain number ({f.unit}).",
+                         f.name, _rows(text.index[not_number]))
+        infinite = numbers.notna() & ~np.isfinite(numbers)
+        if infinite.any():
+            problems.add(where, "numbers must be finite; leave the cell empty for the default.",
+                         f.name, _rows(text.index[infinite]))
+            numbers[infinite] = np.nan
+        if f.kind == "integer":
+            fractional = numbers.notna() & (numbers != np.round(numbers))
+            if fractional.any():
+                problems.add(where, "must be a whole number.", f.name,
+                             _rows(text.index[fractional]))
+        columns[f.name] = numbers
+    return columns
+
+
+def _pandera_schema(table: Table) -> pa.DataFrameSchema:
+    checks_by_field = {}
+    for f in table.fields:
+        checks = []
+        if f.strictly_positive:
+            checks.append(pa.Check.gt(0))
+        elif f.minimum is not None:
+            checks.append(pa.Check.ge(f.minimum))
+        if f.maximum is not None:
+            checks.append(pa.Check.le(f.maximum))
+        checks_by_field[f.name] = pa.Column(
+            object if f.kind == "text" else float,
+            checks=checks or None,
+            nullable=not f.required,
+            required=False,
+        )
+    return pa.DataFrameSchema(checks_by_field, unique=list(table.key), report_duplicates="all")
+
+
+def _describe_failure(f: Field, check: str) -> str:
+    if check == "not_nullable":
+        return "is empty; this column is required."
+    if check == "multiple_fields_uniqueness" or check == "field_uniqueness":
+        return "duplicate id."
+    return f"out of range: must be {f.range_text()} ({f.unit})." if f.unit else \
+        f"out of range: must be {f.range_text()}."
+
+
+def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> pd.DataFrame:
+    """Check one raw (all-text) table and return it typed, with defaults filled in."""
+    missing = [c for c in table.required_columns if c not in raw.columns]
+    if missing:
+        problems.add(where, f"missing required column(s) {', '.join(map(repr, missing))}; "
+                     f"the header must name {', '.join(table.required_columns)}.")
+        return pd.DataFrame(columns=[f.name for f in table.fields])
+    columns = _coerce_numbers(raw, table, problems, where)
+    typed = pd.DataFrame(columns, index=raw.index)
+    try:
+        _pandera_schema(table).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+            if check == "multiple_fields_uniqueness":
+                dup = typed.duplicated(list(table.key), keep=False)
+                problems.add(where, f"duplicate {' + '.join(table.key)} "
+                             f"'{', '.join(map(str, typed.loc[dup, list(table.key)].iloc[0]))}'; "
+                             "each must appear once.", " + ".join(table.key),
+                             _rows(typed.index[dup]))
+                continue
+            f = table.field(str(column))
+            index = pd.to_numeric(group["index"], errors="coerce").dropna().astype(int)
+            problems.add(where, _describe_failure(f, str(check)), f.name, _rows(sorted(index)))
+    for f in table.fields:
+        if f.name not in typed.columns:
+            typed[f.name] = f.default if f.default is not None else (
+                None if f.kind == "text" else np.nan)
+        elif f.default is not None:
+            typed[f.name] = typed[f.name].fillna(f.default)
+    extra = [c for c in raw.columns if c not in typed.columns]
+    for c in extra:  # extra columns (sources, notes) are kept as they are
+        typed[c] = raw[c]
+    return typed.reset_index(drop=True)
+
+
+def _unknown(problems: ProblemList, where: str, frame: pd.DataFrame, column: str,
+             known, what: str, known_file: str) -> None:
+    values = frame[column]
+    bad = values.notna() & ~values.isin(list(known))
+    if bad.any():
+        names = ", ".join(sorted({f"'{v}'" for v in values[bad]})[:5])
+        problems.add(where, f"unknown {what} {names}; it must be listed in {known_file}.",
+                     column, _rows(frame.index[bad]))
+
+
+def parse_resource(name: str, equipment: set[str], specialties: set[str]) -> tuple[str, str] | None:
+    """`CT` -> ("units", "CT"); `cardiology.outreach_days` -> ("outreach_days", "cardiology")."""
+    if name in equipment:
+        return ("units", name)
+    head, _, tail = name.rpartition(".")
+    if head in specialties and tail in ("outreach_days", "clinic_visits"):
+        return (tail, head)
+    return None
+
+
+def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
+                     problems: ProblemList, file_of) -> None:
+    """Cross-table checks: ids that point elsewhere exist; names parse; policy matches data."""
+    members = set(tables["members"]["member"])
+    sites, zones = tables["sites"], tables["zones"]
+    equipment = set(tables["equipment"]["equipment"])
+    specialties = set(tables["specialties"]["specialty"])
+    conditions = tables["conditions"]
+    tiers = set(sites["tier"].dropna())
+
+    _unknown(problems, file_of("sites"), sites, "member", members, "member", "members.csv")
+    _unknown(problems, file_of("zones"), zones, "home_member", members, "member", "members.csv")
+    both = equipment & specialties
+    if both:
+        problems.add(file_of("specialties"), f"{sorted(both)} is both an equipment and a "
+                     "specialty; service names must be unique.", "specialty")
+    cs = tables["condition_services"]
+    _unknown(problems, file_of("condition_services"), cs, "condition",
+             set(conditions["condition"]), "condition", "conditions.csv")
+    _unknown(problems, file_of("condition_services"), cs, "service", equipment | specialties,
+             "service", "equipment.csv or specialties.csv")
+
+    urgent = conditions["urgent_service"]
+    _unknown(problems, file_of("conditions"), conditions, "urgent_service", equipment,
+             "equipment", "equipment.csv (urgent coverage counts units in service)")
+    no_limit = urgent.notna() & conditions["urgent_minutes"].isna()
+    if no_limit.any():
+        problems.add(file_of("conditions"), "an urgent_service needs urgent_minutes (the travel "
+                     "limit in minutes).", "urgent_minutes", _rows(conditions.index[no_limit]))
+
+    for name in ("resources", "travel"):
+        _unknown(problems, file_of(name), tables[name], "site_id", set(sites["site_id"]), "site",
+                 "sites.csv")
+    for name in ("travel", "zone_conditions"):
+        _unknown(problems, file_of(name), tables[name], "zone_id", set(zones["zone_id"]), "zone",
+                 "zones.csv")
+    _unknown(problems, file_of("zone_conditions"), tables["zone_conditions"], "condition",
+             set(conditions["condition"]), "condition", "conditions.csv")
+
+    res = tables["resources"]
+    parsed = res["resource"].map(lambda r: parse_resource(str(r), equipment, specialties))
+    bad = parsed.isna()
+    if bad.any():
+        problems.add(file_of("resources"), f"unknown resource '{res['resource'][bad].iloc[0]}'; "
+                     "write an equipment name (CT), '<specialty>.outreach_days' or "
+                     "'<specialty>.clinic_visits'.", "resource", _rows(res.index[bad]))
+    units = parsed.map(lambda p: p is not None and p[0] == "units")
+    fractional = units & (res["amount"] != np.round(res["amount"]))
+    if fractional.any():
+        problems.add(file_of("resources"), "existing equipment units must be whole numbers.",
+                     "amount", _rows(res.index[fractional]))
+
+    eq = tables["equipment"]
+    for row, text in eq["allowed_tiers"].items():
+        if text is None or (isinstance(text, float) and math.isnan(text)):
+            continue
+        unknown = [t for t in split_tiers(text) if t not in tiers]
+        if unknown:
+            problems.add(file_of("equipment"), f"unknown tier(s) {unknown}; tiers in sites.csv "
+                         f"are {sorted(tiers)}.", "allowed_tiers", [row + HEADER_ROWS])
+    unknown_tiers = [t for t in settings.policy.grassroots_tiers if t not in tiers]
+    if unknown_tiers:
+        problems.add("scenario.toml", f"[policy] grassroots_tiers names unknown tier(s) "
+                     f"{unknown_tiers}; tiers in sites.csv are {sorted(tiers)}.")
+    unknown_specialties = [s for s in settings.policy.min_outreach_days if s not in specialties]
+    if unknown_specialties:
+        problems.add("scenario.toml", f"[policy.min_outreach_days] names unknown specialty "
+                     f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
+
+
+def split_tiers(text) -> list[str]:
+    return [t.strip() for t in str(text).split(";") if t.strip()]
