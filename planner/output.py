@@ -102,7 +102,7 @@ def save_plan(plan, path: str | Path) -> None:
     """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
     budget.csv, costs.csv and plan.gpkg (layers sites, zones, flows)."""
     with atomic_folder(path) as work:
-        (work / "plan.json").write_text(json.dumps(plan_json(plan), indent=2, sort_keys=False)
+        (work / "plan.json").write_text(json.dumps(plan_json(plan), indent=2, ensure_ascii=False)
                                         + "\n", encoding="utf-8")
         if plan.objective is None:
             return

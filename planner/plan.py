@@ -59,10 +59,14 @@ class Plan:
         save_plan(self, path)
 
 
-def _values(hm: HighsModel, component, result: SolveResult, integer: bool = False) -> pd.Series:
+def _values(hm: HighsModel, component, result: SolveResult, names: list[str],
+            integer: bool = False) -> pd.Series:
+    """Solution values of one variable, indexed by its (named) index; integers rounded."""
     values = hm.values_of(component, result)
-    series = pd.Series(values, dtype=float)
-    return series.round() if integer else series
+    index = pd.MultiIndex.from_tuples(list(values), names=names) if values else \
+        pd.MultiIndex.from_arrays([[]] * len(names), names=names)
+    series = pd.Series(list(values.values()), index=index, dtype=float)
+    return (series.round() + 0.0).astype(int) if integer else series
 
 
 def _equipment_table(inp: ModelInputs, units, new, moved) -> pd.DataFrame:
@@ -88,14 +92,15 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
         return Plan(scenario.name, result.status, None, None, None, result.seconds,
                     build_seconds, scenario.settings.currency, empty, empty, empty, empty, empty,
                     empty, pd.Series(dtype=float), {"status": result.status})
-    units = _values(hm, model.units, result, integer=True)
-    new = _values(hm, model.new_units, result, integer=True)
-    moved = _values(hm, model.relocated, result, integer=True)
-    days = _values(hm, model.outreach_days, result, integer=True)
+    units = _values(hm, model.units, result, ["site_id", "equipment"], integer=True)
+    new = _values(hm, model.new_units, result, ["site_id", "equipment"], integer=True)
+    moved = _values(hm, model.relocated, result, ["from_site", "to_site", "equipment"],
+                    integer=True)
+    days = _values(hm, model.outreach_days, result, ["site_id", "specialty"], integer=True)
     flow = np.maximum(np.array([result.values[hm.column[id(v)]]
                                 for v in model.flow.values()]), 0.0)
-    unmet = np.maximum(_values(hm, model.unmet, result).to_numpy(), 0.0)
-    uncovered = _values(hm, model.uncovered, result)
+    unmet = np.maximum(_values(hm, model.unmet, result, ["zone_id", "service"]).to_numpy(), 0.0)
+    uncovered = _values(hm, model.uncovered, result, ["zone_id", "condition"])
 
     sites = inp.sites
     equipment = _equipment_table(inp, units, new, moved)
@@ -110,7 +115,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     equipment.insert(1, "member", equipment["site_id"].map(sites["member"]))
     equipment.insert(2, "tier", equipment["site_id"].map(sites["tier"]))
 
-    specialist = days.rename("outreach_days").rename_axis(["site_id", "specialty"]).reset_index()
+    specialist = days.rename("outreach_days").reset_index()
     specialist["clinic_visits"] = [inp.clinic_visits.get((i, s), 0.0)
                                    for i, s in zip(specialist["site_id"], specialist["specialty"])]
     specialist["visits"] = [exams.get((i, s), 0.0)

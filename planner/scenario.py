@@ -197,6 +197,16 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     return build_scenario(settings, raw, str(path), workbook=path.suffix.lower() == ".xlsx")
 
 
+def from_tables(settings: dict, tables: Mapping[str, pd.DataFrame],
+                source: str = "scenario") -> Scenario:
+    """A validated Scenario from a settings dict (as in scenario.toml) and DataFrames."""
+    raw = {name: frame.reset_index(drop=True) for name, frame in tables.items()}
+    unknown = sorted(set(raw) - set(TABLES))
+    if unknown:
+        raise TypeError(f"unknown table(s) {unknown}; known: {sorted(TABLES)}")
+    return build_scenario(settings, raw, source)
+
+
 def _check_settings(data: dict, problems: ProblemList) -> ScenarioSettings | None:
     try:
         return ScenarioSettings.model_validate(data)
@@ -256,4 +266,4 @@ def _fill_home_members(tables: dict[str, pd.DataFrame], settings: ScenarioSettin
     return zones
 
 
-__all__ = ["Scenario", "load_scenario", "default_scenario_path", "ScenarioError"]
+__all__ = ["Scenario", "load_scenario", "from_tables", "default_scenario_path", "ScenarioError"]
