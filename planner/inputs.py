@@ -191,7 +191,8 @@ def model_inputs(scenario: Scenario) -> ModelInputs:
     annuity = eq["lifetime_years"].map(lambda L: annuity_factor(settings.discount_rate, L))
     equipment = pd.DataFrame({
         "capex": eq["capex"], "annual_capex": eq["capex"] * annuity,
-        "opex": eq["opex_per_year"], "capacity": eq["capacity_per_year"] * eq["max_utilization"],
+        "opex": eq["opex_per_year"], "nameplate_capacity": eq["capacity_per_year"],
+        "capacity": eq["capacity_per_year"] * eq["max_utilization"],
         "referral_cost": eq["referral_cost"], "cost_per_exam": eq["cost_per_exam"],
         "max_per_site": eq["max_per_site"], "max_minutes": eq["max_minutes"],
         "relocation_cost": eq["relocation_cost"], "allowed_tiers": eq["allowed_tiers"]})

@@ -107,7 +107,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     arcs = inp.arcs.assign(units=flow)
     exams = arcs.groupby(["site_id", "service"])["units"].sum()
     equipment["exams"] = exams.reindex(equipment.index, fill_value=0.0).to_numpy()
-    cap = eq["capacity"].reindex(equipment.index.get_level_values("equipment")).to_numpy()
+    cap = eq["nameplate_capacity"].reindex(equipment.index.get_level_values("equipment")).to_numpy()
     capacity = equipment["total"].to_numpy() * cap
     equipment["utilization"] = np.divide(equipment["exams"].to_numpy(), capacity,
                                          out=np.zeros(len(capacity)), where=capacity > 0)
