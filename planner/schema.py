@@ -249,3 +249,7 @@ def schema_markdown() -> str:
                          f"| {default} | {f.range_text()} | {f.meaning} |")
         lines.append("")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m planner.schema > docs/scenario_columns.md
+    print(schema_markdown())

@@ -1,0 +1,131 @@
+"""The embedded Tianchang scenario: every constraint family re-derived from the solved plan in
+plain pandas (independently of the model code), the exact objective recomputed from the raw
+tables, determinism and what-if re-solves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import planner
+from planner.session import PlanningSession
+
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return planner.load_scenario()
+
+
+@pytest.fixture(scope="module")
+def plan(scenario):
+    return planner.solve(scenario)
+
+
+def annuity(r, L):
+    return 1 / L if r == 0 else r / (1 - (1 + r) ** -L)
+
+
+def test_solves_to_optimality(plan):
+    assert plan.status == "optimal"
+    assert plan.mip_gap <= 1e-4
+    assert plan.bound <= plan.objective * (1 + 1e-9)
+
+
+def test_exact_objective_from_raw_tables(scenario, plan):
+    eq = scenario.equipment.set_index("equipment")
+    sp = scenario.specialties.set_index("specialty")
+    r = scenario.settings.discount_rate
+    vpm = scenario.settings.travel.value_per_minute
+    e = plan.equipment
+    capital = sum(n * eq.at[k, "capex"] * annuity(r, eq.at[k, "lifetime_years"])
+                  for n, k in zip(e["new"], e["equipment"]))
+    opex = sum(n * eq.at[k, "opex_per_year"] for n, k in zip(e["total"], e["equipment"]))
+    moves = sum(n * eq.at[k, "relocation_cost"] for n, k in zip(e["relocated_in"],
+                                                               e["equipment"]) if n)
+    d = plan.specialist_days
+    outreach = sum(n * sp.at[s, "cost_per_day"] for n, s in zip(d["outreach_days"], d["specialty"]))
+    per_exam = eq["cost_per_exam"].to_dict()
+    f = plan.flows
+    flows = sum(u * (t * vpm + per_exam.get(k, 0.0))
+                for u, t, k in zip(f["units"], f["minutes"], f["service"]))
+    referral = {**eq["referral_cost"].to_dict(), **sp["referral_cost"].to_dict()}
+    z = plan.zones
+    unmet = sum(u * referral[k] for u, k in zip(z["unmet"], z["service"]))
+    expected = capital + opex + moves + outreach + flows + unmet
+    assert plan.objective == pytest.approx(expected, rel=1e-9)
+
+
+def test_constraints_rederived_from_the_plan(scenario, plan):
+    eq = scenario.equipment.set_index("equipment")
+    sp = scenario.specialties.set_index("specialty")
+    # demand balance: served + unmet = demand
+    z = plan.zones
+    np.testing.assert_allclose(z["served"] + z["unmet"], z["demand"], rtol=1e-7, atol=1e-6)
+    # units in service = existing + new + in - out; never negative
+    e = plan.equipment
+    assert (e["total"] == e["existing"] + e["new"] + e["relocated_in"] - e["relocated_out"]).all()
+    assert (e["total"] >= 0).all() and (e["relocated_out"] <= e["existing"]).all()
+    # equipment capacity with max utilisation; per-site maximum
+    limit = e["total"] * e["equipment"].map(eq["capacity_per_year"] * eq["max_utilization"])
+    assert (e["exams"] <= limit + TOL).all()
+    max_per_site = e["equipment"].map(eq["max_per_site"]).fillna(np.inf)
+    assert (e["total"] <= max_per_site).all()
+    # tier rules: new and moved-in units only at allowed tiers
+    allowed = eq["allowed_tiers"].fillna("").map(lambda t: set(t.split(";")) if t else None)
+    for row in e[(e["new"] > 0) | (e["relocated_in"] > 0)].itertuples():
+        assert allowed[row.equipment] is None or row.tier in allowed[row.equipment]
+    # specialist capacity and pools
+    d = plan.specialist_days
+    assert (d["visits"] <= d["outreach_days"] * d["specialty"].map(sp["visits_per_day"])
+            + d["clinic_visits"] + TOL).all()
+    res = scenario.resources
+    for s, used in d.groupby("specialty")["outreach_days"].sum().items():
+        assert used <= res.loc[res.resource == f"{s}.outreach_days", "amount"].sum()
+    # policy minimum at grassroots sites
+    tiers = scenario.sites.set_index("site_id")["tier"]
+    minimum = scenario.settings.policy.min_outreach_days
+    grassroots = d[d["site_id"].map(tiers).isin(scenario.settings.policy.grassroots_tiers)]
+    assert (grassroots["outreach_days"] >= grassroots["specialty"].map(minimum).fillna(0)).all()
+    # capital budget
+    assert plan.budget["capital_used"].sum() <= scenario.budget + TOL
+    # travel eligibility
+    f = plan.flows
+    limits = pd.concat([eq["max_minutes"], sp["max_minutes"]]).fillna(np.inf)
+    assert (f["minutes"] <= f["service"].map(limits) + TOL).all()
+    # hard urgent coverage: every populated zone has a unit within the limit
+    assert plan.urgent["covered"].all()
+
+
+def test_same_inputs_same_plan(scenario, plan):
+    again = planner.solve(scenario)
+    assert again.objective == plan.objective
+    pd.testing.assert_frame_equal(again.equipment, plan.equipment)
+    pd.testing.assert_frame_equal(again.flows, plan.flows)
+
+
+def test_resolve_after_budget_change_without_rebuild(scenario, plan):
+    session = PlanningSession(scenario)
+    first = session.solve()
+    assert first.objective == pytest.approx(plan.objective)
+    for budget in (scenario.budget * 0.5, scenario.budget * 2):
+        variant = scenario.with_(budget=budget)
+        resolved = session.solve(variant)
+        fresh = planner.solve(variant)
+        assert resolved.objective == pytest.approx(fresh.objective, rel=1e-4)
+        assert resolved.kpis["capital_used"] <= budget + TOL
+    vpm = scenario.with_(value_per_minute=scenario.settings.travel.value_per_minute * 3)
+    assert session.solve(vpm).objective == pytest.approx(planner.solve(vpm).objective, rel=1e-4)
+    assert session.rebuilds == 1
+
+
+def test_access_kpis_are_shares(plan):
+    for when in ("access_before", "access_after"):
+        for key, share in plan.kpis[when].items():
+            assert 0.0 <= share <= 1.0, key
+    # more units never reduce access
+    for key, share in plan.kpis["access_after"].items():
+        if plan.equipment.loc[plan.equipment.equipment == key.split("_")[0], "relocated_out"].sum() == 0:
+            assert share >= plan.kpis["access_before"][key] - 1e-12
