@@ -37,6 +37,7 @@ class SolverOptions:
     # HiGHS's sub-MIP heuristics (RINS, RENS, root reduced-cost) took 20 of 24 s on the default
     # county scenario without improving the plan; off by default (benchmarks/ measures both).
     sub_mip_heuristics: bool = False
+    presolve: bool = True
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ class HighsModel:
         h.setOptionValue("time_limit", float(options.time_limit))
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
         h.setOptionValue("random_seed", int(options.seed))
+        h.setOptionValue("presolve", "on" if options.presolve else "off")
         for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
                      "mip_heuristic_run_root_reduced_cost"):
             h.setOptionValue(name, bool(options.sub_mip_heuristics))

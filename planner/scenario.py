@@ -41,6 +41,7 @@ SETTING_PATHS = {
     "mip_gap": ("solver", "mip_gap"),
     "threads": ("solver", "threads"),
     "seed": ("solver", "seed"),
+    "presolve": ("solver", "presolve"),
 }
 
 

@@ -18,7 +18,7 @@ def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
     """Options from scenario.toml [solver], overridden by keyword arguments (None = keep)."""
     s = scenario.settings.solver
     options = SolverOptions(time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads,
-                            seed=s.seed)
+                            seed=s.seed, presolve=s.presolve)
     unknown = set(overrides) - set(SolverOptions.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: "

@@ -34,6 +34,7 @@ class SolverSettings(_Strict):
     mip_gap: NonNegativeFloat = 1.0e-4
     threads: int = Field(1, ge=1)
     seed: int = Field(0, ge=0)
+    presolve: bool = Field(True, description="HiGHS presolve; off can be faster on small models")
 
 
 class ScenarioSettings(_Strict):
