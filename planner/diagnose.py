@@ -153,13 +153,17 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
     lp = hm.highs.getLp()
     lp.integrality_ = []
     h.passModel(lp)
-    status, iis = h.getIis()
-    rows = list(iis.row_index_) if iis.valid_ else []
-    if not rows:
+    run(h, scenario.settings.solver.threads)
+    if h.getModelStatus() != highspy.HighsModelStatus.kInfeasible:
         return (["HiGHS proves the plan infeasible only with whole units and days (the LP "
                  "relaxation is feasible); check budgets against unit prices and per-site "
                  "maxima."], [])
-    names = [hm.constraints[r].name for r in rows]
+    h.setOptionValue("iis_strategy", 2)  # a full IIS from the LP (0 is only a bounds test)
+    _, iis = h.getIis()
+    names = [hm.constraints[r].name for r in iis.row_index_] if iis.valid_ else []
+    if not names:
+        return (["HiGHS reports the LP relaxation infeasible but could not isolate the "
+                 "conflicting constraints."], [])
     families = sorted({n.split("[")[0] for n in names})
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     return ([f"an irreducible set of {len(names)} conflicting constraints: {shown}."], families)

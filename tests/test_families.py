@@ -188,3 +188,25 @@ def test_urgent_zone_out_of_reach_is_explained():
                  ("Z3", "H"): 1, ("Z3", "T"): 12})
     with pytest.raises(InfeasibleError, match="Z1"):
         planner.solve(scenario({"budget": 1e6}, conditions=conditions, travel=tr))
+
+
+def test_infeasibility_found_by_highs_names_the_families():
+    # the pre-checks pass (the budget is ample), but site T may not spend any capital and only T
+    # is within 20 minutes of zones Z2 and Z3: HiGHS's IIS names the families in conflict
+    conditions = pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0],
+                               "urgent_service": ["CT"], "urgent_minutes": [20.0]})
+    tr = travel({("Z1", "H"): 5, ("Z1", "T"): 40, ("Z2", "H"): 30, ("Z2", "T"): 10,
+                 ("Z3", "H"): 35, ("Z3", "T"): 12})
+    sites = tables()["sites"].assign(capital_limit=[1e6, 0.0])
+    with pytest.raises(InfeasibleError) as caught:
+        planner.solve(scenario({"budget": 1e6}, conditions=conditions, travel=tr, sites=sites))
+    assert {"site_capital_limit", "urgent_coverage"} <= set(caught.value.families)
+    assert "site_capital_limit[T]" in str(caught.value)
+
+
+def test_time_limit_returns_the_best_plan_flagged():
+    plan = planner.solve(planner.load_scenario(), time_limit=0.05)
+    assert plan.status == "time_limit" and not plan.is_optimal
+    if plan.objective is not None:
+        assert "NOT proven optimal" in plan.summary()
+        assert plan.bound <= plan.objective
