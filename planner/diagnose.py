@@ -138,7 +138,8 @@ def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
 
 def precheck(scenario, inp: ModelInputs) -> None:
     """Raise InfeasibleError naming zones/sites when a usual cause of infeasibility is present."""
-    causes = _policy_over_pools(scenario, inp) + _too_many_existing(inp)
+    causes = [] if inp.policy_soft else _policy_over_pools(scenario, inp)
+    causes += _too_many_existing(inp)
     if not inp.urgent_soft:
         causes += _uncoverable_zones(scenario, inp)
         if not causes:

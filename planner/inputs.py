@@ -56,7 +56,9 @@ class ModelInputs:
     existing: pd.Series        # (site_id, equipment) -> units in place today
     clinic_visits: pd.Series   # (site_id, specialty) -> in-house clinic capacity per year
     pool: pd.Series            # specialty -> outreach days available
+    pool_at: pd.Series         # (site_id, specialty) -> outreach days held by the site
     min_days: pd.Series        # specialty -> policy minimum days at each grassroots site
+    budget_share: pd.Series    # member -> its part of the capital budget
     new_pairs: pd.DataFrame    # site_id, equipment where new units may be installed
     moves: pd.DataFrame        # from_site, to_site, equipment where existing units may move
     unit_pairs: list           # (site_id, equipment) where units can be in service
@@ -66,6 +68,8 @@ class ModelInputs:
     value_per_minute: float
     urgent_soft: bool
     penalty_per_zone: float
+    policy_soft: bool          # game mode: a policy-minimum shortfall is bought in, at a price
+    shortfall_price: pd.Series  # specialty -> price of one missing policy day (game mode)
 
     @property
     def services(self) -> list[str]:
@@ -78,7 +82,8 @@ class ModelInputs:
                 tuple(self.demand.index), tuple(self.existing.items()),
                 tuple(map(tuple, self.new_pairs.to_numpy())),
                 tuple(map(tuple, self.moves.to_numpy())),
-                tuple(map(tuple, self.cover.to_numpy())), self.urgent_soft,
+                tuple(map(tuple, self.cover.to_numpy())), self.urgent_soft, self.policy_soft,
+                tuple(self.pool_at.index),
                 tuple(self.clinic_visits.index), tuple(self.min_days[self.min_days > 0].index),
                 tuple(self.sites.index[np.isfinite(self.sites["capital_limit"])]),
                 tuple(self.equipment.index[np.isfinite(self.equipment["max_per_site"])]))
@@ -182,9 +187,28 @@ def _undominated(sets: np.ndarray) -> np.ndarray:
     return keep
 
 
-def model_inputs(scenario: Scenario) -> ModelInputs:
-    """Derive the model's data from a validated scenario."""
+def _budget_share(scenario: Scenario) -> pd.Series:
+    """Each member's part of the capital budget: its budget_contribution; when scenario.toml sets
+    `budget`, that budget split in proportion to the contributions (equally if all are zero)."""
+    members = scenario.members.set_index("member")
+    contribution = members["budget_contribution"].astype(float)
+    if scenario.settings.budget is None:
+        return contribution
+    total = contribution.sum()
+    weights = contribution / total if total > 0 else pd.Series(1.0 / len(members),
+                                                               index=members.index)
+    return weights * float(scenario.settings.budget)
+
+
+def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
+    """Derive the model's data from a validated scenario.
+
+    `game=True` prepares the coalition games of stage 2: urgent coverage and policy minimums
+    become priced (a coalition may lack the means to meet them), and no covering row is dropped
+    as dominated (the dominating zone may be outside the coalition).
+    """
     settings = scenario.settings
+    urgent_soft = settings.urgent.soft or game
     eq = scenario.equipment.set_index("equipment")
     sp = scenario.specialties.set_index("specialty")
     services = list(eq.index) + list(sp.index)
@@ -214,8 +238,10 @@ def model_inputs(scenario: Scenario) -> ModelInputs:
     clinic = (res[res["kind"] == "clinic_visits"].groupby(["site_id", "item"])["amount"].sum()
               .rename_axis(["site_id", "specialty"]))
     clinic = clinic[clinic > 0]
-    pool = (res[res["kind"] == "outreach_days"].groupby("item")["amount"].sum()
-            .reindex(sp.index, fill_value=0.0))
+    pool_at = (res[res["kind"] == "outreach_days"].groupby(["site_id", "item"])["amount"].sum()
+               .rename_axis(["site_id", "specialty"]))
+    pool_at = pool_at[pool_at > 0]
+    pool = pool_at.groupby(level="specialty").sum().reindex(sp.index, fill_value=0.0)
     min_days = pd.Series(settings.policy.min_outreach_days, dtype=float).reindex(
         sp.index, fill_value=0.0)
 
@@ -234,10 +260,13 @@ def model_inputs(scenario: Scenario) -> ModelInputs:
     arcs_at = pd.MultiIndex.from_frame(arcs[["site_id", "service"]])
     usable = ~arcs["service"].isin(eq.index) | arcs_at.isin(unit_pairs)
     arcs = arcs[usable.to_numpy()].reset_index(drop=True)
-    cover, cover_rows = _urgent_cover(scenario, minutes, settings.urgent.soft)
+    cover, cover_rows = _urgent_cover(scenario, minutes, urgent_soft)
     return ModelInputs(
         sites=sites, zones=zones, equipment=equipment, specialties=specialties, demand=demand,
         minutes=minutes, arcs=arcs, existing=existing, clinic_visits=clinic, pool=pool,
-        min_days=min_days, new_pairs=new_pairs, moves=moves, unit_pairs=unit_pairs, cover=cover, cover_rows=cover_rows,
-        budget=scenario.budget, value_per_minute=settings.travel.value_per_minute,
-        urgent_soft=settings.urgent.soft, penalty_per_zone=settings.urgent.penalty_per_zone)
+        pool_at=pool_at, min_days=min_days, budget_share=_budget_share(scenario),
+        new_pairs=new_pairs, moves=moves, unit_pairs=unit_pairs, cover=cover,
+        cover_rows=cover_rows, budget=scenario.budget,
+        value_per_minute=settings.travel.value_per_minute, urgent_soft=urgent_soft,
+        penalty_per_zone=settings.urgent.penalty_per_zone, policy_soft=game,
+        shortfall_price=sp["cost_per_day"] * settings.policy.shortfall_cost_factor)

@@ -6,6 +6,11 @@ the tidy tables of :class:`planner.inputs.ModelInputs` (only eligible arcs exist
 what-if changes without changing the model's shape is a mutable parameter (right-hand sides and
 coefficients, set by :func:`set_parameters`) or an objective coefficient (re-set by
 :func:`set_objective`); see :class:`planner.session.PlanningSession`.
+
+Membership: `member_in[m]` says whether member m takes part. It is fixed to 1 for a stage-1 plan;
+fixing some members to 0 gives a coalition's own problem (its sites, budget, pools and zones
+only), and freeing it gives the separation MILP of stage 2 (planner/coalitions.py): one model,
+three uses, switched by variable bounds only.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> dict:
 
 # --- sets, parameters, variables --------------------------------------------------------------
 def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    m.MEMBERS = pyo.Set(initialize=list(inp.budget_share.index), ordered=True)
     m.SITES = pyo.Set(initialize=list(inp.sites.index), ordered=True)
     m.ZONES = pyo.Set(initialize=list(inp.zones.index), ordered=True)
     m.EQUIPMENT = pyo.Set(initialize=list(inp.equipment.index), ordered=True)
@@ -47,6 +53,9 @@ def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
                                       for s in inp.specialties.index], dimen=2, ordered=True)
     m.DEMAND = pyo.Set(initialize=list(inp.demand.index), dimen=2, ordered=True)
     m.ARCS = pyo.RangeSet(0, len(inp.arcs) - 1)  # row positions of inp.arcs
+    m.POLICY_PAIRS = pyo.Set(initialize=[(i, s) for i in inp.sites.index[inp.sites["grassroots"]]
+                                         for s in inp.min_days.index[inp.min_days > 0]],
+                             dimen=2, ordered=True)
     m.COVER_ROWS = pyo.Set(initialize=list(map(tuple, inp.cover_rows[["zone_id", "condition"]]
                                                 .to_numpy())), dimen=2, ordered=True)
 
@@ -61,10 +70,14 @@ def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.relocation_cost = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
     m.visits_per_day = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
     m.clinic_visits = pyo.Param(m.DAY_PAIRS, mutable=True, initialize=0.0)
-    m.pool = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
+    m.pool_at = pyo.Param(m.DAY_PAIRS, mutable=True, initialize=0.0)
+    m.max_new = pyo.Param(m.NEW_PAIRS, mutable=True, initialize=0.0)
+    m.max_days = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
+    m.budget_share = pyo.Param(m.MEMBERS, mutable=True, initialize=0.0)
     m.min_days = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
     m.capital_limit = pyo.Param(m.SITES, mutable=True, initialize=0.0)
-    m.budget = pyo.Param(mutable=True, initialize=0.0)
+    m.min_members = pyo.Param(mutable=True, initialize=0)
+    m.max_members = pyo.Param(mutable=True, initialize=len(inp.budget_share))
     set_parameters(m, inp)
 
 
@@ -84,14 +97,28 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.relocation_cost[e] = 0.0 if pd.isna(reloc) else reloc
     for s in m.SPECIALTIES:
         m.visits_per_day[s] = sp.at[s, "visits_per_day"]
-        m.pool[s] = inp.pool[s]
+        m.max_days[s] = inp.pool[s]
         m.min_days[s] = inp.min_days[s]
     for key in m.DAY_PAIRS:
         m.clinic_visits[key] = float(inp.clinic_visits.get(key, 0.0))
+        m.pool_at[key] = float(inp.pool_at.get(key, 0.0))
+    for i, e in m.NEW_PAIRS:
+        m.max_new[i, e] = _most_useful_units(inp, e)
     for i in m.SITES:
         limit = inp.sites.at[i, "capital_limit"]
         m.capital_limit[i] = limit if math.isfinite(limit) else 0.0
-    m.budget = inp.budget
+    for member in m.MEMBERS:
+        m.budget_share[member] = inp.budget_share[member]
+
+
+def _most_useful_units(inp: ModelInputs, e: str) -> float:
+    """An upper bound on useful units of e at one site: max_per_site, else enough for all demand
+    of e (at least one, for urgent coverage). The big-M of `membership_link`."""
+    limit = inp.equipment.at[e, "max_per_site"]
+    if math.isfinite(limit):
+        return float(limit)
+    demand = inp.demand[inp.demand.index.get_level_values("service") == e].sum()
+    return float(max(1, math.ceil(demand / inp.equipment.at[e, "capacity"])))
 
 
 def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -106,13 +133,28 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.uncovered = pyo.Var(m.COVER_ROWS, bounds=(0, 1))
     if not inp.urgent_soft:
         m.uncovered.fix(0)
+    m.policy_shortfall = pyo.Var(m.POLICY_PAIRS, domain=pyo.NonNegativeReals)
+    if not inp.policy_soft:
+        m.policy_shortfall.fix(0)
+    m.member_in = pyo.Var(m.MEMBERS, domain=pyo.Binary)
+    m.member_in.fix(1)
+
+
+def _site_in(m, inp: ModelInputs, i):
+    return m.member_in[inp.sites.at[i, "member"]]
+
+
+def _zone_in(m, inp: ModelInputs, z):
+    return m.member_in[inp.zones.at[z, "home_member"]]
 
 
 # --- constraint families ----------------------------------------------------------------------
 def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """units[i,e] = existing[i,e] + new_units[i,e] + sum_j relocated[j,i,e] - sum_j relocated[i,j,e].
+    """units[i,e] = existing[i,e]*member_in[m(i)] + new_units[i,e] + sum_j relocated[j,i,e]
+    - sum_j relocated[i,j,e].
 
-    Existing units always stay in service; they may only be relocated.
+    Existing units always stay in service; they may only be relocated. (member_in is 1 in a
+    stage-1 plan; a member outside a coalition brings no units.)
     """
     moves = inp.moves.reset_index(drop=True)
     incoming = _groups(moves, ["to_site", "equipment"])
@@ -120,7 +162,7 @@ def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     keys = list(m.MOVES)
 
     def rule(m, i, e):
-        terms = [m.existing[i, e]]
+        terms = [m.existing[i, e] * _site_in(m, inp, i)]
         if (i, e) in m.NEW_PAIRS:
             terms.append(m.new_units[i, e])
         terms += [m.relocated[keys[p]] for p in incoming.get((i, e), ())]
@@ -130,13 +172,14 @@ def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_i flow[z,i,k] + unmet[z,k] = demand[z,k]: demand is served in the consortium or referred out."""
+    """sum_i flow[z,i,k] + unmet[z,k] = demand[z,k]*member_in[home(z)]: demand is served in the
+    consortium or referred out (a coalition serves only its own members' zones)."""
     by_demand = _groups(inp.arcs, ["zone_id", "service"])
     flow = m.flow
 
     def rule(m, z, k):
-        return _sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]) \
-            == m.demand[z, k]
+        return _sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]
+                    + [-m.demand[z, k] * _zone_in(m, inp, z)]) == 0
     m.demand_balance = pyo.Constraint(m.DEMAND, rule=rule)
 
 
@@ -173,7 +216,7 @@ def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_z flow[z,i,s] <= visits_per_day[s] * outreach_days[i,s] + clinic_visits[i,s]."""
+    """sum_z flow[z,i,s] <= visits_per_day[s]*outreach_days[i,s] + clinic_visits[i,s]*member_in[m(i)]."""
     arcs = inp.arcs[inp.arcs["service"].isin(inp.specialties.index)]
     by_site = _groups(arcs, ["site_id", "service"])
     flow = m.flow
@@ -181,24 +224,30 @@ def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
     def rule(m, i, s):
         return _sum([flow[a] for a in index[by_site[(i, s)]]]
-                    + [-m.visits_per_day[s] * m.outreach_days[i, s]]) <= m.clinic_visits[i, s]
+                    + [-m.visits_per_day[s] * m.outreach_days[i, s],
+                       -m.clinic_visits[i, s] * _site_in(m, inp, i)]) <= 0
     m.specialist_capacity = pyo.Constraint(sorted(by_site), rule=rule)
 
 
 def add_specialist_supply(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_i outreach_days[i,s] <= pool[s]: the lead hospitals' pools of specialist days."""
+    """sum_i outreach_days[i,s] <= sum_i pool_at[i,s]*member_in[m(i)]: the pools of specialist
+    days held by the (participating) lead hospitals."""
+    holders = {s: [i for i, t in inp.pool_at.index if t == s] for s in inp.specialties.index}
+
     def rule(m, s):
-        return _sum([m.outreach_days[i, s] for i in m.SITES]) <= m.pool[s]
+        return _sum([m.outreach_days[i, s] for i in m.SITES]
+                    + [-m.pool_at[i, s] * _site_in(m, inp, i) for i in holders[s]]) <= 0
     m.specialist_supply = pyo.Constraint(m.SPECIALTIES, rule=rule)
 
 
 def add_policy_minimum_outreach(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """outreach_days[i,s] >= min_days[s] at every site of a grassroots tier."""
-    grassroots = inp.sites.index[inp.sites["grassroots"]]
-    specialties = inp.min_days.index[inp.min_days > 0]
+    """outreach_days[i,s] + policy_shortfall[i,s] >= min_days[s]*member_in[m(i)] at every site of a
+    grassroots tier. The shortfall is fixed to 0 except in the games of stage 2, where it is
+    priced (a coalition without pools of its own buys the days in)."""
     m.policy_minimum_outreach = pyo.Constraint(
-        [(i, s) for i in grassroots for s in specialties],
-        rule=lambda m, i, s: m.outreach_days[i, s] >= m.min_days[s])
+        m.POLICY_PAIRS,
+        rule=lambda m, i, s: _sum([m.outreach_days[i, s], m.policy_shortfall[i, s],
+                                   -m.min_days[s] * _site_in(m, inp, i)]) >= 0)
 
 
 def _capital_terms(m: pyo.ConcreteModel, sites=None) -> list:
@@ -211,10 +260,12 @@ def _capital_terms(m: pyo.ConcreteModel, sites=None) -> list:
 
 
 def add_capital_budget(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum capex[e]*new_units[i,e] + sum relocation_cost[e]*relocated[i,j,e] <= budget."""
+    """sum capex[e]*new_units[i,e] + sum relocation_cost[e]*relocated[i,j,e]
+    <= sum_m budget_share[m]*member_in[m] (= the budget in a stage-1 plan)."""
     terms = _capital_terms(m)
     if terms:
-        m.capital_budget = pyo.Constraint(expr=_sum(terms) <= m.budget)
+        m.capital_budget = pyo.Constraint(
+            expr=_sum(terms + [-m.budget_share[k] * m.member_in[k] for k in m.MEMBERS]) <= 0)
 
 
 def add_site_capital_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -234,17 +285,37 @@ def add_max_per_site(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_relocation_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_j relocated[i,j,e] <= existing[i,e]: only existing units move, each at most once."""
+    """sum_j relocated[i,j,e] <= existing[i,e]*member_in[m(i)]: only existing units move, each at
+    most once."""
     outgoing = _groups(inp.moves, ["from_site", "equipment"])
     keys = list(m.MOVES)
     m.relocation_limit = pyo.Constraint(
         sorted(outgoing),
-        rule=lambda m, i, e: _sum([m.relocated[keys[p]] for p in outgoing[(i, e)]])
-        <= m.existing[i, e])
+        rule=lambda m, i, e: _sum([m.relocated[keys[p]] for p in outgoing[(i, e)]]
+                                  + [-m.existing[i, e] * _site_in(m, inp, i)]) <= 0)
+
+
+def add_membership_link(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """A site takes new units, moved-in units and outreach days only if its member takes part:
+    new_units[i,e] <= max_new[i,e]*member_in[m(i)], relocated[i,j,e] <= existing[i,e]*member_in[m(j)],
+    outreach_days[i,s] <= max_days[s]*member_in[m(i)] (max_days = the whole pool).
+    Bounds in a stage-1 plan (member_in = 1); they switch a coalition's sites on and off."""
+    m.membership_new_units = pyo.Constraint(
+        m.NEW_PAIRS, rule=lambda m, i, e: _sum([m.new_units[i, e],
+                                                -m.max_new[i, e] * _site_in(m, inp, i)]) <= 0)
+    m.membership_relocation = pyo.Constraint(
+        m.MOVES, rule=lambda m, i, j, e: _sum([m.relocated[i, j, e],
+                                               -m.existing[i, e] * _site_in(m, inp, j)]) <= 0)
+    m.membership_outreach = pyo.Constraint(
+        m.DAY_PAIRS, rule=lambda m, i, s: _sum([m.outreach_days[i, s],
+                                                -m.max_days[s] * _site_in(m, inp, i)]) <= 0)
+    m.coalition_size = pyo.Constraint(
+        expr=pyo.inequality(m.min_members, _sum(list(m.member_in.values())), m.max_members))
 
 
 def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_{i: t[z,i] <= T_c} units[i,e_c] + uncovered[z,c] >= 1 for each populated zone.
+    """sum_{i: t[z,i] <= T_c} units[i,e_c] + uncovered[z,c] >= member_in[home(z)] for each
+    populated zone (>= 1 in a stage-1 plan).
 
     uncovered is fixed to 0 unless coverage is soft (then it is priced in the objective).
     Rows implied by another row's smaller covering set are not generated (see inputs).
@@ -255,7 +326,8 @@ def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         if (i, e) in unit_pairs:
             members[(z, c)].append(m.units[i, e])
     m.urgent_coverage = pyo.Constraint(
-        m.COVER_ROWS, rule=lambda m, z, c: _sum(members[(z, c)] + [m.uncovered[z, c]]) >= 1)
+        m.COVER_ROWS, rule=lambda m, z, c: _sum(members[(z, c)] + [m.uncovered[z, c],
+                                                                 -_zone_in(m, inp, z)]) >= 0)
 
 
 # --- objective --------------------------------------------------------------------------------
@@ -279,11 +351,18 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     terms += [referral[k] * m.unmet[z, k] for (z, k) in m.DEMAND]
     if inp.urgent_soft:
         terms += [inp.penalty_per_zone * m.uncovered[k] for k in m.COVER_ROWS]
+    if inp.policy_soft:
+        terms += [inp.shortfall_price[s] * m.policy_shortfall[i, s] for i, s in m.POLICY_PAIRS]
     return _sum(terms)
 
 
-def set_objective(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    m.objective.expr = system_cost(m, inp)
+def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -> None:
+    """System cost, minus sum_m member_weights[m]*member_in[m] when weights are given (stage 2)."""
+    expr = system_cost(m, inp)
+    if member_weights is not None:
+        expr = _sum(list(expr.args) + [-float(member_weights[k]) * m.member_in[k]
+                                       for k in m.MEMBERS])
+    m.objective.expr = expr
 
 
 def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
@@ -303,6 +382,7 @@ def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
     add_site_capital_limit(m, inp)
     add_max_per_site(m, inp)
     add_relocation_limit(m, inp)
+    add_membership_link(m, inp)
     add_urgent_coverage(m, inp)
     m.objective = pyo.Objective(expr=system_cost(m, inp), sense=pyo.minimize)
     return m
@@ -311,5 +391,6 @@ def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
 CONSTRAINT_FAMILIES = (
     "units_in_service", "demand_balance", "equipment_capacity", "equipment_linking",
     "specialist_capacity", "specialist_supply", "policy_minimum_outreach", "capital_budget",
-    "site_capital_limit", "max_units_per_site", "relocation_limit", "urgent_coverage",
+    "site_capital_limit", "max_units_per_site", "relocation_limit", "membership_new_units",
+    "membership_relocation", "membership_outreach", "coalition_size", "urgent_coverage",
 )

@@ -16,6 +16,7 @@ from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
 
 ACCESS_MINUTES = (15, 30, 60)
+PENALTY_TERMS = ["uncovered_penalty", "policy_shortfall"]  # priced, outside the contract objective
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,9 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     zones = _zone_table(inp, arcs, unmet)
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
-    costs = _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered)
-    objective = float(costs.drop("uncovered_penalty", errors="ignore").sum())
+    shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
+    costs = _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered, shortfall)
+    objective = float(costs.drop(PENALTY_TERMS, errors="ignore").sum())
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective)
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
@@ -201,7 +203,7 @@ def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
     return table.reset_index()
 
 
-def _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered) -> pd.Series:
+def _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered, shortfall) -> pd.Series:
     """Each term of the exact objective of DESIGN.md section 5, from the plan's tables."""
     eq, sp = inp.equipment, inp.specialties
     by_eq = equipment["equipment"]
@@ -221,6 +223,9 @@ def _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered) -> pd.Se
     }
     if inp.urgent_soft:
         costs["uncovered_penalty"] = float(uncovered.sum() * inp.penalty_per_zone)
+    if inp.policy_soft:
+        costs["policy_shortfall"] = float(sum(
+            x * inp.shortfall_price[s] for (i, s), x in shortfall.items()))
     return pd.Series(costs, name="annual_cost").rename_axis("term")
 
 

@@ -21,6 +21,9 @@ class TravelSettings(_Strict):
 class PolicySettings(_Strict):
     grassroots_tiers: tuple[str, ...] = ()
     min_outreach_days: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    shortfall_cost_factor: NonNegativeFloat = Field(
+        3.0, description="fair-division games: a policy day a coalition cannot staff from its "
+        "own pools is bought in at this multiple of the specialty's cost_per_day")
 
 
 class UrgentSettings(_Strict):
