@@ -77,6 +77,19 @@ def _too_many_existing(inp: ModelInputs) -> list[str]:
     return causes
 
 
+def _zones_uncovered_today(scenario, inp: ModelInputs) -> int:
+    """Populated zones with no existing unit of an urgent service within its limit."""
+    populated = inp.zones.index[inp.zones["population"] > 0]
+    uncovered: set = set()
+    urgent = scenario.conditions.dropna(subset=["urgent_service"])
+    for c in urgent[urgent["cases_per_1000"] > 0].itertuples():
+        sites = [i for (i, e) in inp.existing.index if e == c.urgent_service]
+        nearest = (inp.minutes.loc[populated, sites].min(axis=1) if sites
+                   else pd.Series(np.inf, index=populated))
+        uncovered |= set(nearest.index[nearest > c.urgent_minutes])
+    return len(uncovered)
+
+
 def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
     """Lower bound on the capital urgent coverage needs, by an exact covering MILP."""
     if inp.cover_rows.empty or not math.isfinite(inp.budget):
@@ -130,7 +143,8 @@ def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
     values = np.asarray(h.getSolution().col_value)
     chosen = [f"{e} at {i}" for (i, e), x in zip(candidates, values) if x > 0.5]
     currency = scenario.settings.currency
-    return [f"capital budget: urgent coverage of {len(open_rows)} zone(s) not covered today "
+    return [f"capital budget: urgent coverage of {_zones_uncovered_today(scenario, inp)} "
+            f"zone(s) not covered today "
             f"needs at least {_fmt_money(need, currency)} of capital (e.g. {', '.join(chosen)}), "
             f"but the budget is {_fmt_money(inp.budget, currency)}. Raise the budget "
             f"(scenario.toml budget or members.csv budget_contribution) or soften coverage."]

@@ -73,7 +73,7 @@ def _values(hm: HighsModel, component, result: SolveResult, names: list[str],
 def _equipment_table(inp: ModelInputs, units, new, moved) -> pd.DataFrame:
     index = pd.MultiIndex.from_tuples(inp.unit_pairs, names=["site_id", "equipment"])
     table = pd.DataFrame(index=index)
-    table["existing"] = inp.existing.reindex(index, fill_value=0).to_numpy()
+    table["existing"] = inp.existing.reindex(index, fill_value=0).to_numpy().round().astype(int)
     table["new"] = new.reindex(index, fill_value=0).to_numpy() if len(new) else 0.0
     moves = inp.moves.assign(units=moved.to_numpy() if len(moved) else [])
     in_ = moves.groupby(["to_site", "equipment"])["units"].sum()

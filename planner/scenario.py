@@ -108,12 +108,19 @@ class Scenario:
 def _read_csv(path: Path, problems: ProblemList) -> pd.DataFrame | None:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                            encoding="utf-8-sig", skipinitialspace=True)
+                            encoding="utf-8-sig", skipinitialspace=True, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         problems.add(path.name, f"cannot be read as a CSV table ({err}).")
         return None
+    return _tidy(frame)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip names and cells; drop blank rows but keep the index, so that row numbers in messages
+    stay those of the file (row = index + 2)."""
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.apply(lambda col: col.str.strip())
+    frame = frame.apply(lambda col: col.str.strip())
+    return frame[frame.notna().any(axis=1)]
 
 
 def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
@@ -143,9 +150,9 @@ def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, p
 def _settings_from_sheet(sheet: pd.DataFrame) -> dict:
     """The `scenario` sheet has two columns, key and value; dotted keys nest (travel.speed_kmh)."""
     data: dict = {}
-    for key, value in zip(sheet.iloc[:, 0], sheet.iloc[:, 1]):
-        if pd.isna(key):
-            continue
+    for row, (key, value) in enumerate(zip(sheet.iloc[:, 0], sheet.iloc[:, 1])):
+        if pd.isna(key) or (row == 0 and str(key).strip().lower() == "key"):
+            continue  # blank rows and an optional "key | value" header
         *parents, leaf = str(key).strip().split(".")
         target = data
         for p in parents:
@@ -171,9 +178,7 @@ def _read_workbook(path: Path, problems: ProblemList) -> tuple[dict, dict[str, p
     raw = {}
     for name, table in TABLES.items():
         if name in sheets:
-            frame = sheets[name]
-            frame.columns = [str(c).strip() for c in frame.columns]
-            raw[name] = frame.apply(lambda col: col.str.strip())
+            raw[name] = _tidy(sheets[name])
         elif table.required:
             problems.add(path.name, f"has no '{name}' sheet; required columns: "
                          f"{', '.join(table.required_columns)}.")
@@ -195,7 +200,8 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         problems.add(str(path), "is neither a scenario folder nor an .xlsx workbook.")
         settings, raw = {}, {}
     problems.raise_if_any(str(path))
-    return build_scenario(settings, raw, str(path), workbook=path.suffix.lower() == ".xlsx")
+    return build_scenario(settings, raw, str(path),
+                          workbook=path.suffix.lower() in (".xlsx", ".xlsm"))
 
 
 def from_tables(settings: dict, tables: Mapping[str, pd.DataFrame],
@@ -208,13 +214,13 @@ def from_tables(settings: dict, tables: Mapping[str, pd.DataFrame],
     return build_scenario(settings, raw, source)
 
 
-def _check_settings(data: dict, problems: ProblemList) -> ScenarioSettings | None:
+def _check_settings(data: dict, problems: ProblemList, where: str) -> ScenarioSettings | None:
     try:
         return ScenarioSettings.model_validate(data)
     except pydantic.ValidationError as err:
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
-            problems.add("scenario.toml", f"{key}: {e['msg']} (got {e.get('input')!r}).")
+            problems.add(where, f"{key}: {e['msg']} (got {e.get('input')!r}).")
         return None
 
 
@@ -222,10 +228,13 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
                    workbook: bool = False, convert: bool = True) -> Scenario:
     """Validate raw tables and settings into a Scenario (all problems reported at once)."""
     problems = ProblemList()
-    settings = _check_settings(settings_data, problems)
 
     def file_of(name: str) -> str:
+        if name == "scenario":
+            return "sheet 'scenario'" if workbook else "scenario.toml"
         return f"sheet '{name}'" if workbook else TABLES[name].file
+
+    settings = _check_settings(settings_data, problems, file_of("scenario"))
 
     tables = {}
     for name, table in TABLES.items():

@@ -29,9 +29,14 @@ def _rows(index) -> list[int]:
     return [int(i) + HEADER_ROWS for i in index]
 
 
-def _coerce_numbers(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> dict:
-    """Turn the text cells of number columns into floats; report what is not a finite number."""
-    columns = {}
+def _coerce_numbers(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str
+                    ) -> tuple[dict, set]:
+    """Turn the text cells of number columns into floats; report what is not a finite number.
+
+    Returns the columns and the (column, index) cells already reported, so that the schema
+    check does not report them a second time as empty.
+    """
+    columns, reported = {}, set()
     for f in table.fields:
         if f.name not in raw.columns:
             continue
@@ -50,13 +55,14 @@ def _coerce_numbers(raw: pd.DataFrame, table: Table, problems: ProblemList, wher
             problems.add(where, "numbers must be finite; leave the cell empty for the default.",
                          f.name, _rows(text.index[infinite]))
             numbers[infinite] = np.nan
+        reported |= {(f.name, i) for i in text.index[not_number | infinite]}
         if f.kind == "integer":
             fractional = numbers.notna() & (numbers != np.round(numbers))
             if fractional.any():
                 problems.add(where, "must be a whole number.", f.name,
                              _rows(text.index[fractional]))
         columns[f.name] = numbers
-    return columns
+    return columns, reported
 
 
 def _pandera_schema(table: Table) -> pa.DataFrameSchema:
@@ -92,16 +98,21 @@ def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: s
     missing = [c for c in table.required_columns if c not in raw.columns]
     if missing:
         problems.add(where, f"missing required column(s) {', '.join(map(repr, missing))}; "
-                     f"the header must name {', '.join(table.required_columns)}.")
+                     f"the header must name {', '.join(table.required_columns)}.",
+                     ", ".join(missing))
         return pd.DataFrame(columns=[f.name for f in table.fields])
-    columns = _coerce_numbers(raw, table, problems, where)
+    columns, reported = _coerce_numbers(raw, table, problems, where)
     typed = pd.DataFrame(columns, index=raw.index)
     try:
         _pandera_schema(table).validate(typed, lazy=True)
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
+        duplicates_reported = False
         for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
             if check == "multiple_fields_uniqueness":
+                if duplicates_reported:  # pandera reports it once per key column
+                    continue
+                duplicates_reported = True
                 dup = typed.duplicated(list(table.key), keep=False)
                 problems.add(where, f"duplicate {' + '.join(table.key)} "
                              f"'{', '.join(map(str, typed.loc[dup, list(table.key)].iloc[0]))}'; "
@@ -110,7 +121,9 @@ def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: s
                 continue
             f = table.field(str(column))
             index = pd.to_numeric(group["index"], errors="coerce").dropna().astype(int)
-            problems.add(where, _describe_failure(f, str(check)), f.name, _rows(sorted(index)))
+            index = sorted(i for i in index if (f.name, i) not in reported)
+            if index:
+                problems.add(where, _describe_failure(f, str(check)), f.name, _rows(index))
     for f in table.fields:
         if f.name not in typed.columns:
             typed[f.name] = f.default if f.default is not None else (
@@ -205,11 +218,11 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
                          f"are {sorted(tiers)}.", "allowed_tiers", [row + HEADER_ROWS])
     unknown_tiers = [t for t in settings.policy.grassroots_tiers if t not in tiers]
     if unknown_tiers:
-        problems.add("scenario.toml", f"[policy] grassroots_tiers names unknown tier(s) "
+        problems.add(file_of("scenario"), f"[policy] grassroots_tiers names unknown tier(s) "
                      f"{unknown_tiers}; tiers in sites.csv are {sorted(tiers)}.")
     unknown_specialties = [s for s in settings.policy.min_outreach_days if s not in specialties]
     if unknown_specialties:
-        problems.add("scenario.toml", f"[policy.min_outreach_days] names unknown specialty "
+        problems.add(file_of("scenario"), f"[policy.min_outreach_days] names unknown specialty "
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
 
 

@@ -98,7 +98,7 @@ def test_missing_required_column(tiny_folder):
         Z1,119.01,32.71
         """)
     problem = only_problem(tiny_folder)
-    assert_problem(problem, "zones.csv", None, (), "missing required column", "'population'")
+    assert_problem(problem, "zones.csv", "population", (), "missing required column", "'population'")
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -125,9 +125,6 @@ def test_non_finite_number(tiny_folder):
     assert_problem(problems_of(tiny_folder)[0], "equipment.csv", "capex", (2,), "finite")
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: validate._coerce_numbers turns a bad cell of "
-                   "a required number column into NaN, so pandera adds a second, wrong problem "
-                   "'is empty; this column is required.' for the same cell")
 @pytest.mark.parametrize("bad", ["many", "inf"])
 def test_a_bad_number_in_a_required_column_is_reported_once(tiny_folder, bad):
     set_cell(tiny_folder, "zones", 3, "population", bad)
@@ -165,9 +162,6 @@ def test_duplicate_composite_key_in_resources(tiny_folder):
                    "duplicate", "S_C, CT")
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: validate.typed_table adds the duplicate-key "
-                   "problem once per key column (pandera reports multiple_fields_uniqueness for "
-                   "each column of a composite key)")
 def test_duplicate_composite_key_is_reported_once(tiny_folder):
     append_row(tiny_folder, "resources", "S_C,CT,2")
     assert len(problems_of(tiny_folder)) == 1
@@ -209,9 +203,6 @@ def test_fractional_max_per_site(tiny_folder):
                    "whole number")
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: scenario._read_csv uses pandas' default "
-                   "skip_blank_lines=True, so rows after a blank line are reported one row too "
-                   "early (a spreadsheet shows the blank line as a row)")
 def test_row_numbers_count_blank_lines(tiny_folder):
     write_scenario(tiny_folder, sites="""
         site_id,name,member,tier,lon,lat

@@ -102,9 +102,6 @@ def test_workbook_without_a_required_sheet(tiny_folder, tmp_path):
     assert problem.file == "short.xlsx" and "'zones' sheet" in problem.message
 
 
-@pytest.mark.xfail(strict=True, reason="planner bug: settings problems of a workbook are located "
-                   "in 'scenario.toml' (scenario._check_settings, validate.check_references) "
-                   "instead of the workbook's scenario sheet")
 def test_bad_setting_is_reported_in_the_scenario_sheet(tiny_folder, tmp_path):
     book = write_workbook(tiny_folder, tmp_path / "tiny.xlsx")
     sheets = pd.read_excel(book, sheet_name=None, header=None)
