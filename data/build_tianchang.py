@@ -568,8 +568,6 @@ time_limit = 60
 mip_gap = 0.0001
 threads = 1
 seed = 0
-# HiGHS presolve off: measured 1.2 s instead of 2.9 s on this model (benchmarks/bench_default.py)
-presolve = false
 """
     (OUT / "scenario.toml").write_text(toml, encoding="utf-8")
 
