@@ -19,6 +19,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn.standard_repn import generate_standard_repn
 
 INF = highspy.kHighsInf
@@ -110,6 +111,10 @@ def _terms(body):
         repn = generate_standard_repn(body, compute_values=False, quadratic=False)
         if repn.nonlinear_expr is not None:
             raise ValueError(f"non-linear expression {body}")
+        # a standard repn folds fixed variables into the constant; they would then never become
+        # free again (membership variables must), so such bodies must be built as linear sums
+        if any(True for _ in identify_variables(repn.constant, include_fixed=True)):
+            raise ValueError(f"build this row as one linear expression (quicksum): {body}")
         return list(repn.linear_vars), list(repn.linear_coefs), [repn.constant]
     variables, coefficients, constants = [], [], []
     for a in args:

@@ -162,12 +162,12 @@ def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     keys = list(m.MOVES)
 
     def rule(m, i, e):
-        terms = [m.existing[i, e] * _site_in(m, inp, i)]
+        terms = [m.units[i, e], -m.existing[i, e] * _site_in(m, inp, i)]
         if (i, e) in m.NEW_PAIRS:
-            terms.append(m.new_units[i, e])
-        terms += [m.relocated[keys[p]] for p in incoming.get((i, e), ())]
-        terms += [-m.relocated[keys[p]] for p in outgoing.get((i, e), ())]
-        return m.units[i, e] == _sum(terms)
+            terms.append(-m.new_units[i, e])
+        terms += [-m.relocated[keys[p]] for p in incoming.get((i, e), ())]
+        terms += [m.relocated[keys[p]] for p in outgoing.get((i, e), ())]
+        return _sum(terms) == 0
     m.units_in_service = pyo.Constraint(m.UNIT_PAIRS, rule=rule)
 
 

@@ -1,0 +1,182 @@
+"""Coalition costs C(S) from the planning model, and the most dissatisfied coalition.
+
+One persistent model per process, built in game mode (:func:`planner.inputs.model_inputs` with
+``game=True``: urgent coverage and policy minimums are priced, so every coalition is feasible).
+A coalition is solved by fixing the membership variables ``member_in`` (1 inside, 0 outside):
+only S's sites, S's budget shares and S's specialist pools serve only S's zones. The separation
+problem of constraint generation — the coalition with the largest excess for an allocation — is
+the same model with ``member_in`` free: one MILP with a binary per member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
+
+from planner.highs import HighsModel, SolverOptions
+from planner.inputs import model_inputs
+from planner.model import build_model, set_objective
+from planner.scenario import Scenario
+
+GAME_MIP_GAP = 1e-7  # coalition values must be near-exact for cores to be meaningful
+
+
+@dataclass(frozen=True)
+class CoalitionCost:
+    coalition: frozenset[str]
+    cost: float
+    status: str
+    bound: float
+
+
+class CoalitionModel:
+    """The planning model of a scenario in game mode, handed to HiGHS once."""
+
+    def __init__(self, scenario: Scenario, options: SolverOptions | None = None):
+        self.scenario = scenario
+        self.inputs = model_inputs(scenario, game=True)
+        self.model = build_model(self.inputs)
+        self.highs = HighsModel(self.model)
+        self.members: list[str] = list(self.inputs.budget_share.index)
+        s = scenario.settings.solver
+        base = options or SolverOptions(time_limit=s.time_limit, threads=1, seed=s.seed)
+        self.options = replace(base, mip_gap=min(base.mip_gap, GAME_MIP_GAP))
+
+    def _fix_members(self, coalition: Iterable[str]) -> None:
+        inside = set(coalition)
+        for member, var in self.model.member_in.items():
+            var.fix(1 if member in inside else 0)
+        self.model.min_members = 0
+        self.model.max_members = len(self.members)
+
+    def cost(self, coalition: Iterable[str]) -> CoalitionCost:
+        """C(S): the optimal annual cost of the coalition planning alone (0 for the empty set)."""
+        coalition = frozenset(coalition)
+        unknown = coalition - set(self.members)
+        if unknown:
+            raise ValueError(f"unknown member(s) {sorted(unknown)}")
+        if not coalition:
+            return CoalitionCost(coalition, 0.0, "optimal", 0.0)
+        self._fix_members(coalition)
+        set_objective(self.model, self.inputs)
+        self.highs.update()
+        result = self.highs.solve(self.options)
+        if not result.has_solution:
+            raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
+        return CoalitionCost(coalition, result.objective, result.status, result.bound)
+
+    def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float]
+                          ) -> tuple[frozenset[str], float]:
+        """The coalition S (not empty, not all) maximising the excess of the savings game,
+        e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), and that excess.
+
+        One MILP: minimise system cost - sum_m (C({m}) - x[m]) * member_in[m] over free binary
+        member_in with 1 <= sum member_in <= n - 1.
+        """
+        for var in self.model.member_in.values():
+            var.unfix()
+        self.model.min_members = 1
+        self.model.max_members = len(self.members) - 1
+        weights = {m: standalone[m] - allocation[m] for m in self.members}
+        set_objective(self.model, self.inputs, member_weights=weights)
+        self.highs.update()
+        result = self.highs.solve(self.options)
+        if not result.has_solution:
+            raise RuntimeError(f"separation problem: no solution ({result.status})")
+        values = self.highs.values_of(self.model.member_in, result)
+        coalition = frozenset(m for m, y in values.items() if y > 0.5)
+        self._fix_members(self.members)
+        return coalition, -result.objective
+
+
+# --- parallel evaluation: one persistent model per worker process ------------------------------
+_MODELS: dict[str, CoalitionModel] = {}
+
+
+def scenario_key(scenario: Scenario) -> str:
+    """A content hash: workers keep one model per distinct scenario."""
+    payload = pickle.dumps((scenario.settings.model_dump(),
+                            {k: v.to_dict("list") for k, v in scenario.tables.items()}))
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _worker_model(key: str, scenario: Scenario, options: SolverOptions | None) -> CoalitionModel:
+    model = _MODELS.get(key)
+    if model is None:
+        model = _MODELS[key] = CoalitionModel(scenario, options)
+    return model
+
+
+def solve_batch(key: str, scenario: Scenario, options: SolverOptions | None,
+                coalitions: list[frozenset[str]]) -> list[CoalitionCost]:
+    """Task run by an executor's worker: the costs of a batch of coalitions."""
+    model = _worker_model(key, scenario, options)
+    return [model.cost(c) for c in coalitions]
+
+
+def _batches(items: list, count: int) -> list[list]:
+    size = max(1, -(-len(items) // max(count, 1)))
+    return [items[k:k + size] for k in range(0, len(items), size)]
+
+
+class CoalitionValues:
+    """A cache of C(S), filled in parallel batches on a concurrent.futures.Executor.
+
+    With ``executor=None`` the costs are computed in this process (one persistent model).
+    """
+
+    def __init__(self, scenario: Scenario, executor: Executor | None = None,
+                 workers: int = 1, options: SolverOptions | None = None, progress=None):
+        self.scenario = scenario
+        self.executor = executor
+        self.workers = max(1, workers)
+        self.options = options
+        self.key = scenario_key(scenario)
+        self.costs: dict[frozenset[str], CoalitionCost] = {}
+        self.members = list(scenario.members["member"])
+        self.progress = progress
+
+    def local_model(self) -> CoalitionModel:
+        return _worker_model(self.key, self.scenario, self.options)
+
+    def compute(self, coalitions: Iterable[Iterable[str]]) -> None:
+        """Compute every coalition not yet cached (in batches, in parallel when possible)."""
+        todo = sorted({frozenset(c) for c in coalitions} - set(self.costs), key=_order)
+        if not todo:
+            return
+        if self.executor is None:
+            model = self.local_model()
+            for c in todo:
+                self.costs[c] = model.cost(c)
+                self._advance(1)
+            return
+        futures = [self.executor.submit(solve_batch, self.key, self.scenario, self.options, b)
+                   for b in _batches(todo, 4 * self.workers)]
+        for future in futures:
+            batch = future.result()
+            for item in batch:
+                self.costs[item.coalition] = item
+            self._advance(len(batch))
+
+    def _advance(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress.update(n)
+
+    def cost(self, coalition: Iterable[str]) -> float:
+        key = frozenset(coalition)
+        if key not in self.costs:
+            self.compute([key])
+        return self.costs[key].cost
+
+    def savings(self, coalition: Iterable[str]) -> float:
+        """v(S) = sum_{m in S} C({m}) - C(S), the savings game."""
+        key = frozenset(coalition)
+        self.compute([key] + [frozenset([m]) for m in key])
+        return sum(self.costs[frozenset([m])].cost for m in key) - self.costs[key].cost
+
+
+def _order(coalition: frozenset[str]) -> tuple:
+    return (len(coalition), sorted(coalition))
