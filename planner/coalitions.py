@@ -68,6 +68,15 @@ class CoalitionModel:
             raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
         return CoalitionCost(coalition, result.objective, result.status, result.bound)
 
+    def plan(self, coalition: Iterable[str]):
+        """The coalition's optimal plan as a Plan (tables, costs), e.g. the grand plan."""
+        from planner.plan import extract_plan
+        self._fix_members(coalition)
+        set_objective(self.model, self.inputs)
+        self.highs.update()
+        result = self.highs.solve(self.options)
+        return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
+
     def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float]
                           ) -> tuple[frozenset[str], float]:
         """The coalition S (not empty, not all) maximising the excess of the savings game,

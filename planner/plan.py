@@ -40,6 +40,7 @@ class Plan:
     costs: pd.Series              # objective term -> annual cost
     kpis: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    shortfall: pd.DataFrame = field(default_factory=pd.DataFrame)  # games: policy days bought in
 
     @property
     def is_optimal(self) -> bool:
@@ -136,9 +137,10 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective)
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
+    shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
-                flows, zones, urgent, budget, costs, kpis, geometry)
+                flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table)
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,122 @@
+"""Who bears which cost of the grand plan (DESIGN.md section 4), and the transfer payments.
+
+Attribution rule (models/fair_division.md, "Accounting"):
+* new-unit capital and operating cost of units in service: the owner of the site;
+* relocation cost: the owner of the receiving site;
+* outreach days: the owner of the host site; a priced policy shortfall: the owner of the site;
+* per-exam service cost: the serving site's owner;
+* patient travel, referral-out and a priced uncovered zone: the zone's home member;
+* internal service fees: for every unit of service k a zone of member a receives at a site of
+  member b != a, a pays b the tariff of k, the grand plan's average cost of one unit of k
+  (equipment: its capital + operating + per-exam cost / exams; specialty: outreach cost /
+  visits). Fees cancel out, so the borne costs sum to C(N).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.inputs import ModelInputs
+
+TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "transfer",
+                    "final_cost", "gain"]
+
+
+def tariffs(plan, inp: ModelInputs) -> pd.Series:
+    """Average cost of one unit of each service in the grand plan."""
+    eq, sp = inp.equipment, inp.specialties
+    e = plan.equipment
+    f = plan.flows
+    per_exam = eq["cost_per_exam"]
+    out = {}
+    for k in eq.index:
+        rows = e[e["equipment"] == k]
+        exams = rows["exams"].sum()
+        cost = (rows["new"] * eq.at[k, "annual_capex"]).sum() + (rows["total"] * eq.at[k, "opex"]).sum() \
+            + exams * per_exam[k]
+        out[k] = cost / exams if exams > 0 else 0.0
+    d = plan.specialist_days
+    for s in sp.index:
+        rows = d[d["specialty"] == s]
+        visits = f.loc[f["service"] == s, "units"].sum()
+        cost = (rows["outreach_days"] * sp.at[s, "cost_per_day"]).sum()
+        out[s] = cost / visits if visits > 0 else 0.0
+    return pd.Series(out, name="tariff")
+
+
+def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
+    """Member x cost term of the grand plan, fees included; the `total` column sums to C(N)."""
+    eq, sp = inp.equipment, inp.specialties
+    owner = inp.sites["member"]
+    home = inp.zones["home_member"]
+    members = list(inp.budget_share.index)
+    table = pd.DataFrame(0.0, index=pd.Index(members, name="member"),
+                         columns=["annual_capital", "operating", "relocation", "outreach",
+                                  "travel", "service", "referral", "penalties", "fees_paid",
+                                  "fees_received"])
+
+    def add(column, members_, values):
+        sums = pd.Series(np.asarray(values, float), index=list(members_)).groupby(level=0).sum()
+        table.loc[sums.index, column] += sums
+
+    e = plan.equipment
+    add("annual_capital", e["member"], e["new"] * e["equipment"].map(eq["annual_capex"]))
+    add("operating", e["member"], e["total"] * e["equipment"].map(eq["opex"]))
+    add("relocation", e["member"], e["relocated_in"] * e["equipment"].map(
+        eq["relocation_cost"].fillna(0.0)))
+    d = plan.specialist_days
+    add("outreach", d["member"], d["outreach_days"] * d["specialty"].map(sp["cost_per_day"]))
+
+    f = plan.flows
+    zone_member, site_member = f["zone_id"].map(home), f["site_id"].map(owner)
+    add("travel", zone_member, f["units"] * f["minutes"] * inp.value_per_minute)
+    per_unit = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
+    add("service", site_member, f["units"] * f["service"].map(per_unit))
+    z = plan.zones
+    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
+    add("referral", z["home_member"], z["unmet"] * z["service"].map(referral))
+    u = plan.urgent
+    if "uncovered_penalty" in plan.costs and len(u):
+        add("penalties", u["zone_id"].map(home), (~u["covered"]) * inp.penalty_per_zone)
+    if "policy_shortfall" in plan.costs and len(plan.shortfall):
+        s_ = plan.shortfall
+        add("penalties", s_["site_id"].map(owner), s_["days"] * s_["specialty"].map(
+            inp.shortfall_price))
+
+    tariff = tariffs(plan, inp)
+    crossing = zone_member != site_member
+    fee = (f["units"] * f["service"].map(tariff))[crossing]
+    add("fees_paid", zone_member[crossing], fee)
+    add("fees_received", site_member[crossing], fee)
+    table["total"] = table.drop(columns=["fees_paid", "fees_received"]).sum(axis=1) \
+        + table["fees_paid"] - table["fees_received"]
+    return table
+
+
+def round_to_cents_keeping_sum(values: pd.Series, total: float) -> pd.Series:
+    """Round to cents so that the rounded values add up to `total` (rounded) exactly:
+    the largest-remainder method on integer cents."""
+    cents = values.to_numpy(float) * 100.0
+    floor = np.floor(cents)
+    missing = int(round(round(total * 100.0) - floor.sum()))
+    order = np.argsort(-(cents - floor), kind="stable")
+    floor[order[:missing]] += 1.0
+    return pd.Series(floor / 100.0, index=values.index)
+
+
+def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) -> pd.DataFrame:
+    """transfers.csv: final_cost = C({m}) - x[m]; transfer = final_cost - borne_cost (paid if
+    positive, received if negative); gain = C({m}) - final_cost = x[m]. Transfers sum to zero to
+    the cent."""
+    members = list(standalone.index)
+    borne, allocation = borne.reindex(members), allocation.reindex(members)
+    raw = standalone - allocation - borne
+    transfer = round_to_cents_keeping_sum(raw, 0.0)
+    table = pd.DataFrame({"member": members, "standalone_cost": standalone.round(2).to_numpy(),
+                          "borne_cost": borne.round(2).to_numpy(),
+                          "allocation": allocation.round(2).to_numpy(),
+                          "transfer": transfer.to_numpy()})
+    table["final_cost"] = (table["borne_cost"] + table["transfer"]).round(2)
+    table["gain"] = (table["standalone_cost"] - table["final_cost"]).round(2)
+    return table[TRANSFER_COLUMNS]
