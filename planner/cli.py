@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError
+from planner.games.cli import game as game_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Plan CT/MRI scanners, specialist outreach and the capital budget of a "
@@ -75,6 +76,9 @@ def validate(scenario: Optional[Path] = ScenarioArg) -> None:
     typer.echo(f"{loaded.source}: valid ({len(t['members'])} members, {len(t['sites'])} sites, "
                f"{len(t['zones'])} zones, {len(t['conditions'])} conditions, "
                f"{len(t['equipment'])} equipment, {len(t['specialties'])} specialties).")
+
+
+app.command("game")(game_command)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,7 +1,7 @@
 """Core, least core, nucleolus and nearest core allocations: one excess LP, grown row by row.
 
-Excess (models/fair_division.md): profit game e(S, x) = v(S) - x(S), cost game e(S, x) = x(S) - c(S);
-positive means S does better on its own, so S blocks x. In the profit form w = sign * value,
+Excess (models/fair_division.md): profit game e(S, x) = v(S) - x(S), cost game
+e(S, x) = x(S) - c(S); positive means S does better on its own, so S blocks x. In the profit form w = sign * value,
 y = sign * x both read e(S) = w(S) - y(S), which is what the LPs below use.
 
 Why one engine: the least core, every nucleolus stage and the nearest (epsilon-)core allocation are
@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 
 from planner.games.game import Game, GameError, mask_bits, popcounts, subset_sums
+from planner.highs import new_highs, run
 
 TOL = 1e-7                  # relative: core membership, blocking, core emptiness
 LP_TOL = 1e-9               # relative: separation (a row is violated if its excess > eps + LP_TOL)
@@ -91,17 +93,13 @@ class CoreReport:
 class _ExcessLP:
     """min eps (or the L1 distance to `target` with eps fixed) over excess rows, in profit form.
 
-    Columns y_0..y_{n-1}, eps, [t_0..t_{n-1}]. Row 0: y(N) = w(N). Coalition rows: y(S) + eps >= w(S)
-    while free; y(S) = its current activity once fixed (eps coefficient 0); no bounds when dropped.
-    `lower` gives y_i >= w({i}) (individual rationality).
+    Columns y_0..y_{n-1}, eps, [t_0..t_{n-1}]. Row 0: y(N) = w(N). Coalition rows:
+    y(S) + eps >= w(S) while free; y(S) = its current activity once fixed (eps coefficient 0);
+    no bounds once dropped. `lower` gives y_i >= w({i}) (individual rationality).
     """
 
     def __init__(self, n: int, grand: float, *, lower: np.ndarray | None = None,
                  target: np.ndarray | None = None, epsilon: float | None = None):
-        import highspy
-
-        from planner.highs import new_highs
-
         self.n, self.h, self.floor = n, new_highs(), _FLOOR
         self.fixed_epsilon = epsilon
         for option, value in (("solver", "simplex"), ("primal_feasibility_tolerance", 1e-10),
@@ -149,16 +147,13 @@ class _ExcessLP:
 
     def solve(self) -> tuple[np.ndarray, float] | None:
         """(y, eps) at an optimum, or None if infeasible."""
-        import highspy
-
-        from planner.highs import run
-
         run(self.h, 1)
         status = self.h.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
         if status != highspy.HighsModelStatus.kOptimal:
-            raise GameError(f"the excess LP ended with HiGHS status {self.h.modelStatusToString(status)}")
+            raise GameError("the excess LP ended with HiGHS status "
+                            f"{self.h.modelStatusToString(status)}")
         values = np.asarray(self.h.getSolution().col_value)
         return values[:self.n], float(values[self.n])
 
@@ -195,7 +190,7 @@ class _ExcessLP:
 class _TableSeparator:
     """Most violated coalitions by enumeration over the mask array (vectorised, O(2^n) a call)."""
 
-    def __init__(self, w: np.ndarray, n: int):
+    def __init__(self, w: np.ndarray):
         self.w = w
         self.blocked = np.zeros(len(w), dtype=bool)
         self.blocked[[0, len(w) - 1]] = True
@@ -360,7 +355,7 @@ def _game_lp(game: Game, *, individually_rational: bool, target: np.ndarray | No
     else:  # singletons and their complements: enough to bound eps, the rest is generated
         masks = np.concatenate([singles, ((1 << n) - 1) ^ singles])
     lp.add(masks, ws[masks])
-    return lp, _TableSeparator(ws, n), scale
+    return lp, _TableSeparator(ws), scale
 
 
 def least_core(game: Game, *, individually_rational: bool = True) -> LeastCore:
@@ -383,7 +378,12 @@ def least_core_epsilon(game: Game) -> float:
 
 
 def core_is_empty(game: Game) -> bool:
-    return least_core_epsilon(game) > TOL * _scale(game.table)
+    return least_core_epsilon(game) > _tolerance(game)
+
+
+def _tolerance(game: Game) -> float:
+    """TOL relative to the game's largest |value|."""
+    return TOL * _scale(game.table)
 
 
 def nucleolus_solution(game: Game, *, individually_rational: bool = True) -> Nucleolus:
@@ -420,8 +420,7 @@ def excesses(game: Game, allocation: Mapping[str, float]) -> np.ndarray:
 
 def core_report(game: Game, allocation: Mapping[str, float], k: int = 5) -> CoreReport:
     """In the core (x(N) = v(N) and every proper excess <= tolerance), blocking coalitions, eps*."""
-    scale = _scale(game.table)
-    tol = TOL * scale
+    tol = _tolerance(game)
     excess = excesses(game, allocation)
     efficient = bool(abs(excess[-1]) <= tol)
     proper = np.arange(1, len(excess) - 1)
@@ -453,7 +452,7 @@ def nearest_allocation(game: Game, allocation: Mapping[str, float],
 def nearest_core_allocation(game: Game, allocation: Mapping[str, float]) -> dict[str, float] | None:
     """The core allocation nearest (L1) to `allocation`, or None when the core is empty."""
     epsilon = least_core_epsilon(game)
-    if epsilon > TOL * _scale(game.table):
+    if epsilon > _tolerance(game):
         return None
     return _nearest_within(game, allocation, max(epsilon, 0.0))
 
@@ -463,7 +462,8 @@ def nearest_least_core_allocation(game: Game, allocation: Mapping[str, float]) -
     return _nearest_within(game, allocation, least_core_epsilon(game))
 
 
-def _nearest_within(game: Game, allocation: Mapping[str, float], epsilon: float) -> dict[str, float]:
+def _nearest_within(game: Game, allocation: Mapping[str, float],
+                    epsilon: float) -> dict[str, float]:
     """Nearest allocation with e(S) <= epsilon, where epsilon >= eps* was computed by an LP: if
     round-off makes that set look empty, widen it by the LP tolerance."""
     found = nearest_allocation(game, allocation, epsilon)

@@ -125,7 +125,7 @@ class Game:
             raise GameError(f"kind must be 'profit' or 'cost', not {self.kind!r}")
         values = self.values
         if isinstance(values, CoalitionValues) and values.players == players:
-            table = values.table
+            table = _checked_table(values.table, players)
         else:
             table = _table_from_mapping(players, values)
         table.flags.writeable = False
@@ -143,7 +143,8 @@ class Game:
         for mask in range(1, len(table)):
             coalition = frozenset(p for i, p in enumerate(players) if mask >> i & 1)
             value = v(coalition)
-            table[mask] = _finite(value, f"v({_label(coalition, players)})")
+            table[mask] = finite(value, f"v({_label(coalition, players)})")
+        table.flags.writeable = False  # ours alone: no defensive copy needed
         return cls(players, kind, CoalitionValues(players, table))
 
     # --- reading ---------------------------------------------------------------------------
@@ -191,7 +192,7 @@ class Game:
         if missing or unknown:
             raise GameError(f"allocation must give a value to each player; missing {missing}, "
                             f"unknown {unknown}")
-        return np.array([_finite(allocation[p], f"allocation[{p!r}]") for p in self.players])
+        return np.array([finite(allocation[p], f"allocation[{p!r}]") for p in self.players])
 
     def allocation(self, vector: Iterable[float]) -> dict[str, float]:
         return {p: float(x) for p, x in zip(self.players, vector)}
@@ -217,8 +218,14 @@ def load_game_file(path: str | Path) -> GameFile:
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise GameError(f"cannot read the file ({err.__class__.__name__}: {err})", source) from None
+    except FileNotFoundError:
+        raise GameError("file not found", source) from None
+    except IsADirectoryError:
+        raise GameError("is a folder, not a game JSON file", source) from None
+    except UnicodeDecodeError:
+        raise GameError("not UTF-8 text", source) from None
+    except OSError as err:
+        raise GameError(f"cannot read the file ({err.strerror or err})", source) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -363,7 +370,7 @@ def _table_from_mapping(players: tuple[str, ...], values: Mapping) -> np.ndarray
             if value != 0:
                 raise GameError(f"the empty coalition is worth 0, not {value!r}")
             continue
-        table[mask] = _finite(value, f"v({_label(members, players)})")
+        table[mask] = finite(value, f"v({_label(members, players)})")
         seen[mask] = True
     missing = np.flatnonzero(~seen[1:]) + 1
     if len(missing):
@@ -371,6 +378,21 @@ def _table_from_mapping(players: tuple[str, ...], values: Mapping) -> np.ndarray
         raise GameError(f"{len(missing)} coalition value(s) missing: {shown}"
                         + (" ..." if len(missing) > _LISTED else ""))
     return table
+
+
+def _checked_table(table: np.ndarray, players: tuple[str, ...]) -> np.ndarray:
+    """A mask array given directly: right length, finite, v(empty) = 0; copied unless read-only."""
+    table = np.asarray(table, dtype=float)
+    if table.shape != (1 << len(players),):
+        raise GameError(f"a table of {len(players)} players needs {1 << len(players)} values "
+                        f"(one per mask), not shape {table.shape}")
+    bad = np.flatnonzero(~np.isfinite(table))
+    if len(bad):
+        raise GameError(f"v({_label(_members(int(bad[0]), players), players)}) = {table[bad[0]]}; "
+                        "a finite number is required")
+    if table[0] != 0:
+        raise GameError(f"the empty coalition is worth 0, not {table[0]}")
+    return table.copy() if table.flags.writeable else table
 
 
 def _masks_by_size(n: int) -> list[int]:
@@ -399,7 +421,8 @@ def _finite_number(x: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _finite(value: object, what: str) -> float:
+def finite(value: object, what: str) -> float:
+    """`value` as a finite float, or a GameError saying what `what` was given."""
     if isinstance(value, (bool, str)):
         raise GameError(f"{what} = {value!r} is not a number")
     try:

@@ -15,7 +15,7 @@ import numpy as np
 
 from planner.games.core import LeastCore, nucleolus_solution
 from planner.games.core import least_core as _least_core
-from planner.games.game import Game, GameError, popcounts
+from planner.games.game import Game, GameError, finite, popcounts
 
 
 def shapley(game: Game) -> dict[str, float]:
@@ -59,14 +59,14 @@ def equal_split(game: Game) -> dict[str, float]:
 
 
 def proportional(game: Game, weights: Mapping[str, float]) -> dict[str, float]:
-    """x_i = v(N) * w_i / sum_j w_j for non-negative weights (population, volume, standalone cost)."""
+    """x_i = v(N) * w_i / sum_j w_j, weights >= 0 (population, volume, standalone cost)."""
     w = _weights(game, weights, "weights")
     return game.allocation(game.grand * w / w.sum())
 
 
 def weighted(game: Game, criteria: Mapping[str, Mapping[str, float]],
              importance: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Proportional to a weighted sum of normalised criteria (service volume, quality, cost control).
+    """Proportional to a weighted sum of normalised criteria (volume, quality, cost control).
 
     Each criterion c gives every player a non-negative score where higher is better (turn a
     lower-is-better measure such as a readmission rate into one first, e.g. best - value);
@@ -82,7 +82,8 @@ def weighted(game: Game, criteria: Mapping[str, Mapping[str, float]],
     a = np.array([_non_negative(importance[c], f"importance of {c!r}") for c in criteria])
     if a.sum() <= 0:
         raise GameError("weighted rule: the importances sum to 0")
-    shares = np.array([_weights(game, scores, f"criterion {c!r}") for c, scores in criteria.items()])
+    shares = np.array([_weights(game, scores, f"criterion {c!r}")
+                       for c, scores in criteria.items()])
     shares /= shares.sum(axis=1, keepdims=True)
     return game.allocation(game.grand * (a / a.sum()) @ shares)
 
@@ -154,10 +155,7 @@ def _weights(game: Game, weights: Mapping[str, float], what: str) -> np.ndarray:
 
 
 def _non_negative(value: object, what: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise GameError(f"{what} = {value!r} is not a number") from None
-    if not math.isfinite(number) or number < 0:
+    number = finite(value, what)
+    if number < 0:
         raise GameError(f"{what} = {value!r}; a finite number >= 0 is required")
     return number
