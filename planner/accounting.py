@@ -107,16 +107,22 @@ def round_to_cents_keeping_sum(values: pd.Series, total: float) -> pd.Series:
 
 def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) -> pd.DataFrame:
     """transfers.csv: final_cost = C({m}) - x[m]; transfer = final_cost - borne_cost (paid if
-    positive, received if negative); gain = C({m}) - final_cost = x[m]. Transfers sum to zero to
-    the cent."""
+    positive, received if negative); gain = C({m}) - final_cost = x[m].
+
+    Amounts are in cents, rounded so that the invariants hold exactly: standalone costs are
+    rounded; borne costs are rounded to add up to C(N) (rounded); the allocation is rounded to add
+    up to v(N) = sum of rounded standalone costs - rounded C(N). Transfers then sum to zero to the
+    cent and every gain equals the allocation.
+    """
     members = list(standalone.index)
     borne, allocation = borne.reindex(members), allocation.reindex(members)
-    raw = standalone - allocation - borne
-    transfer = round_to_cents_keeping_sum(raw, 0.0)
-    table = pd.DataFrame({"member": members, "standalone_cost": standalone.round(2).to_numpy(),
-                          "borne_cost": borne.round(2).to_numpy(),
-                          "allocation": allocation.round(2).to_numpy(),
-                          "transfer": transfer.to_numpy()})
-    table["final_cost"] = (table["borne_cost"] + table["transfer"]).round(2)
-    table["gain"] = (table["standalone_cost"] - table["final_cost"]).round(2)
+    stand = standalone.round(2)
+    grand = round(float(borne.sum()), 2)
+    borne_c = round_to_cents_keeping_sum(borne, grand)
+    alloc_c = round_to_cents_keeping_sum(allocation, float(stand.sum()) - grand)
+    table = pd.DataFrame({"member": members, "standalone_cost": stand.to_numpy(),
+                          "borne_cost": borne_c.to_numpy(), "allocation": alloc_c.to_numpy()})
+    table["final_cost"] = (table["standalone_cost"] - table["allocation"]).round(2)
+    table["transfer"] = (table["final_cost"] - table["borne_cost"]).round(2)
+    table["gain"] = table["allocation"]
     return table[TRANSFER_COLUMNS]

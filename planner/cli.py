@@ -78,6 +78,51 @@ def validate(scenario: Optional[Path] = ScenarioArg) -> None:
                f"{len(t['equipment'])} equipment, {len(t['specialties'])} specialties).")
 
 
+@app.command()
+def share(
+    scenario: Optional[Path] = ScenarioArg,
+    rule: str = typer.Option("nucleolus", help="shapley, banzhaf, nucleolus, prenucleolus, "
+                             "least-core, equal-split, proportional-cost, "
+                             "proportional-population, proportional-volume, weighted, policy"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write sharing.json and "
+                                       "transfers.csv here."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address "
+                                            "(tcp://host:port) for the coalition solves."),
+    workers: Optional[int] = typer.Option(None, help="Local worker processes (default: cores)."),
+    exact_limit: int = typer.Option(12, help="Enumerate every coalition up to this many members."),
+    rel_tol: float = typer.Option(0.01, help="Sampled Shapley: stop when every 95% half-width "
+                                  "is below this share of the savings."),
+    policy_member: Optional[str] = typer.Option(None, help="Policy rule: the member with a "
+                                                "fixed share of the savings."),
+    policy_share: float = typer.Option(0.6, help="Policy rule: that member's share."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Share the savings of planning together; print each member's transfer and gain."""
+    from planner.scenario import load_scenario
+    from planner.sharing import RULES, sharing_summary
+    from planner.sharing import share as share_savings
+
+    if rule not in RULES:
+        typer.echo(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}", err=True)
+        raise typer.Exit(2)
+    try:
+        loaded = load_scenario(scenario)
+        result = share_savings(loaded, rule, scheduler=scheduler, workers=workers,
+                               exact_limit=exact_limit, rel_tol=rel_tol, seed=seed,
+                               policy_member=policy_member, policy_share=policy_share,
+                               progress=progress)
+        typer.echo(sharing_summary(result))
+        if out is not None:
+            result.save(out)
+            typer.echo(f"Sharing written to {out}")
+    except PlannerError as err:
+        _fail(err)
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2)
+
+
 app.command("game")(game_command)
 
 

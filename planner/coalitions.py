@@ -16,9 +16,11 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
+import pyomo.environ as pyo
+
 from planner.highs import HighsModel, SolverOptions
 from planner.inputs import model_inputs
-from planner.model import build_model, set_objective
+from planner.model import build_model, linear_sum, set_objective
 from planner.scenario import Scenario
 
 GAME_MIP_GAP = 1e-7  # coalition values must be near-exact for cores to be meaningful
@@ -44,6 +46,7 @@ class CoalitionModel:
         s = scenario.settings.solver
         base = options or SolverOptions(time_limit=s.time_limit, threads=1, seed=s.seed)
         self.options = replace(base, mip_gap=min(base.mip_gap, GAME_MIP_GAP))
+        self._cuts: dict[frozenset[str], pyo.Param] = {}
 
     def _fix_members(self, coalition: Iterable[str]) -> None:
         inside = set(coalition)
@@ -77,14 +80,35 @@ class CoalitionModel:
         result = self.highs.solve(self.options)
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
 
-    def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float]
-                          ) -> tuple[frozenset[str], float]:
-        """The coalition S (not empty, not all) maximising the excess of the savings game,
-        e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), and that excess.
+    def _exclude(self, coalitions: Iterable[frozenset[str]]) -> None:
+        """No-good cuts: sum_{m in S} (1 - member_in[m]) + sum_{m not in S} member_in[m] >= on_S,
+        one per coalition ever excluded; on_S = 1 switches a cut on, 0 off (then it is slack)."""
+        wanted = set(coalitions)
+        new_rows = []
+        for coalition in wanted - set(self._cuts):
+            k = len(self._cuts)
+            on = pyo.Param(mutable=True, initialize=1)
+            self.model.add_component(f"no_good_on_{k}", on)
+            y = self.model.member_in
+            expr = linear_sum([-y[m] if m in coalition else y[m] for m in self.members])
+            cut = pyo.Constraint(expr=expr >= on - len(coalition))
+            self.model.add_component(f"no_good_{k}", cut)
+            self._cuts[coalition] = on
+            new_rows.append(cut)
+        if new_rows:
+            self.highs.add_rows(new_rows)
+        for coalition, on in self._cuts.items():
+            on.set_value(1 if coalition in wanted else 0)
+
+    def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float],
+                          exclude: Iterable[frozenset[str]] = ()) -> tuple[frozenset[str], float]:
+        """The coalition S (not empty, not all, not excluded) maximising the excess of the savings
+        game, e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), and that excess.
 
         One MILP: minimise system cost - sum_m (C({m}) - x[m]) * member_in[m] over free binary
-        member_in with 1 <= sum member_in <= n - 1.
+        member_in with 1 <= sum member_in <= n - 1 (and no-good cuts for excluded coalitions).
         """
+        self._exclude(frozenset(c) for c in exclude)
         for var in self.model.member_in.values():
             var.unfix()
         self.model.min_members = 1
@@ -98,6 +122,7 @@ class CoalitionModel:
         values = self.highs.values_of(self.model.member_in, result)
         coalition = frozenset(m for m, y in values.items() if y > 0.5)
         self._fix_members(self.members)
+        self._exclude(())
         return coalition, -result.objective
 
 

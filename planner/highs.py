@@ -169,12 +169,18 @@ class HighsModel:
         return lb, ub
 
     def _add_rows(self) -> None:
-        starts, index, values = [], [], []
-        lower, upper = [], []
         self._mutable_coefs: list[tuple[int, int, object]] = []
         self._mutable_rows: list[tuple[int, object, object, list]] = []
+        constraints, self.constraints = self.constraints, []
+        self.add_rows(constraints)
+
+    def add_rows(self, constraints: list) -> None:
+        """Compile constraints added to the Pyomo model after the hand-over and append them."""
+        starts, index, values = [], [], []
+        lower, upper = [], []
         column = self.column
-        for row, con in enumerate(self.constraints):
+        first = len(self.constraints)
+        for row, con in enumerate(constraints, start=first):
             variables, coefficients, constants = _terms(con.body)
             starts.append(len(index))
             for var, coef in zip(variables, coefficients):
@@ -191,6 +197,7 @@ class HighsModel:
             lo_value, hi_value = self._row_bounds(lo, hi, constants)
             lower.append(lo_value)
             upper.append(hi_value)
+        self.constraints += list(constraints)
         self.highs.addRows(len(lower), np.array(lower), np.array(upper), len(index),
                            np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
                            np.array(values, dtype=float))

@@ -25,7 +25,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 from planner.inputs import ModelInputs
 
 
-def _sum(terms) -> LinearExpression:
+def linear_sum(terms) -> LinearExpression:
     """A linear expression built in one call (Pyomo's cost is per expression node)."""
     return pyo.quicksum(terms)
 
@@ -167,7 +167,7 @@ def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
             terms.append(-m.new_units[i, e])
         terms += [-m.relocated[keys[p]] for p in incoming.get((i, e), ())]
         terms += [m.relocated[keys[p]] for p in outgoing.get((i, e), ())]
-        return _sum(terms) == 0
+        return linear_sum(terms) == 0
     m.units_in_service = pyo.Constraint(m.UNIT_PAIRS, rule=rule)
 
 
@@ -178,7 +178,7 @@ def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     flow = m.flow
 
     def rule(m, z, k):
-        return _sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]
+        return linear_sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]
                     + [-m.demand[z, k] * _zone_in(m, inp, z)]) == 0
     m.demand_balance = pyo.Constraint(m.DEMAND, rule=rule)
 
@@ -191,7 +191,7 @@ def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     index = arcs.index.to_numpy()
 
     def rule(m, i, e):
-        return _sum([flow[a] for a in index[by_site[(i, e)]]]
+        return linear_sum([flow[a] for a in index[by_site[(i, e)]]]
                     + [-m.unit_capacity[e] * m.units[i, e]]) <= 0
     m.equipment_capacity = pyo.Constraint(sorted(by_site), rule=rule)
 
@@ -211,7 +211,7 @@ def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
     def rule(m, a):
         z, i, e = rows[a]
-        return _sum([m.flow[a], -m.demand[z, e] * m.units[i, e]]) <= 0
+        return linear_sum([m.flow[a], -m.demand[z, e] * m.units[i, e]]) <= 0
     m.equipment_linking = pyo.Constraint(list(rows), rule=rule)
 
 
@@ -223,7 +223,7 @@ def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     index = arcs.index.to_numpy()
 
     def rule(m, i, s):
-        return _sum([flow[a] for a in index[by_site[(i, s)]]]
+        return linear_sum([flow[a] for a in index[by_site[(i, s)]]]
                     + [-m.visits_per_day[s] * m.outreach_days[i, s],
                        -m.clinic_visits[i, s] * _site_in(m, inp, i)]) <= 0
     m.specialist_capacity = pyo.Constraint(sorted(by_site), rule=rule)
@@ -235,7 +235,7 @@ def add_specialist_supply(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     holders = {s: [i for i, t in inp.pool_at.index if t == s] for s in inp.specialties.index}
 
     def rule(m, s):
-        return _sum([m.outreach_days[i, s] for i in m.SITES]
+        return linear_sum([m.outreach_days[i, s] for i in m.SITES]
                     + [-m.pool_at[i, s] * _site_in(m, inp, i) for i in holders[s]]) <= 0
     m.specialist_supply = pyo.Constraint(m.SPECIALTIES, rule=rule)
 
@@ -246,7 +246,7 @@ def add_policy_minimum_outreach(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     priced (a coalition without pools of its own buys the days in)."""
     m.policy_minimum_outreach = pyo.Constraint(
         m.POLICY_PAIRS,
-        rule=lambda m, i, s: _sum([m.outreach_days[i, s], m.policy_shortfall[i, s],
+        rule=lambda m, i, s: linear_sum([m.outreach_days[i, s], m.policy_shortfall[i, s],
                                    -m.min_days[s] * _site_in(m, inp, i)]) >= 0)
 
 
@@ -265,7 +265,7 @@ def add_capital_budget(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     terms = _capital_terms(m)
     if terms:
         m.capital_budget = pyo.Constraint(
-            expr=_sum(terms + [-m.budget_share[k] * m.member_in[k] for k in m.MEMBERS]) <= 0)
+            expr=linear_sum(terms + [-m.budget_share[k] * m.member_in[k] for k in m.MEMBERS]) <= 0)
 
 
 def add_site_capital_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -273,7 +273,7 @@ def add_site_capital_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     limited = [i for i in inp.sites.index if math.isfinite(inp.sites.at[i, "capital_limit"])]
     rows = {i: _capital_terms(m, {i}) for i in limited}
     m.site_capital_limit = pyo.Constraint(
-        [i for i in limited if rows[i]], rule=lambda m, i: _sum(rows[i]) <= m.capital_limit[i])
+        [i for i in limited if rows[i]], rule=lambda m, i: linear_sum(rows[i]) <= m.capital_limit[i])
 
 
 def add_max_per_site(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -291,7 +291,7 @@ def add_relocation_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     keys = list(m.MOVES)
     m.relocation_limit = pyo.Constraint(
         sorted(outgoing),
-        rule=lambda m, i, e: _sum([m.relocated[keys[p]] for p in outgoing[(i, e)]]
+        rule=lambda m, i, e: linear_sum([m.relocated[keys[p]] for p in outgoing[(i, e)]]
                                   + [-m.existing[i, e] * _site_in(m, inp, i)]) <= 0)
 
 
@@ -301,16 +301,16 @@ def add_membership_link(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     outreach_days[i,s] <= max_days[s]*member_in[m(i)] (max_days = the whole pool).
     Bounds in a stage-1 plan (member_in = 1); they switch a coalition's sites on and off."""
     m.membership_new_units = pyo.Constraint(
-        m.NEW_PAIRS, rule=lambda m, i, e: _sum([m.new_units[i, e],
+        m.NEW_PAIRS, rule=lambda m, i, e: linear_sum([m.new_units[i, e],
                                                 -m.max_new[i, e] * _site_in(m, inp, i)]) <= 0)
     m.membership_relocation = pyo.Constraint(
-        m.MOVES, rule=lambda m, i, j, e: _sum([m.relocated[i, j, e],
+        m.MOVES, rule=lambda m, i, j, e: linear_sum([m.relocated[i, j, e],
                                                -m.existing[i, e] * _site_in(m, inp, j)]) <= 0)
     m.membership_outreach = pyo.Constraint(
-        m.DAY_PAIRS, rule=lambda m, i, s: _sum([m.outreach_days[i, s],
+        m.DAY_PAIRS, rule=lambda m, i, s: linear_sum([m.outreach_days[i, s],
                                                 -m.max_days[s] * _site_in(m, inp, i)]) <= 0)
     m.coalition_size = pyo.Constraint(
-        expr=pyo.inequality(m.min_members, _sum(list(m.member_in.values())), m.max_members))
+        expr=pyo.inequality(m.min_members, linear_sum(list(m.member_in.values())), m.max_members))
 
 
 def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -326,7 +326,7 @@ def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         if (i, e) in unit_pairs:
             members[(z, c)].append(m.units[i, e])
     m.urgent_coverage = pyo.Constraint(
-        m.COVER_ROWS, rule=lambda m, z, c: _sum(members[(z, c)] + [m.uncovered[z, c],
+        m.COVER_ROWS, rule=lambda m, z, c: linear_sum(members[(z, c)] + [m.uncovered[z, c],
                                                                  -_zone_in(m, inp, z)]) >= 0)
 
 
@@ -353,14 +353,14 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
         terms += [inp.penalty_per_zone * m.uncovered[k] for k in m.COVER_ROWS]
     if inp.policy_soft:
         terms += [inp.shortfall_price[s] * m.policy_shortfall[i, s] for i, s in m.POLICY_PAIRS]
-    return _sum(terms)
+    return linear_sum(terms)
 
 
 def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -> None:
     """System cost, minus sum_m member_weights[m]*member_in[m] when weights are given (stage 2)."""
     expr = system_cost(m, inp)
     if member_weights is not None:
-        expr = _sum(list(expr.args) + [-float(member_weights[k]) * m.member_in[k]
+        expr = linear_sum(list(expr.args) + [-float(member_weights[k]) * m.member_in[k]
                                        for k in m.MEMBERS])
     m.objective.expr = expr
 

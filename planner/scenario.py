@@ -59,6 +59,10 @@ class Scenario:
     source: str = "scenario"
     _travel_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
+    def __reduce__(self):
+        """Picklable (for worker processes): the read-only table mapping is rebuilt on load."""
+        return (_restore, (self.settings, dict(self.tables), self.source))
+
     # --- convenient views -------------------------------------------------------------------
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name in TABLES:
@@ -75,6 +79,21 @@ class Scenario:
         if self.settings.budget is not None:
             return float(self.settings.budget)
         return float(self.tables["members"]["budget_contribution"].sum())
+
+    def save(self, folder: str | Path) -> None:
+        """Write the scenario as a folder (scenario.toml + CSV files) that load_scenario reads
+        back; coordinates are written in WGS-84, as held."""
+        import tomli_w
+
+        from planner.output import atomic_folder
+        settings = self.settings.model_dump(exclude_none=True)
+        settings["coordinates"] = "wgs84"
+        with atomic_folder(folder) as work:
+            (work / "scenario.toml").write_text(tomli_w.dumps(settings), encoding="utf-8")
+            for name, frame in self.tables.items():
+                if len(frame) or TABLES[name].required:
+                    frame.replace([np.inf], np.nan).to_csv(work / TABLES[name].file, index=False,
+                                                           lineterminator="\n")
 
     # --- what-if variants -------------------------------------------------------------------
     def with_(self, tables: Mapping[str, pd.DataFrame] | None = None, **changes: Any) -> Scenario:
@@ -102,6 +121,10 @@ class Scenario:
             raw[name] = frame.reset_index(drop=True).replace([np.inf], np.nan)
         # already-converted coordinates must not be converted twice
         return build_scenario(data, raw, f"{self.source} (variant)", convert=False)
+
+
+def _restore(settings: ScenarioSettings, tables: dict, source: str) -> Scenario:
+    return Scenario(settings=settings, tables=MappingProxyType(tables), source=source)
 
 
 # --- reading -----------------------------------------------------------------------------------

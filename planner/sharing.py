@@ -1,0 +1,342 @@
+"""Stage 2: share the savings of planning together (DESIGN.md section 4, models/fair_division.md).
+
+`share(scenario, rule=...)` values coalitions with the planning model (planner/coalitions.py),
+applies a sharing rule to the savings game v(S) = sum_{m in S} C({m}) - C(S), checks the result
+against the core, repairs it to the nearest core allocation, and turns it into transfer payments
+(planner/accounting.py). Up to `exact_limit` members every coalition is solved; beyond, Shapley
+is sampled and the core, least core and nucleolus come from constraint generation whose
+separation problem is one MILP (CoalitionModel.most_dissatisfied).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linprog
+
+from planner.accounting import borne_costs, transfers
+from planner.coalitions import CoalitionModel, CoalitionValues, solve_batch
+from planner.games import core as game_core
+from planner.games import rules as game_rules
+from planner.games.game import Game
+from planner.games.sampling import sample_shapley
+from planner.scenario import Scenario
+
+EXACT_RULES = ("shapley", "banzhaf", "nucleolus", "prenucleolus", "least-core", "equal-split")
+WEIGHT_RULES = ("proportional-cost", "proportional-population", "proportional-volume",
+                "weighted", "policy")
+RULES = EXACT_RULES + WEIGHT_RULES
+DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
+CORE_TOL = 1e-6             # relative to v(N)
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """The savings game's values, the rule's allocation, its core report and the transfers."""
+
+    scenario: str
+    rule: str
+    method: str
+    currency: str
+    standalone: pd.Series          # C({m})
+    grand_cost: float              # C(N)
+    savings: float                 # v(N)
+    allocation: pd.Series          # x[m], shares of v(N)
+    core: dict                     # in_core, core_empty, least_core_epsilon, blocking, ...
+    nearest_core: dict | None      # the core allocation nearest to the rule's (L1)
+    transfers: pd.DataFrame
+    borne: pd.DataFrame
+    values: dict = field(default_factory=dict, repr=False)   # coalition -> v(S) computed
+    error_bounds: dict | None = None  # sampling: 95% half-widths by member
+
+    def statements(self) -> list[str]:
+        """One line per member that a manager can read."""
+        lines = []
+        for r in self.transfers.itertuples():
+            verb = "pays" if r.transfer > 0 else "receives"
+            money = abs(r.transfer) / 1e6
+            lines.append(f"{r.member}: {verb} {money:,.2f} M {self.currency} "
+                         f"{'into' if r.transfer > 0 else 'from'} the consortium pool; "
+                         f"gains {r.gain / 1e6:,.2f} M {self.currency} a year versus planning "
+                         f"alone (final cost {r.final_cost / 1e6:,.2f} M instead of "
+                         f"{r.standalone_cost / 1e6:,.2f} M).")
+        return lines
+
+    def to_json(self) -> dict:
+        from planner.output import _clean
+        return _clean({
+            "scenario": self.scenario, "rule": self.rule, "method": self.method,
+            "currency": self.currency, "grand_cost": self.grand_cost,
+            "savings": self.savings, "standalone_cost": self.standalone.to_dict(),
+            "allocation": self.allocation.to_dict(), **self.core,
+            "nearest_core_allocation": self.nearest_core, "error_bounds": self.error_bounds,
+            "values": {",".join(sorted(k)): v for k, v in sorted(
+                self.values.items(), key=lambda kv: (len(kv[0]), sorted(kv[0])))},
+        })
+
+    def save(self, path) -> None:
+        """sharing.json and transfers.csv, written atomically."""
+        import json
+
+        from planner.output import atomic_folder
+        with atomic_folder(path) as work:
+            (work / "sharing.json").write_text(
+                json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            self.transfers.to_csv(work / "transfers.csv", index=False, lineterminator="\n")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _savings_task(key, scenario, options, standalone, coalition) -> float:
+    """v(S) in a worker process (picklable: used by executor.map when sampling Shapley)."""
+    cost = solve_batch(key, scenario, options, [frozenset(coalition)])[0].cost
+    return sum(standalone[m] for m in coalition) - cost
+
+
+def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: pd.Series,
+             policy_member: str | None) -> pd.Series:
+    members = standalone.index
+    zones = scenario.zones
+    population = zones.groupby("home_member")["population"].sum().reindex(members, fill_value=0)
+    sites = scenario.sites.set_index("site_id")["member"]
+    volume = plan.flows.groupby(plan.flows["site_id"].map(sites))["units"].sum().reindex(
+        members, fill_value=0.0)
+    if rule == "proportional-cost":
+        return standalone
+    if rule == "proportional-population":
+        return population
+    if rule == "proportional-volume":
+        return volume
+    quality = scenario.members.set_index("member")["quality_score"].reindex(members).fillna(1.0)
+    cost_control = standalone / (standalone + borne.clip(lower=0.0))
+    criteria = pd.DataFrame({"volume": volume, "quality": quality,
+                             "cost_control": cost_control.fillna(0.0)})
+    shares = criteria / criteria.sum().replace(0.0, 1.0)
+    weighted = shares.mean(axis=1)
+    if rule == "weighted":
+        return weighted
+    raise ValueError(rule)
+
+
+def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_share):
+    if rule == "policy":
+        if policy_member not in weights.index:
+            raise ValueError(f"policy rule: unknown member {policy_member!r}")
+        others = weights.drop(policy_member)
+        rest = others / others.sum() if others.sum() > 0 else others * 0 + 1 / len(others)
+        out = rest * savings * (1 - policy_share)
+        out[policy_member] = savings * policy_share
+        return out.reindex(weights.index)
+    total = weights.sum()
+    if total <= 0:
+        return pd.Series(savings / len(weights), index=weights.index)
+    return weights / total * savings
+
+
+def _nearest_by_generation(members, savings, target: pd.Series, oracle, value, epsilon=0.0,
+                           max_rounds=200):
+    """min sum |x - target| s.t. x(N) = v(N), v(S) - x(S) <= epsilon for the coalitions met so far;
+    the separation oracle adds the most dissatisfied coalition until none exceeds epsilon."""
+    n = len(members)
+    index = {m: k for k, m in enumerate(members)}
+    rows: list[frozenset] = [frozenset([m]) for m in members]
+    tol = CORE_TOL * max(abs(savings), 1.0)
+    for _ in range(max_rounds):
+        # variables x (n), d (n) with d >= |x - target|
+        c = np.concatenate([np.zeros(n), np.ones(n)])
+        a_ub, b_ub = [], []
+        for s in rows:
+            row = np.zeros(2 * n)
+            for m in s:
+                row[index[m]] = -1.0
+            a_ub.append(row)
+            b_ub.append(epsilon - value(s))
+        eye = np.eye(n)
+        a_ub += list(np.hstack([eye, -eye])) + list(np.hstack([-eye, -eye]))
+        t = target.reindex(members).to_numpy()
+        b_ub += list(t) + list(-t)
+        a_eq = [np.concatenate([np.ones(n), np.zeros(n)])]
+        res = linprog(c, A_ub=np.array(a_ub), b_ub=np.array(b_ub), A_eq=np.array(a_eq),
+                      b_eq=[savings], bounds=[(None, None)] * (2 * n), method="highs")
+        if res.status != 0:
+            return None
+        x = pd.Series(res.x[:n], index=members)
+        coalition, excess = oracle(x.to_dict(), frozenset())
+        if coalition is None or excess <= epsilon + tol:
+            return x.to_dict()
+        rows.append(frozenset(coalition))
+    return None
+
+
+# --- the entry point ----------------------------------------------------------------------------
+def share(scenario: Scenario, rule: str = DEFAULT_RULE, *, executor: Executor | None = None,
+          scheduler: str | None = None, workers: int | None = None, exact_limit: int = 12,
+          rel_tol: float = 0.01, max_permutations: int = 2000, seed: int = 0,
+          confidence: float = 0.95,
+          policy_member: str | None = None, policy_share: float = 0.6,
+          progress: bool = False) -> Sharing:
+    """Share the savings of the grand plan among the members with `rule`.
+
+    Coalition solves run on `executor` (any concurrent.futures.Executor), else on a Dask
+    cluster at `scheduler`, else on a local process pool of `workers` processes (default: the
+    cores), or in this process when `workers == 1`.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+    members = list(scenario.members["member"])
+    n = len(members)
+    with ExitStack() as stack:
+        if executor is None and scheduler is not None:
+            from distributed import Client
+            client = stack.enter_context(Client(scheduler))
+            executor = client.get_executor()
+            workers = workers or max(1, len(client.scheduler_info()["workers"]))
+        workers = workers or os.cpu_count() or 1
+        if executor is None and workers > 1:
+            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = stack.enter_context(tqdm(total=2 ** n - 1 if n <= exact_limit else None,
+                                           unit="coalition", desc="coalitions"))
+        cache = CoalitionValues(scenario, executor, workers, progress=bar)
+        cache.compute([frozenset(members)] + [frozenset([m]) for m in members])
+        standalone = pd.Series({m: cache.cost([m]) for m in members})
+        grand = cache.cost(members)
+        savings = float(standalone.sum() - grand)
+        local = cache.local_model()
+        plan = local.plan(members)
+        borne = borne_costs(plan, local.inputs)["total"]
+
+        def oracle(x, exclude):
+            return local.most_dissatisfied(standalone.to_dict(), x, exclude)
+
+        def value(coalition) -> float:
+            return cache.savings(coalition)
+
+        error_bounds = None
+        if n <= exact_limit:
+            method = "exact enumeration"
+            cache.compute(frozenset(c) for r in range(1, n + 1)
+                          for c in itertools.combinations(members, r))
+            game = Game.from_function(members, value, kind="profit")
+            allocation = _exact_rule(rule, game, scenario, plan, standalone, borne,
+                                     policy_member, policy_share)
+            report = game_core.core_report(game, allocation).to_dict()
+            nearest = (game_core.nearest_core_allocation(game, allocation)
+                       if not report["core_empty"]
+                       else game_core.nearest_least_core_allocation(game, allocation))
+        else:
+            method, allocation, error_bounds = _large_rule(
+                rule, members, savings, standalone, scenario, plan, borne, oracle, value,
+                executor, cache, rel_tol, max_permutations, seed, policy_member, policy_share,
+                confidence)
+            report, nearest = _core_by_generation(members, savings, standalone, allocation,
+                                                  oracle, value)
+    allocation = pd.Series(allocation).reindex(members)
+    table = transfers(standalone, borne, allocation)
+    _check_invariants(table, savings)
+    values = {k: (sum(standalone[m] for m in k) - c.cost) for k, c in cache.costs.items()}
+    return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
+                   savings, allocation, report, nearest, table, borne_costs(plan, local.inputs),
+                   values, error_bounds)
+
+
+def _exact_rule(rule, game, scenario, plan, standalone, borne, policy_member, policy_share):
+    if rule in EXACT_RULES:
+        if rule == "least-core":
+            return game_rules.least_core(game).allocation
+        return game_rules.RULES[rule](game)
+    weights = _weights(rule, scenario, plan, standalone, borne, policy_member)
+    return _weight_allocation(rule, game.grand, weights, policy_member, policy_share).to_dict()
+
+
+def _large_rule(rule, members, savings, standalone, scenario, plan, borne, oracle, value,
+                executor, cache, rel_tol, max_permutations, seed, policy_member, policy_share,
+                confidence):
+    singletons = {m: 0.0 for m in members}   # v({m}) = 0 in a savings game
+    if rule == "shapley":
+        task = functools.partial(_savings_task, cache.key, scenario, cache.options,
+                                 standalone.to_dict())
+        estimate = sample_shapley(members, task if executor is not None else value,
+                                  rel_tol=rel_tol, max_permutations=max_permutations,
+                                  seed=seed, executor=executor, confidence=confidence)
+        return (f"permutation sampling (antithetic), {100 * confidence:g}% intervals",
+                estimate.estimates, {"half_widths": estimate.half_widths,
+                                     "permutations": estimate.permutations,
+                                     "converged": estimate.converged})
+    if rule in ("nucleolus", "least-core"):
+        solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
+                  else game_core.least_core_by_generation)
+        result = solver(members, savings, oracle, singletons, kind="profit", value=value)
+        return "constraint generation (separation MILP)", result.allocation, None
+    if rule == "equal-split":
+        return "closed form", {m: savings / len(members) for m in members}, None
+    if rule in WEIGHT_RULES:
+        weights = _weights(rule, scenario, plan, standalone, borne, policy_member)
+        return "closed form", _weight_allocation(rule, savings, weights, policy_member,
+                                                 policy_share).to_dict(), None
+    raise ValueError(f"rule {rule!r} needs exact enumeration (at most the exact limit of members)")
+
+
+def _core_by_generation(members, savings, standalone, allocation, oracle, value):
+    """Core check of any allocation by the separation MILP; least core and nearest core too."""
+    tol = CORE_TOL * max(abs(savings), 1.0)
+    blocking, excluded = [], set()
+    for _ in range(5):   # the five most dissatisfied coalitions, by no-good cuts
+        coalition, excess = oracle(allocation, frozenset(excluded))
+        if coalition is None or excess <= tol:
+            break
+        blocking.append({"coalition": sorted(coalition), "excess": excess})
+        excluded.add(frozenset(coalition))
+    least = game_core.least_core_by_generation(members, savings, oracle,
+                                               {m: 0.0 for m in members}, kind="profit",
+                                               value=value, individually_rational=False)
+    epsilon = least.epsilon
+    core_empty = epsilon > tol
+    nearest = _nearest_by_generation(members, savings, pd.Series(allocation), oracle, value,
+                                     epsilon=max(epsilon, 0.0) if core_empty else 0.0)
+    report = {"in_core": not blocking, "core_empty": bool(core_empty),
+              "least_core_epsilon": epsilon, "blocking": blocking,
+              "max_excess": blocking[0]["excess"] if blocking else None}
+    return report, nearest
+
+
+def _check_invariants(table: pd.DataFrame, savings: float) -> None:
+    """Transfers sum to zero to the cent; the allocation shares exactly v(N)."""
+    if round(table["transfer"].sum(), 2) != 0.0:
+        raise AssertionError(f"transfers sum to {table['transfer'].sum():.2f}, not 0")
+    if not np.isclose(table["allocation"].sum(), savings, rtol=1e-6, atol=0.05):
+        raise AssertionError(f"the allocation sums to {table['allocation'].sum():.2f}, "
+                             f"not v(N) = {savings:.2f}")
+
+
+def sharing_summary(sharing: Sharing) -> str:
+    core = sharing.core
+    lines = [f"Scenario: {sharing.scenario}",
+             f"Rule: {sharing.rule} ({sharing.method})",
+             f"Standalone costs: {sharing.standalone.sum() / 1e6:,.2f} M {sharing.currency}; "
+             f"grand plan: {sharing.grand_cost / 1e6:,.2f} M; savings to share: "
+             f"{sharing.savings / 1e6:,.2f} M",
+             f"In the core: {'yes' if core['in_core'] else 'no'}"
+             + ("" if core["in_core"] else
+                f" (blocked by {len(core['blocking'])} coalition(s); most dissatisfied: "
+                f"{', '.join(core['blocking'][0]['coalition'])} by "
+                f"{core['blocking'][0]['excess'] / 1e6:,.3f} M)")
+             + (f"; the core is EMPTY (least-core epsilon "
+                f"{core['least_core_epsilon'] / 1e6:,.3f} M)" if core["core_empty"] else "")]
+    lines += sharing.statements()
+    if sharing.error_bounds:
+        worst = max(sharing.error_bounds["half_widths"].values())
+        lines.append(f"Sampling: {sharing.error_bounds['permutations']} permutations; widest "
+                     f"half-width {worst / 1e6:,.3f} M {sharing.currency}")
+    return "\n".join(lines)
+
+
+__all__ = ["Sharing", "share", "RULES", "DEFAULT_RULE", "sharing_summary"]
