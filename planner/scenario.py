@@ -120,7 +120,8 @@ class Scenario:
                 raise TypeError(f"unknown table {name!r}; known: {sorted(TABLES)}")
             raw[name] = frame.reset_index(drop=True).replace([np.inf], np.nan)
         # already-converted coordinates must not be converted twice
-        return build_scenario(data, raw, f"{self.source} (variant)", convert=False)
+        source = self.source if self.source.endswith("(variant)") else f"{self.source} (variant)"
+        return build_scenario(data, raw, source, convert=False)
 
 
 def _restore(settings: ScenarioSettings, tables: dict, source: str) -> Scenario:
