@@ -107,7 +107,7 @@ def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: 
     sites = scenario.sites.set_index("site_id")["member"]
     volume = plan.flows.groupby(plan.flows["site_id"].map(sites))["units"].sum().reindex(
         members, fill_value=0.0)
-    if rule == "proportional-cost":
+    if rule in ("proportional-cost", "policy"):  # policy: the others split by standalone cost
         return standalone
     if rule == "proportional-population":
         return population
@@ -127,7 +127,10 @@ def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: 
 def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_share):
     if rule == "policy":
         if policy_member not in weights.index:
-            raise ValueError(f"policy rule: unknown member {policy_member!r}")
+            raise ValueError(f"policy rule: give --policy-member, one of {list(weights.index)} "
+                             f"(got {policy_member!r})")
+        if not 0.0 <= policy_share <= 1.0:
+            raise ValueError(f"policy rule: the share must be between 0 and 1, not {policy_share}")
         others = weights.drop(policy_member)
         rest = others / others.sum() if others.sum() > 0 else others * 0 + 1 / len(others)
         out = rest * savings * (1 - policy_share)

@@ -149,3 +149,13 @@ def test_transfers_always_sum_to_zero(rows):
     table = transfers(standalone, borne, allocation)
     assert round(table["transfer"].sum(), 2) == 0.0
     assert (table["gain"] == table["allocation"]).all()
+
+
+def test_policy_rule_gives_the_lead_hospital_its_share(game_scenario):
+    sharing = share(game_scenario, "policy", workers=1, policy_member="H", policy_share=0.6)
+    assert sharing.allocation["H"] == pytest.approx(0.6 * sharing.savings)
+    others = sharing.allocation.drop("H")
+    standalone = sharing.standalone.drop("H")
+    ratio = others / standalone
+    assert ratio.max() == pytest.approx(ratio.min())  # the rest in proportion to standalone cost
+    assert "blocking" in sharing.core and "least_core_epsilon" in sharing.core

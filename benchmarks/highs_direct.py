@@ -1,0 +1,439 @@
+"""Reference builder: the planner's MILP built directly with highspy from a ModelInputs.
+
+Same columns, rows, coefficients and bounds as planner/model.py + planner/highs.py, in the same
+order (column blocks new_units, relocated, units, outreach_days, flow, unmet, uncovered,
+policy_shortfall, member_in; row families in the order model.build_model adds them), assembled
+with numpy into one CSC matrix and passed to HiGHS with `passModel`. `compare_lp` checks that
+the two models are identical, entry by entry. It gives the lower bound on what the Pyomo layer costs: the benchmarks
+divide the planner's build + hand-over time by this builder's time.
+
+    python benchmarks/highs_direct.py                  # default scenario: check and time
+    python benchmarks/highs_direct.py --pmed 1 2 3     # OR-Library pmed1..3
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import highspy
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from planner.highs import SolverOptions, new_highs, run
+from planner.inputs import ModelInputs
+
+INF = highspy.kHighsInf
+ORLIB = Path(__file__).resolve().parent / "orlib"
+COLUMN_BLOCKS = ("new_units", "relocated", "units", "outreach_days", "flow", "unmet", "uncovered",
+                 "policy_shortfall", "member_in")
+
+
+@dataclass
+class DirectResult:
+    status: str
+    objective: float | None
+    bound: float | None
+    mip_gap: float | None
+    seconds: float
+
+
+class _Rows:
+    """Collects (row, column, value) triplets and row bounds, one family at a time."""
+
+    def __init__(self):
+        self.rows, self.cols, self.vals, self.lower, self.upper = [], [], [], [], []
+        self.count = 0
+        self.families: dict[str, int] = {}
+
+    def family(self, name: str, lower, upper, *entries) -> None:
+        """Rows 0..len(lower)-1 of one family; entries are (local_row, column, value) arrays."""
+        lower = np.asarray(lower, dtype=float)
+        n = len(lower)
+        self.families[name] = n
+        if n == 0:
+            return
+        for r, c, v in entries:
+            r = np.asarray(r, dtype=np.int64)
+            self.rows.append(r + self.count)
+            self.cols.append(np.asarray(c, dtype=np.int64))
+            self.vals.append(np.broadcast_to(np.asarray(v, dtype=float), r.shape))
+        self.lower.append(lower)
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=float), lower.shape))
+        self.count += n
+
+    def matrix(self, num_col: int) -> sp.csc_matrix:
+        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
+        coo = sp.coo_matrix((cat(self.vals, float), (cat(self.rows, np.int64),
+                                                     cat(self.cols, np.int64))),
+                            shape=(self.count, num_col))
+        csc = coo.tocsc()   # duplicate (row, column) entries summed
+        csc.eliminate_zeros()  # as HiGHS does with the zero coefficients Pyomo hands over
+        csc.sort_indices()
+        return csc
+
+
+def _positions(index: pd.Index, keys) -> np.ndarray:
+    """Positions of keys in index (all must be present)."""
+    pos = index.get_indexer(keys)
+    if (pos < 0).any():
+        raise KeyError("key missing from a column block")
+    return pos
+
+
+def _mi(frame: pd.DataFrame, columns: list[str]) -> pd.MultiIndex:
+    return pd.MultiIndex.from_frame(frame[columns]) if len(frame) else \
+        pd.MultiIndex.from_arrays([[]] * len(columns))
+
+
+def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
+    """The planning MILP of planner/model.py: a HighsLp (column-wise matrix), the integer
+    columns (HighsLp.integrality_ takes only a list of enum objects, so they are set in bulk
+    after passModel) and the number of columns per block and rows per family."""
+    eq, spec = inp.equipment, inp.specialties
+    sites, specialties, members = inp.sites.index, spec.index, inp.budget_share.index
+    arcs, existing = inp.arcs, inp.existing
+    moves = inp.moves.reset_index(drop=True)
+
+    # --- columns, in the order of model.add_variables ------------------------------------------
+    new_idx = _mi(inp.new_pairs, ["site_id", "equipment"])
+    unit_idx = pd.MultiIndex.from_tuples(inp.unit_pairs) if inp.unit_pairs else \
+        pd.MultiIndex.from_arrays([[], []])
+    demand_idx = inp.demand.index
+    cover_idx = _mi(inp.cover_rows, ["zone_id", "condition"])
+    grass = sites[inp.sites["grassroots"].to_numpy()]
+    with_min = inp.min_days.index[inp.min_days > 0]
+    pol_site, pol_spec = np.repeat(grass, len(with_min)), np.tile(with_min, len(grass))
+    sizes = [len(new_idx), len(moves), len(unit_idx), len(sites) * len(specialties), len(arcs),
+             len(demand_idx), len(cover_idx), len(pol_site), len(members)]
+    start = dict(zip(COLUMN_BLOCKS, np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()))
+    num_col = int(sum(sizes))
+    n0, r0, u0, d0, f0, m0, c0, p0, b0 = (start[k] for k in COLUMN_BLOCKS)
+
+    lb, ub = np.zeros(num_col), np.full(num_col, INF)
+    from_key = _mi(moves, ["from_site", "equipment"])
+    existing_from = existing.reindex(from_key).to_numpy(float) if len(moves) else np.zeros(0)
+    ub[r0:u0] = existing_from
+    ub[c0:p0] = 1.0 if inp.urgent_soft else 0.0      # uncovered: [0, 1], fixed to 0 if hard
+    if not inp.policy_soft:
+        ub[p0:b0] = 0.0                              # policy_shortfall fixed to 0
+    lb[b0:], ub[b0:] = 1.0, 1.0                      # member_in fixed to 1 (stage 1)
+    integer = np.r_[np.arange(n0, f0), np.arange(b0, num_col)]
+
+    member_pos = pd.Index(members)
+    site_member = b0 + _positions(member_pos, inp.sites["member"])   # by site position
+    site_pos, spec_pos = pd.Index(sites), pd.Index(specialties)
+
+    def member_of(site_ids):
+        return site_member[_positions(site_pos, site_ids)]
+
+    def day_col(site_ids, specs):
+        return d0 + _positions(site_pos, site_ids) * len(specialties) + _positions(spec_pos, specs)
+
+    equipment_arc = arcs["service"].isin(eq.index).to_numpy()
+    arc_pos = np.arange(len(arcs))
+    rows = _Rows()
+    zeros = (lambda n: np.zeros(n))
+    neg_inf = (lambda n: np.full(n, -INF))
+
+    # units_in_service: units - existing*member_in - new - sum(in) + sum(out) = 0
+    k = np.arange(len(unit_idx))
+    mv = np.arange(len(moves))
+    in_u = _positions(unit_idx, _mi(moves, ["to_site", "equipment"])) if len(moves) else mv
+    out_u = _positions(unit_idx, from_key) if len(moves) else mv
+    ex = existing.reindex(unit_idx, fill_value=0.0).to_numpy(float) if len(unit_idx) else k * 0.
+    unit_site = unit_idx.get_level_values(0)
+    rows.family("units_in_service", zeros(len(k)), 0.0, (k, u0 + k, 1.0),
+                (k, member_of(unit_site), -ex),
+                (_positions(unit_idx, new_idx), n0 + np.arange(len(new_idx)), -1.0),
+                (in_u, r0 + mv, -1.0), (out_u, r0 + mv, 1.0))
+
+    # demand_balance: sum_i flow + unmet - demand*member_in[home(z)] = 0
+    d = np.arange(len(demand_idx))
+    demand_of_arc = _positions(demand_idx, _mi(arcs, ["zone_id", "service"]))
+    dem = inp.demand.to_numpy(float)
+    home = b0 + _positions(member_pos, inp.zones["home_member"].reindex(
+        demand_idx.get_level_values(0)))
+    rows.family("demand_balance", zeros(len(d)), 0.0, (demand_of_arc, f0 + arc_pos, 1.0),
+                (d, m0 + d, 1.0), (d, home, -dem))
+
+    # equipment_capacity: sum_z flow - capacity * units <= 0, keys (site, equipment) sorted
+    ea = arc_pos[equipment_arc]
+    keys = _mi(arcs[equipment_arc], ["site_id", "service"])
+    uniq = keys.unique().sort_values()
+    rows.family("equipment_capacity", neg_inf(len(uniq)), 0.0,
+                (uniq.get_indexer(keys), f0 + ea, 1.0),
+                (np.arange(len(uniq)), u0 + _positions(unit_idx, uniq),
+                 -eq["capacity"].reindex(uniq.get_level_values(1)).to_numpy()))
+
+    # equipment_linking: flow - demand[z,e] * units <= 0, except where units can never be zero
+    movable = set(from_key) if len(moves) else set()
+    fixed = [key for key in existing.index if key not in movable]
+    linked = ~keys.isin(fixed) if fixed else np.ones(len(ea), dtype=bool)
+    la = ea[linked]
+    j = np.arange(len(la))
+    rows.family("equipment_linking", neg_inf(len(la)), 0.0, (j, f0 + la, 1.0),
+                (j, u0 + _positions(unit_idx, keys[linked]), -dem[demand_of_arc[la]]))
+
+    # specialist_capacity: sum_z flow - visits_per_day*days - clinic_visits*member_in <= 0
+    sa = arc_pos[~equipment_arc]
+    skeys = _mi(arcs[~equipment_arc], ["site_id", "service"])
+    suniq = skeys.unique().sort_values()
+    s_site, s_spec = suniq.get_level_values(0), suniq.get_level_values(1)
+    q = np.arange(len(suniq))
+    clinic = inp.clinic_visits.reindex(suniq, fill_value=0.0).to_numpy(float) if len(suniq) \
+        else q * 0.
+    rows.family("specialist_capacity", neg_inf(len(suniq)), 0.0,
+                (suniq.get_indexer(skeys), f0 + sa, 1.0),
+                (q, day_col(s_site, s_spec), -spec["visits_per_day"].reindex(s_spec).to_numpy()),
+                (q, member_of(s_site), -clinic))
+
+    # specialist_supply: sum_i days[i,s] - sum_i pool_at[i,s]*member_in[m(i)] <= 0
+    holders = inp.pool_at.index
+    rows.family("specialist_supply", neg_inf(len(specialties)), 0.0,
+                (np.tile(np.arange(len(specialties)), len(sites)),
+                 d0 + np.arange(len(sites) * len(specialties)), 1.0),
+                (_positions(spec_pos, holders.get_level_values(1)),
+                 member_of(holders.get_level_values(0)), -inp.pool_at.to_numpy(float)))
+
+    # policy_minimum_outreach: days + shortfall - min_days*member_in >= 0 at grassroots sites
+    g = np.arange(len(pol_site))
+    rows.family("policy_minimum_outreach", zeros(len(g)), INF,
+                (g, day_col(pol_site, pol_spec), 1.0), (g, p0 + g, 1.0),
+                (g, member_of(pol_site), -inp.min_days.reindex(pol_spec).to_numpy(float)))
+
+    # capital_budget: capex*new + relocation_cost*relocated - sum_m budget_share*member_in <= 0
+    capex_new = eq["capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)
+    reloc = eq["relocation_cost"].fillna(0.0).reindex(moves["equipment"]).to_numpy(float)
+    budget_rows = 1 if len(new_idx) + len(moves) else 0
+    nm = np.arange(len(members))
+    rows.family("capital_budget", neg_inf(budget_rows), 0.0,
+                *([(np.zeros(len(new_idx)), n0 + np.arange(len(new_idx)), capex_new),
+                   (np.zeros(len(moves)), r0 + mv, reloc),
+                   (np.zeros(len(members)), b0 + nm, -inp.budget_share.to_numpy(float))]
+                  if budget_rows else []))
+
+    # site_capital_limit: capital spent at site i (new + moved in) <= capital_limit[i]
+    limit = inp.sites["capital_limit"]
+    new_site, to_site = new_idx.get_level_values(0), moves["to_site"]
+    limited = [i for i in sites if np.isfinite(limit[i])
+               and ((new_site == i).any() or (to_site == i).any())]
+    lim_pos = pd.Index(limited)
+    rn, rm = lim_pos.get_indexer(new_site), lim_pos.get_indexer(to_site)
+    rows.family("site_capital_limit", neg_inf(len(limited)),
+                limit.reindex(limited).to_numpy(float),
+                (rn[rn >= 0], n0 + np.nonzero(rn >= 0)[0], capex_new[rn >= 0]),
+                (rm[rm >= 0], r0 + np.nonzero(rm >= 0)[0], reloc[rm >= 0]))
+
+    # max_units_per_site: units <= max_per_site[e] where finite
+    unit_e = unit_idx.get_level_values(1)
+    max_e = eq["max_per_site"].reindex(unit_e).to_numpy(float)
+    capped = np.nonzero(np.isfinite(max_e))[0]
+    rows.family("max_units_per_site", neg_inf(len(capped)), max_e[capped],
+                (np.arange(len(capped)), u0 + capped, 1.0))
+
+    # relocation_limit: sum_j relocated[i,j,e] - existing[i,e]*member_in[m(i)] <= 0
+    ouniq = from_key.unique().sort_values()
+    o = np.arange(len(ouniq))
+    rows.family("relocation_limit", neg_inf(len(ouniq)), 0.0,
+                (ouniq.get_indexer(from_key), r0 + mv, 1.0),
+                (o, member_of(ouniq.get_level_values(0)),
+                 -existing.reindex(ouniq).to_numpy(float) if len(ouniq) else o * 0.))
+
+    # membership links: new <= max_new*member_in, relocated <= existing*member_in[m(to)],
+    # days <= max_days*member_in; coalition_size: min_members <= sum member_in <= max_members
+    def most_useful(e):   # model._most_useful_units: the big-M of membership_new_units
+        limit_e = eq.at[e, "max_per_site"]
+        if np.isfinite(limit_e):
+            return float(limit_e)
+        total = inp.demand[demand_idx.get_level_values("service") == e].sum()
+        return float(max(1, np.ceil(total / eq.at[e, "capacity"])))
+    big_m = {e: most_useful(e) for e in eq.index}
+    nn = np.arange(len(new_idx))
+    rows.family("membership_new_units", neg_inf(len(nn)), 0.0, (nn, n0 + nn, 1.0),
+                (nn, member_of(new_site), [big_m[e] * -1 for e in new_idx.get_level_values(1)]))
+    rows.family("membership_relocation", neg_inf(len(mv)), 0.0, (mv, r0 + mv, 1.0),
+                (mv, member_of(to_site), -existing_from))
+    nd = np.arange(len(sites) * len(specialties))
+    rows.family("membership_outreach", neg_inf(len(nd)), 0.0, (nd, d0 + nd, 1.0),
+                (nd, np.repeat(site_member, len(specialties)),
+                 -np.tile(inp.pool.reindex(specialties).to_numpy(float), len(sites))))
+    rows.family("coalition_size", [0.0], [float(len(members))], (np.zeros(len(nm)), b0 + nm, 1.0))
+
+    # urgent_coverage: sum units in reach + uncovered - member_in[home(z)] >= 0
+    cover = inp.cover
+    cu = unit_idx.get_indexer(_mi(cover, ["site_id", "equipment"]))
+    cr = cover_idx.get_indexer(_mi(cover, ["zone_id", "condition"]))
+    cz = np.arange(len(cover_idx))
+    rows.family("urgent_coverage", zeros(len(cz)), INF,
+                (cr[cu >= 0], u0 + cu[cu >= 0], 1.0), (cz, c0 + cz, 1.0),
+                (cz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
+                    cover_idx.get_level_values(0))), -1.0))
+
+    # --- objective (model.system_cost) ----------------------------------------------------------
+    cost = np.zeros(num_col)
+    cost[n0:r0] = eq["annual_capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)
+    cost[r0:u0] = reloc
+    cost[u0:d0] = eq["opex"].reindex(unit_e).to_numpy(float)
+    cost[d0:f0] = np.tile(spec["cost_per_day"].to_numpy(float), len(sites))
+    cost[f0:m0] = arcs["unit_cost"].to_numpy(float)
+    referral = pd.concat([eq["referral_cost"], spec["referral_cost"]])
+    cost[m0:c0] = referral.reindex(demand_idx.get_level_values(1)).to_numpy(float)
+    if inp.urgent_soft:
+        cost[c0:p0] = inp.penalty_per_zone
+    if inp.policy_soft:
+        cost[p0:b0] = inp.shortfall_price.reindex(pol_spec).to_numpy(float)
+
+    a = rows.matrix(num_col)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = num_col, rows.count
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lb, ub
+    lp.row_lower_ = np.concatenate(rows.lower) if rows.lower else np.zeros(0)
+    lp.row_upper_ = np.concatenate(rows.upper) if rows.upper else np.zeros(0)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = num_col, rows.count
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data
+    lp.sense_ = highspy.ObjSense.kMinimize
+    shape = {"columns": dict(zip(COLUMN_BLOCKS, sizes)), "rows": rows.families}
+    return lp, integer.astype(np.int32), shape
+
+
+def build(inp: ModelInputs) -> tuple[highspy.Highs, dict]:
+    """A Highs object holding the planning MILP of `inp`."""
+    lp, integer, shape = build_lp(inp)
+    h = new_highs()
+    status = h.passModel(lp)
+    if status != highspy.HighsStatus.kOk:
+        raise RuntimeError(f"passModel returned {status}")
+    if len(integer):
+        h.changeColsIntegrality(len(integer), integer,
+                                np.full(len(integer), highspy.HighsVarType.kInteger,
+                                        dtype=np.uint8))
+    return h, shape
+
+
+def solve(h: highspy.Highs, options: SolverOptions) -> DirectResult:
+    """Solve with exactly the options planner/highs.py HighsModel.solve sets (checked after the
+    fact by :func:`compare_options`)."""
+    h.setOptionValue("output_flag", bool(options.log))
+    h.setOptionValue("time_limit", float(options.time_limit))
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    h.setOptionValue("random_seed", int(options.seed))
+    h.setOptionValue("presolve", "on" if getattr(options, "presolve", True) else "off")
+    h.setOptionValue("mip_allow_restart", bool(getattr(options, "restart", True)))
+    for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
+                 "mip_heuristic_run_root_reduced_cost"):
+        h.setOptionValue(name, bool(options.sub_mip_heuristics))
+    start = time.perf_counter()
+    h.clearSolver()
+    run(h, options.threads)  # sets `threads` (and resets HiGHS's scheduler if its size changes)
+    seconds = time.perf_counter() - start
+    status = {highspy.HighsModelStatus.kOptimal: "optimal",
+              highspy.HighsModelStatus.kTimeLimit: "time_limit",
+              highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(h.getModelStatus(), "other")
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return DirectResult(status, None, None, None, seconds)
+    gap = info.mip_gap if np.isfinite(info.mip_gap) else 0.0
+    return DirectResult(status, info.objective_function_value, info.mip_dual_bound, gap, seconds)
+
+
+def compare_lp(a: highspy.Highs, b: highspy.Highs) -> dict:
+    """Largest differences between two Highs models (0 everywhere: the same model)."""
+    la, lb = a.getLp(), b.getLp()
+    if (la.num_col_, la.num_row_) != (lb.num_col_, lb.num_row_):
+        return {"shape": ((la.num_col_, la.num_row_), (lb.num_col_, lb.num_row_))}
+
+    def csc(lp):
+        m = lp.a_matrix_
+        if m.format_ != highspy.MatrixFormat.kColwise:
+            return sp.csr_matrix((m.value_, m.index_, m.start_),
+                                 shape=(lp.num_row_, lp.num_col_)).tocsc()
+        return sp.csc_matrix((m.value_, m.index_, m.start_), shape=(lp.num_row_, lp.num_col_))
+
+    def diff(x, y):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        both_inf = np.isinf(x) & np.isinf(y) & (np.sign(x) == np.sign(y))
+        with np.errstate(invalid="ignore"):
+            d = np.where(both_inf, 0.0, np.abs(x - y))
+        return float(np.nanmax(d)) if len(d) else 0.0
+
+    integ = (lambda lp: np.array([int(t) for t in lp.integrality_]) if len(lp.integrality_)
+             else np.zeros(lp.num_col_, int))
+    return {"cost": diff(la.col_cost_, lb.col_cost_), "col_lower": diff(la.col_lower_, lb.col_lower_),
+            "col_upper": diff(la.col_upper_, lb.col_upper_),
+            "row_lower": diff(la.row_lower_, lb.row_lower_),
+            "row_upper": diff(la.row_upper_, lb.row_upper_),
+            "matrix": float(abs(csc(la) - csc(lb)).max()) if la.num_row_ else 0.0,
+            "nonzeros": abs(len(la.a_matrix_.value_) - len(lb.a_matrix_.value_)),
+            "integrality": int((integ(la) != integ(lb)).sum()),
+            "offset": abs(la.offset_ - lb.offset_)}
+
+
+def _options(h: highspy.Highs) -> dict:
+    """All HiGHS options of `h` (as writeOptions prints them: every option, not only those the
+    HighsOptions binding exposes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "options.txt"
+        h.writeOptions(str(path))
+        lines = path.read_text().splitlines()
+    return dict(line.split(" = ", 1) for line in lines if " = " in line and not line.startswith("#"))
+
+
+def compare_options(a: highspy.Highs, b: highspy.Highs) -> dict:
+    """HiGHS options that differ between two Highs objects ({}: run with the same options)."""
+    oa, ob = _options(a), _options(b)
+    return {n: (oa.get(n), ob.get(n)) for n in sorted(set(oa) | set(ob)) if oa.get(n) != ob.get(n)}
+
+
+def same_objective(x: float, y: float, rel: float = 1e-6) -> bool:
+    return abs(x - y) <= rel * max(1.0, abs(x), abs(y))
+
+
+def check(scenario, label: str, **options) -> None:
+    """Planner vs direct build on one scenario: same model, same objective (asserted)."""
+    from planner.highs import HighsModel
+    from planner.inputs import model_inputs
+    from planner.model import build_model
+    from planner.session import PlanningSession, solver_options
+
+    inp = model_inputs(scenario)
+    start = time.perf_counter()
+    h, shape = build(inp)
+    build_seconds = time.perf_counter() - start
+    differences = compare_lp(HighsModel(build_model(inp)).highs, h)
+    session = PlanningSession(scenario, **options)
+    plan = session.solve()
+    result = solve(h, solver_options(scenario, **options))
+    assert not compare_options(session.highs.highs, h), compare_options(session.highs.highs, h)
+    print(f"{label}: {sum(shape['columns'].values())} columns, "
+          f"{sum(shape['rows'].values())} rows, direct build {build_seconds:.3f} s")
+    print(f"  model differences vs planner: {differences}")
+    print(f"  planner objective {plan.objective:.6f} ({plan.status}), "
+          f"direct {result.objective:.6f} ({result.status}, {result.seconds:.2f} s)")
+    assert same_objective(plan.objective, result.objective), "objectives differ"
+    print("  same objective within 1e-6 relative: yes")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pmed", type=int, nargs="*", default=None,
+                        help="OR-Library instance numbers (default: the default scenario only)")
+    parser.add_argument("--time-limit", type=float, default=None)
+    args = parser.parse_args()
+    import planner
+    from planner.orlib import load_pmed
+    if args.pmed is None:
+        check(planner.load_scenario(), "default scenario", time_limit=args.time_limit)
+    for k in args.pmed or []:
+        check(load_pmed(ORLIB / f"pmed{k}.txt"), f"pmed{k}", time_limit=args.time_limit)
+
+
+if __name__ == "__main__":
+    main()
