@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import linprog
 
 from planner.accounting import borne_costs, transfers
-from planner.coalitions import CoalitionModel, CoalitionValues, solve_batch
+from planner.coalitions import CoalitionCost, CoalitionValues, solve_batch
 from planner.games import core as game_core
 from planner.games import rules as game_rules
 from planner.games.game import Game
@@ -142,6 +142,49 @@ def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_
     return weights / total * savings
 
 
+class Separator:
+    """The separation oracle of constraint generation: the coalition of largest excess.
+
+    The separation MILP is exact but costs seconds on a county. Coalitions already valued
+    (cached) are checked first, and one of them is returned when its excess clearly exceeds the
+    current LP's epsilon (`shortcut`: the least core and nearest-core loops, where epsilon is the
+    largest excess over the rows handed out so far, or is given); only when no cached coalition
+    is violated does the MILP run. Its answer also prices the coalition, C(S) = sum_{m in S} C({m})
+    - x(S) - e(S), which is cached (no second solve).
+    """
+
+    def __init__(self, model, cache, standalone: pd.Series, savings: float):
+        self.model, self.cache, self.standalone = model, cache, standalone.to_dict()
+        self.tol = CORE_TOL * max(abs(savings), 1.0)
+        self.rows: set[frozenset] = set()
+        self.shortcut = True
+        self.milp_calls = 0
+
+    def excess(self, coalition, x) -> float:
+        return self.cache.savings(coalition) - sum(x[m] for m in coalition)
+
+    def __call__(self, x, exclude, epsilon=None):
+        members = list(self.standalone)
+        if self.shortcut:
+            if epsilon is None:
+                known = self.rows | {frozenset([m]) for m in members}
+                epsilon = max(self.excess(c, x) for c in known)
+            candidates = [c for c in self.cache.costs if 0 < len(c) < len(members)
+                          and c not in exclude and c not in self.rows]
+            if candidates:
+                best = max(candidates, key=lambda c: (self.excess(c, x), sorted(c)))
+                if self.excess(best, x) > epsilon + 10 * self.tol:
+                    self.rows.add(best)
+                    return best, self.excess(best, x)
+        self.milp_calls += 1
+        coalition, excess = self.model.most_dissatisfied(self.standalone, x, exclude)
+        if coalition not in self.cache.costs:
+            cost = sum(self.standalone[m] - x[m] for m in coalition) - excess
+            self.cache.costs[coalition] = CoalitionCost(coalition, cost, "separation", cost)
+        self.rows.add(coalition)
+        return coalition, excess
+
+
 def _nearest_by_generation(members, savings, target: pd.Series, oracle, value, epsilon=0.0,
                            max_rounds=200):
     """min sum |x - target| s.t. x(N) = v(N), v(S) - x(S) <= epsilon for the coalitions met so far;
@@ -170,7 +213,7 @@ def _nearest_by_generation(members, savings, target: pd.Series, oracle, value, e
         if res.status != 0:
             return None
         x = pd.Series(res.x[:n], index=members)
-        coalition, excess = oracle(x.to_dict(), frozenset())
+        coalition, excess = oracle(x.to_dict(), frozenset(), epsilon)
         if coalition is None or excess <= epsilon + tol:
             return x.to_dict()
         rows.append(frozenset(coalition))
@@ -217,8 +260,7 @@ def share(scenario: Scenario, rule: str = DEFAULT_RULE, *, executor: Executor | 
         plan = local.plan(members)
         borne = borne_costs(plan, local.inputs)["total"]
 
-        def oracle(x, exclude):
-            return local.most_dissatisfied(standalone.to_dict(), x, exclude)
+        oracle = Separator(local, cache, standalone, savings)
 
         def value(coalition) -> float:
             return cache.savings(coalition)
@@ -277,7 +319,9 @@ def _large_rule(rule, members, savings, standalone, scenario, plan, borne, oracl
     if rule in ("nucleolus", "least-core"):
         solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
                   else game_core.least_core_by_generation)
+        oracle.shortcut = rule == "least-core"  # nucleolus stages fix rows: always exact
         result = solver(members, savings, oracle, singletons, kind="profit", value=value)
+        oracle.shortcut = True
         return "constraint generation (separation MILP)", result.allocation, None
     if rule == "equal-split":
         return "closed form", {m: savings / len(members) for m in members}, None
@@ -293,16 +337,19 @@ def _core_by_generation(members, savings, standalone, allocation, oracle, value)
     tol = CORE_TOL * max(abs(savings), 1.0)
     blocking, excluded = [], set()
     for _ in range(5):   # the five most dissatisfied coalitions, by no-good cuts
-        coalition, excess = oracle(allocation, frozenset(excluded))
+        coalition, excess = oracle.model.most_dissatisfied(oracle.standalone, allocation,
+                                                           frozenset(excluded))
         if coalition is None or excess <= tol:
             break
         blocking.append({"coalition": sorted(coalition), "excess": excess})
         excluded.add(frozenset(coalition))
+    oracle.rows.clear()
     least = game_core.least_core_by_generation(members, savings, oracle,
                                                {m: 0.0 for m in members}, kind="profit",
                                                value=value, individually_rational=False)
     epsilon = least.epsilon
     core_empty = epsilon > tol
+    oracle.rows.clear()
     nearest = _nearest_by_generation(members, savings, pd.Series(allocation), oracle, value,
                                      epsilon=max(epsilon, 0.0) if core_empty else 0.0)
     report = {"in_core": not blocking, "core_empty": bool(core_empty),

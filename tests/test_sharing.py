@@ -83,6 +83,9 @@ def test_nucleolus_by_generation_equals_enumeration(townships):
     for m in exact.allocation.index:
         assert generated.allocation[m] == pytest.approx(exact.allocation[m], abs=1e-5 * scale)
     assert generated.core["in_core"] and exact.core["in_core"]
+    # the least-core epsilon by generation (cached rows first, then the MILP) equals enumeration
+    assert generated.core["least_core_epsilon"] == pytest.approx(
+        exact.core["least_core_epsilon"], abs=1e-5 * scale)
 
 
 def test_sampled_shapley_interval_covers_exact(game_scenario):
