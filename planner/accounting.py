@@ -94,35 +94,35 @@ def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
     return table
 
 
-def round_to_cents_keeping_sum(values: pd.Series, total: float) -> pd.Series:
-    """Round to cents so that the rounded values add up to `total` (rounded) exactly:
-    the largest-remainder method on integer cents."""
+def cents_keeping_sum(values: pd.Series, total_cents: int) -> np.ndarray:
+    """Integer cents of `values` adding up to `total_cents` exactly (largest-remainder method)."""
     cents = values.to_numpy(float) * 100.0
-    floor = np.floor(cents)
-    missing = int(round(round(total * 100.0) - floor.sum()))
-    order = np.argsort(-(cents - floor), kind="stable")
-    floor[order[:missing]] += 1.0
-    return pd.Series(floor / 100.0, index=values.index)
+    floor = np.floor(cents).astype(np.int64)
+    whole, extra = divmod(int(total_cents - floor.sum()), len(floor))  # extra in [0, n)
+    floor += whole
+    order = np.argsort(-(cents - np.floor(cents)), kind="stable")
+    floor[order[:extra]] += 1
+    return floor
 
 
 def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) -> pd.DataFrame:
     """transfers.csv: final_cost = C({m}) - x[m]; transfer = final_cost - borne_cost (paid if
     positive, received if negative); gain = C({m}) - final_cost = x[m].
 
-    Amounts are in cents, rounded so that the invariants hold exactly: standalone costs are
-    rounded; borne costs are rounded to add up to C(N) (rounded); the allocation is rounded to add
+    All amounts are computed in integer cents so that the invariants hold exactly: standalone
+    costs are rounded; borne costs are rounded to add up to C(N) (rounded); the allocation to add
     up to v(N) = sum of rounded standalone costs - rounded C(N). Transfers then sum to zero to the
     cent and every gain equals the allocation.
     """
     members = list(standalone.index)
     borne, allocation = borne.reindex(members), allocation.reindex(members)
-    stand = standalone.round(2)
-    grand = round(float(borne.sum()), 2)
-    borne_c = round_to_cents_keeping_sum(borne, grand)
-    alloc_c = round_to_cents_keeping_sum(allocation, float(stand.sum()) - grand)
-    table = pd.DataFrame({"member": members, "standalone_cost": stand.to_numpy(),
-                          "borne_cost": borne_c.to_numpy(), "allocation": alloc_c.to_numpy()})
-    table["final_cost"] = (table["standalone_cost"] - table["allocation"]).round(2)
-    table["transfer"] = (table["final_cost"] - table["borne_cost"]).round(2)
-    table["gain"] = table["allocation"]
+    stand = np.round(standalone.to_numpy(float) * 100.0).astype(np.int64)
+    grand = int(round(float(borne.sum()) * 100.0))
+    borne_c = cents_keeping_sum(borne, grand)
+    alloc_c = cents_keeping_sum(allocation, int(stand.sum()) - grand)
+    final = stand - alloc_c
+    table = pd.DataFrame({"member": members, "standalone_cost": stand / 100.0,
+                          "borne_cost": borne_c / 100.0, "allocation": alloc_c / 100.0,
+                          "transfer": (final - borne_c) / 100.0, "final_cost": final / 100.0,
+                          "gain": alloc_c / 100.0})
     return table[TRANSFER_COLUMNS]

@@ -8,6 +8,8 @@ builder only reads these tables, so the model can be checked against them one to
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,18 +77,39 @@ class ModelInputs:
     def services(self) -> list[str]:
         return list(self.equipment.index) + list(self.specialties.index)
 
-    def structure_key(self) -> tuple:
-        """What fixes the model's shape; data with the same key re-solve without a rebuild."""
-        return (tuple(self.sites.index), tuple(self.zones.index), self.services,
-                tuple(map(tuple, self.arcs[["zone_id", "site_id", "service"]].to_numpy())),
-                tuple(self.demand.index), tuple(self.existing.items()),
-                tuple(map(tuple, self.new_pairs.to_numpy())),
-                tuple(map(tuple, self.moves.to_numpy())),
-                tuple(map(tuple, self.cover.to_numpy())), self.urgent_soft, self.policy_soft,
-                tuple(self.pool_at.index),
-                tuple(self.clinic_visits.index), tuple(self.min_days[self.min_days > 0].index),
-                tuple(self.sites.index[np.isfinite(self.sites["capital_limit"])]),
-                tuple(self.equipment.index[np.isfinite(self.equipment["max_per_site"])]))
+    @functools.cached_property
+    def structure_key(self) -> str:
+        """What fixes the model's shape; inputs with the same key re-solve without a rebuild."""
+        return _digest(self.sites.index, self.zones.index, self.services,
+                       self.arcs[["zone_id", "site_id", "service"]], self.demand.index,
+                       self.existing, self.new_pairs, self.moves, self.cover,
+                       self.urgent_soft, self.policy_soft, self.pool_at.index,
+                       self.clinic_visits.index, self.min_days[self.min_days > 0].index,
+                       self.sites.index[np.isfinite(self.sites["capital_limit"])],
+                       self.equipment.index[np.isfinite(self.equipment["max_per_site"])],
+                       self.budget_share.index)
+
+    @functools.cached_property
+    def cost_key(self) -> str:
+        """What fixes the objective's coefficients (a what-if that keeps it keeps the objective)."""
+        return _digest(self.arcs["unit_cost"], self.equipment[["annual_capex", "opex",
+                                                               "relocation_cost",
+                                                               "referral_cost"]],
+                       self.specialties[["cost_per_day", "referral_cost"]],
+                       self.penalty_per_zone, self.shortfall_price)
+
+
+def _digest(*parts) -> str:
+    """A content hash of pandas objects and plain values (pandas' own row hashing)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, (pd.Series, pd.DataFrame, pd.Index)):
+            frame = part.to_frame() if isinstance(part, pd.Index) else part
+            h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+            h.update(repr(getattr(frame, "shape", None)).encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
 
 
 def _demand(scenario: Scenario, services: list[str]) -> pd.Series:

@@ -57,11 +57,13 @@ class PlanningSession:
         if scenario is not None and scenario is not self.scenario:
             self.scenario = scenario
             inp = model_inputs(scenario)
-            if inp.structure_key() == self.inputs.structure_key():
+            if inp.structure_key == self.inputs.structure_key:
                 precheck(scenario, inp)
+                same_costs = inp.cost_key == self.inputs.cost_key
                 self.inputs = inp
                 set_parameters(self.model, inp)
-                set_objective(self.model, inp)
+                if not same_costs:
+                    set_objective(self.model, inp)
                 self.highs.update()
                 self.build_seconds = time.perf_counter() - start
             else:
