@@ -81,7 +81,9 @@ def validate(scenario: Optional[Path] = ScenarioArg) -> None:
 @app.command()
 def share(
     scenario: Optional[Path] = ScenarioArg,
-    rule: str = typer.Option("nucleolus", help="shapley, banzhaf, nucleolus, prenucleolus, "
+    rule: Optional[str] = typer.Option(None, help="Default: nucleolus up to --exact-limit "
+                             "members, else the sampled shapley. One of: shapley, banzhaf, "
+                             "nucleolus, prenucleolus, "
                              "least-core, equal-split, proportional-cost, "
                              "proportional-population, proportional-volume, weighted, policy"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write sharing.json and "
@@ -103,7 +105,7 @@ def share(
     from planner.sharing import RULES, sharing_summary
     from planner.sharing import share as share_savings
 
-    if rule not in RULES:
+    if rule is not None and rule not in RULES:
         typer.echo(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}", err=True)
         raise typer.Exit(2)
     try:

@@ -34,6 +34,10 @@ WEIGHT_RULES = ("proportional-cost", "proportional-population", "proportional-vo
                 "weighted", "policy")
 RULES = EXACT_RULES + WEIGHT_RULES
 DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
+# Beyond exact enumeration the nucleolus by generation needs many separation MILPs (> 25 min for
+# the 18-member county); the default is then the sampled Shapley value with a core check, and
+# the nearest core allocation when it is outside the core (Sharing.nearest_core).
+LARGE_DEFAULT_RULE = "shapley"
 CORE_TOL = 1e-6             # relative to v(N)
 
 
@@ -221,7 +225,7 @@ def _nearest_by_generation(members, savings, target: pd.Series, oracle, value, e
 
 
 # --- the entry point ----------------------------------------------------------------------------
-def share(scenario: Scenario, rule: str = DEFAULT_RULE, *, executor: Executor | None = None,
+def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | None = None,
           scheduler: str | None = None, workers: int | None = None, exact_limit: int = 12,
           rel_tol: float = 0.01, max_permutations: int = 2000, seed: int = 0,
           confidence: float = 0.95,
@@ -233,10 +237,12 @@ def share(scenario: Scenario, rule: str = DEFAULT_RULE, *, executor: Executor | 
     cluster at `scheduler`, else on a local process pool of `workers` processes (default: the
     cores), or in this process when `workers == 1`.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     members = list(scenario.members["member"])
     n = len(members)
+    if rule is None:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
+        rule = DEFAULT_RULE if n <= exact_limit else LARGE_DEFAULT_RULE
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     with ExitStack() as stack:
         if executor is None and scheduler is not None:
             from distributed import Client
@@ -344,6 +350,9 @@ def _core_by_generation(members, savings, standalone, allocation, oracle, value)
         blocking.append({"coalition": sorted(coalition), "excess": excess})
         excluded.add(frozenset(coalition))
     oracle.rows.clear()
+    if not blocking:   # in the core: the core is not empty; epsilon is not needed (and costly)
+        return ({"in_core": True, "core_empty": False, "least_core_epsilon": None,
+                 "blocking": [], "max_excess": None}, dict(allocation))
     least = game_core.least_core_by_generation(members, savings, oracle,
                                                {m: 0.0 for m in members}, kind="profit",
                                                value=value, individually_rational=False)
@@ -352,7 +361,7 @@ def _core_by_generation(members, savings, standalone, allocation, oracle, value)
     oracle.rows.clear()
     nearest = _nearest_by_generation(members, savings, pd.Series(allocation), oracle, value,
                                      epsilon=max(epsilon, 0.0) if core_empty else 0.0)
-    report = {"in_core": not blocking, "core_empty": bool(core_empty),
+    report = {"in_core": False, "core_empty": bool(core_empty),
               "least_core_epsilon": epsilon, "blocking": blocking,
               "max_excess": blocking[0]["excess"] if blocking else None}
     return report, nearest
@@ -389,4 +398,4 @@ def sharing_summary(sharing: Sharing) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Sharing", "share", "RULES", "DEFAULT_RULE", "sharing_summary"]
+__all__ = ["Sharing", "share", "RULES", "DEFAULT_RULE", "LARGE_DEFAULT_RULE", "sharing_summary"]
