@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from planner.inputs import model_inputs
-from planner.orlib import load_pmed
-from planner.scenario import from_tables
+from planner.orlib import load_pmed, pmedian_scenario
 from planner.session import PlanningSession, solver_options
 
 import highs_direct
@@ -50,29 +49,8 @@ def synthetic_scenario(zones: int = 1000, sites: int = 100, p: int = 10, seed: i
     minutes = np.linalg.norm(zone_xy[:, None, :] - site_xy[None, :, :], axis=2)
     zone_ids = [f"Z{k + 1}" for k in range(zones)]
     site_ids = [f"S{k + 1}" for k in range(sites)]
-    zz, ss = np.meshgrid(zone_ids, site_ids, indexing="ij")
-    settings = {"name": f"synthetic {zones}x{sites} p={p}", "currency": "unit",
-                "discount_rate": 0.0, "budget": float(p),
-                "travel": {"speed_kmh": 1.0, "circuity": 1.0, "value_per_minute": 1.0},
-                "solver": {"time_limit": 600, "mip_gap": 0.0}}
-    tables = {
-        "members": pd.DataFrame({"member": ["ALL"], "name": ["all nodes"]}),
-        "sites": pd.DataFrame({"site_id": site_ids, "name": site_ids, "member": "ALL",
-                               "tier": "node", "lon": 0.0, "lat": 0.0}),
-        "zones": pd.DataFrame({"zone_id": zone_ids, "lon": 0.0, "lat": 0.0, "population": 1.0,
-                               "home_member": "ALL"}),
-        "conditions": pd.DataFrame({"condition": ["visit"], "cases_per_1000": [1000.0]}),
-        "condition_services": pd.DataFrame({"condition": ["visit"], "service": ["F"],
-                                            "units_per_case": [1.0]}),
-        "equipment": pd.DataFrame({
-            "equipment": ["F"], "capex": [1.0], "lifetime_years": [1.0], "opex_per_year": [0.0],
-            "capacity_per_year": [float(zones)], "referral_cost": [1e9], "max_per_site": [1]}),
-        "specialties": pd.DataFrame(columns=["specialty", "visits_per_day", "cost_per_day",
-                                             "referral_cost"]),
-        "travel": pd.DataFrame({"zone_id": zz.ravel(), "site_id": ss.ravel(),
-                                "minutes": minutes.ravel()}),
-    }
-    return from_tables(settings, tables, settings["name"]), p
+    return pmedian_scenario(minutes, p, f"synthetic {zones}x{sites} p={p}", zone_ids,
+                            site_ids), p
 
 
 def run_one(label: str, scenario, p: int, time_limit: float, published=None) -> dict:

@@ -17,16 +17,6 @@ from planner.coalitions import CoalitionValues
 from planner.sharing import _core_by_generation, share
 
 
-def sub_county(scenario, members):
-    """The county restricted to some members: their sites, zones and resources."""
-    t = {k: v.copy() for k, v in scenario.tables.items()}
-    t["members"] = t["members"][t["members"].member.isin(members)]
-    t["sites"] = t["sites"][t["sites"].member.isin(members)]
-    t["zones"] = t["zones"][t["zones"].home_member.isin(members)]
-    t["resources"] = t["resources"][t["resources"].site_id.isin(t["sites"].site_id)]
-    return scenario.with_(tables=t)
-
-
 def random_coalitions(members, count, seed=0):
     rng = np.random.default_rng(seed)
     out = set()
@@ -68,7 +58,7 @@ def main() -> None:
         print(f"coalition solves per second, {workers} process(es): {rate:.2f}")
 
     if not args.skip_exact:
-        twelve = sub_county(county, members[:12])
+        twelve = county.restricted_to(members[:12])
         start = time.perf_counter()
         exact = share(twelve, "shapley", workers=2)
         print(f"exact Shapley, 12 members (4,095 coalitions, 2 processes): "

@@ -33,25 +33,29 @@ def read_pmed(path: str | Path) -> tuple[np.ndarray, int]:
     return shortest_path(graph, method="D", directed=False), p
 
 
-def pmedian_scenario(distances: np.ndarray, p: int, name: str = "p-median") -> Scenario:
-    n = len(distances)
-    nodes = [f"N{k + 1}" for k in range(n)]
-    zone_ids, site_ids = np.meshgrid(nodes, nodes, indexing="ij")
+def pmedian_scenario(distances: np.ndarray, p: int, name: str = "p-median",
+                     zones: list[str] | None = None, sites: list[str] | None = None) -> Scenario:
+    """A zones x sites distance matrix as a planner scenario (square OR-Library graphs: every
+    node is both a zone and a site)."""
+    zones = zones or [f"N{k + 1}" for k in range(distances.shape[0])]
+    sites = sites or [f"N{k + 1}" for k in range(distances.shape[1])]
+    zone_ids, site_ids = np.meshgrid(zones, sites, indexing="ij")
     settings = {"name": name, "currency": "unit", "discount_rate": 0.0, "budget": float(p),
                 "travel": {"speed_kmh": 1.0, "circuity": 1.0, "value_per_minute": 1.0},
                 "solver": {"time_limit": 600, "mip_gap": 0.0}}
     tables = {
         "members": pd.DataFrame({"member": ["ALL"], "name": ["all nodes"]}),
-        "sites": pd.DataFrame({"site_id": nodes, "name": nodes, "member": "ALL", "tier": "node",
+        "sites": pd.DataFrame({"site_id": sites, "name": sites, "member": "ALL", "tier": "node",
                                "lon": 0.0, "lat": 0.0}),
-        "zones": pd.DataFrame({"zone_id": nodes, "lon": 0.0, "lat": 0.0, "population": 1.0,
+        "zones": pd.DataFrame({"zone_id": zones, "lon": 0.0, "lat": 0.0, "population": 1.0,
                                "home_member": "ALL"}),
         "conditions": pd.DataFrame({"condition": ["visit"], "cases_per_1000": [1000.0]}),
         "condition_services": pd.DataFrame({"condition": ["visit"], "service": ["F"],
                                             "units_per_case": [1.0]}),
         "equipment": pd.DataFrame({
             "equipment": ["F"], "capex": [1.0], "lifetime_years": [1.0], "opex_per_year": [0.0],
-            "capacity_per_year": [float(n)], "referral_cost": [1e9], "max_per_site": [1]}),
+            "capacity_per_year": [float(len(zones))], "referral_cost": [1e9],
+            "max_per_site": [1]}),
         "specialties": pd.DataFrame(columns=["specialty", "visits_per_day", "cost_per_day",
                                              "referral_cost"]),
         "travel": pd.DataFrame({"zone_id": zone_ids.ravel(), "site_id": site_ids.ravel(),

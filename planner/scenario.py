@@ -95,6 +95,20 @@ class Scenario:
                     frame.replace([np.inf], np.nan).to_csv(work / TABLES[name].file, index=False,
                                                            lineterminator="\n")
 
+    def restricted_to(self, members) -> Scenario:
+        """The scenario of some members alone: their sites, zones, resources and contributions
+        (grassroots tiers no longer present are dropped from the policy)."""
+        t = {k: v.copy() for k, v in self.tables.items()}
+        t["members"] = t["members"][t["members"]["member"].isin(members)]
+        t["sites"] = t["sites"][t["sites"]["member"].isin(members)]
+        t["zones"] = t["zones"][t["zones"]["home_member"].isin(members)]
+        for name in ("resources", "travel"):
+            t[name] = t[name][t[name]["site_id"].isin(t["sites"]["site_id"])]
+        for name in ("travel", "zone_conditions"):
+            t[name] = t[name][t[name]["zone_id"].isin(t["zones"]["zone_id"])]
+        tiers = [x for x in self.settings.policy.grassroots_tiers if x in set(t["sites"]["tier"])]
+        return self.with_(tables=t, grassroots_tiers=tiers)
+
     # --- what-if variants -------------------------------------------------------------------
     def with_(self, tables: Mapping[str, pd.DataFrame] | None = None, **changes: Any) -> Scenario:
         """A validated copy with some settings or whole tables replaced.

@@ -28,18 +28,6 @@ def game_scenario():
     return consortium(4)
 
 
-def restricted(scenario, coalition):
-    """The coalition's own scenario, written independently of the model's membership switches:
-    only its members, their sites, zones and resources; its budget contributions."""
-    t = {k: v.copy() for k, v in scenario.tables.items()}
-    t["members"] = t["members"][t["members"].member.isin(coalition)]
-    t["sites"] = t["sites"][t["sites"].member.isin(coalition)]
-    t["zones"] = t["zones"][t["zones"].home_member.isin(coalition)]
-    t["resources"] = t["resources"][t["resources"].site_id.isin(t["sites"].site_id)]
-    tiers = [x for x in scenario.settings.policy.grassroots_tiers if x in set(t["sites"].tier)]
-    return scenario.with_(tables=t, grassroots_tiers=tiers)
-
-
 def test_coalition_values_equal_independent_solves():
     # no policy minimum, soft urgent coverage: the game's rules are then stage-1 rules, so each
     # coalition can be solved as a scenario of its own with planner.solve
@@ -50,7 +38,7 @@ def test_coalition_values_equal_independent_solves():
                   for c in itertools.combinations(members, r)]
     values.compute(coalitions)
     for c in coalitions:
-        sub = restricted(base, c)
+        sub = base.restricted_to(c)  # a scenario of its own, not the membership switches
         if sub.zones.empty:
             expected = float((sub.resources.resource == "CT").sum() and
                              sub.resources.loc[sub.resources.resource == "CT", "amount"].sum()
