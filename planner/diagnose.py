@@ -27,20 +27,22 @@ def _fmt_money(x: float, currency: str) -> str:
     return f"{x:,.0f} {currency}"
 
 
-def _uncoverable_zones(scenario, inp: ModelInputs) -> list[str]:
-    causes = []
-    unit_sites = {}
-    for i, e in inp.unit_pairs:
-        unit_sites.setdefault(e, set()).add(i)
+def _zones_beyond_urgent_limits(scenario, inp: ModelInputs, sites_of):
+    """For each urgent condition, the populated zones farther than its limit from every site in
+    `sites_of(equipment)`, with their minutes to the nearest such site."""
     urgent = scenario.conditions.dropna(subset=["urgent_service"])
     populated = inp.zones.index[inp.zones["population"] > 0]
     for c in urgent[urgent["cases_per_1000"] > 0].itertuples():
-        candidates = sorted(unit_sites.get(c.urgent_service, ()))
-        if candidates:
-            nearest = inp.minutes.loc[populated, candidates].min(axis=1)
-        else:
-            nearest = pd.Series(np.inf, index=populated)
-        bad = nearest[nearest > c.urgent_minutes]
+        sites = sorted(sites_of(c.urgent_service))
+        nearest = (inp.minutes.loc[populated, sites].min(axis=1) if sites
+                   else pd.Series(np.inf, index=populated))
+        yield c, nearest[nearest > c.urgent_minutes]
+
+
+def _uncoverable_zones(scenario, inp: ModelInputs) -> list[str]:
+    causes = []
+    for c, bad in _zones_beyond_urgent_limits(
+            scenario, inp, lambda e: {i for i, k in inp.unit_pairs if k == e}):
         if len(bad):
             names = ", ".join(f"{z} ({m:.0f} min)" for z, m in bad.head(8).items())
             more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
@@ -79,14 +81,10 @@ def _too_many_existing(inp: ModelInputs) -> list[str]:
 
 def _zones_uncovered_today(scenario, inp: ModelInputs) -> int:
     """Populated zones with no existing unit of an urgent service within its limit."""
-    populated = inp.zones.index[inp.zones["population"] > 0]
     uncovered: set = set()
-    urgent = scenario.conditions.dropna(subset=["urgent_service"])
-    for c in urgent[urgent["cases_per_1000"] > 0].itertuples():
-        sites = [i for (i, e) in inp.existing.index if e == c.urgent_service]
-        nearest = (inp.minutes.loc[populated, sites].min(axis=1) if sites
-                   else pd.Series(np.inf, index=populated))
-        uncovered |= set(nearest.index[nearest > c.urgent_minutes])
+    for _, bad in _zones_beyond_urgent_limits(
+            scenario, inp, lambda e: {i for i, k in inp.existing.index if k == e}):
+        uncovered |= set(bad.index)
     return len(uncovered)
 
 

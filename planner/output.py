@@ -19,16 +19,16 @@ import pandas as pd
 FLOAT_FORMAT = "%.6f"
 
 
-def _clean(value):
+def json_safe(value):
     """JSON-safe values: NaN and infinities become null."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if hasattr(value, "item"):
-        return _clean(value.item())
+        return json_safe(value.item())
     return value
 
 
@@ -54,7 +54,7 @@ def atomic_folder(target: str | Path):
 
 
 def plan_json(plan) -> dict:
-    return _clean({
+    return json_safe({
         "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "mip_gap": plan.mip_gap, "solve_seconds": round(plan.solve_seconds, 3),
         "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis})

@@ -134,7 +134,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
     costs = _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered, shortfall)
     objective = float(costs.drop(PENALTY_TERMS, errors="ignore").sum())
-    kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective)
+    kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
     shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
@@ -238,7 +238,7 @@ def _access(inp, nearest: pd.DataFrame) -> dict:
             for e in nearest.columns for t in ACCESS_MINUTES}
 
 
-def _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective) -> dict:
+def _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective) -> dict:
     demand_total = float(inp.demand.sum())
     unmet_total = float(zones["unmet"].sum())
     new_units = equipment[equipment["new"] > 0].groupby("equipment")["new"].sum()
@@ -246,10 +246,7 @@ def _kpis(scenario, inp, equipment, specialist, zones, urgent, costs, objective)
         "annual_cost": objective,
         "in_county_rate": 1.0 - unmet_total / demand_total if demand_total else 1.0,
         "capital_budget": inp.budget,
-        "capital_used": float((equipment["new"] * equipment["equipment"]
-                               .map(inp.equipment["capex"])).sum()
-                              + (equipment["relocated_in"] * equipment["equipment"]
-                                 .map(inp.equipment["relocation_cost"].fillna(0))).sum()),
+        "capital_used": float(budget["capital_used"].sum()),
         "new_units": {k: int(v) for k, v in new_units.items()},
         "relocated_units": int(equipment["relocated_in"].sum()),
         "outreach_days": {s: int(v) for s, v in

@@ -74,8 +74,8 @@ class Sharing:
         return lines
 
     def to_json(self) -> dict:
-        from planner.output import _clean
-        return _clean({
+        from planner.output import json_safe
+        return json_safe({
             "scenario": self.scenario, "rule": self.rule, "method": self.method,
             "currency": self.currency, "grand_cost": self.grand_cost,
             "savings": self.savings, "standalone_cost": self.standalone.to_dict(),
