@@ -264,7 +264,8 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         savings = float(standalone.sum() - grand)
         local = cache.local_model()
         plan = local.plan(members)
-        borne = borne_costs(plan, local.inputs)["total"]
+        borne_table = borne_costs(plan, local.inputs)
+        borne = borne_table["total"]
 
         oracle = Separator(local, cache, standalone, savings)
 
@@ -295,7 +296,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     _check_invariants(table, savings)
     values = {k: (sum(standalone[m] for m in k) - c.cost) for k, c in cache.costs.items()}
     return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
-                   savings, allocation, report, nearest, table, borne_costs(plan, local.inputs),
+                   savings, allocation, report, nearest, table, borne_table,
                    values, error_bounds)
 
 
