@@ -1,20 +1,22 @@
-"""Writing a plan folder (DESIGN.md section 5) atomically, and the GeoPackage layers.
+"""Writing a plan folder (DESIGN.md section 5), and the GeoPackage layers.
 
-Everything is written to a temporary folder next to the target and renamed into place at the end,
-so a failed run never leaves a half-written folder and an earlier output stays intact.
+Folders are published by :mod:`planner.publish` (only a folder the planner wrote is replaced, in
+one atomic swap). The files themselves are made safe to open and reproducible: text cells that a
+spreadsheet would run as a formula are neutralised (:func:`csv_safe`), and the GeoPackage gets a
+fixed timestamp, so the same inputs give byte-identical files.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from planner.errors import PlannerError
+from planner.publish import publish_folder
 
 FLOAT_FORMAT = "%.6f"
 
@@ -32,25 +34,61 @@ def json_safe(value):
     return value
 
 
+# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# GeoPackages record a last-change time; a fixed one keeps reruns byte-identical.
+GPKG_DATE = "2000-01-01T00:00:00.000Z"
+
+
+class NoPlanError(PlannerError):
+    """A result without a plan is never written over a folder (exit 4, as for `planner plan`)."""
+
+    exit_code = 4
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start like a formula get a leading apostrophe (OWASP CSV guidance), so a
+    name such as `=HYPERLINK(...)` opens in Excel as text; numbers are left as they are."""
+    def neutral(value):
+        if isinstance(value, str) and value.startswith(FORMULA_START):
+            return "'" + value
+        return value
+
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if not text:
+        return frame
+    safe = frame.copy()
+    for c in text:
+        safe[c] = safe[c].map(neutral)
+    return safe
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Every CSV the planner writes: formula-safe text, fixed float format, Unix line ends."""
+    csv_safe(frame).to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def write_json(data: dict, path: Path) -> None:
+    path.write_text(json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
 @contextmanager
-def atomic_folder(target: str | Path):
-    """Yield a temporary folder; on success it replaces `target`, on failure it is removed."""
-    target = Path(target).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+def atomic_folder(target: str | Path, kind: str = "output"):
+    """Yield a temporary folder that replaces `target` on success (see planner.publish)."""
+    with publish_folder(target, kind) as work:
         yield work
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(work, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _fixed_gpkg_date():
+    import pyogrio
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
 
 
 def plan_json(plan) -> dict:
@@ -94,24 +132,22 @@ def geodataframe(plan, layer: str):
     raise ValueError(f"unknown layer {layer!r}; choose sites, zones or flows")
 
 
-def _csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-
-
 def save_plan(plan, path: str | Path) -> None:
     """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
-    budget.csv, costs.csv and plan.gpkg (layers sites, zones, flows)."""
-    with atomic_folder(path) as work:
-        (work / "plan.json").write_text(json.dumps(plan_json(plan), indent=2, ensure_ascii=False)
-                                        + "\n", encoding="utf-8")
-        if plan.objective is None:
-            return
-        _csv(plan.equipment, work / "equipment.csv")
-        _csv(plan.specialist_days, work / "specialist_days.csv")
-        _csv(plan.flows, work / "flows.csv")
-        _csv(plan.zones, work / "zones.csv")
-        _csv(plan.urgent, work / "urgent.csv")
-        _csv(plan.budget, work / "budget.csv")
-        _csv(plan.costs.reset_index(), work / "costs.csv")
-        for layer in ("sites", "zones", "flows"):
-            geodataframe(plan, layer).to_file(work / "plan.gpkg", layer=layer, driver="GPKG")
+    budget.csv, costs.csv and plan.gpkg (layers sites, zones, flows).
+
+    A result without a plan (no solution within the limits) raises :class:`NoPlanError` and
+    writes nothing, so an earlier plan in the folder is never replaced by an empty one.
+    """
+    if plan.objective is None:
+        raise NoPlanError(f"no plan to write to {path} (status: {plan.status}); nothing was "
+                          "written and an earlier plan there is kept.")
+    with atomic_folder(path, "plan") as work:
+        write_json(plan_json(plan), work / "plan.json")
+        for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
+            write_csv(getattr(plan, name), work / f"{name}.csv")
+        write_csv(plan.costs.reset_index(), work / "costs.csv")
+        with _fixed_gpkg_date():
+            for layer in ("sites", "zones", "flows"):
+                frame = geodataframe(plan, layer)
+                frame.to_file(work / "plan.gpkg", layer=layer, driver="GPKG")
