@@ -54,12 +54,12 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
             return "'" + value
         return value
 
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if not text:
         return frame
     safe = frame.copy()
     for c in text:
-        safe[c] = safe[c].map(neutral)
+        safe[c] = safe[c].astype(object).map(neutral)
     return safe
 
 

@@ -41,7 +41,7 @@ def planner_command() -> list[str]:
     found = shutil.which("planner")
     if found:
         return [found]
-    return [sys.executable, "-c", "from planner.cli import app; app()"]
+    return [sys.executable, "-c", "from planner.cli import main; main()"]
 
 
 def run_planner(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
