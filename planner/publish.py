@@ -137,12 +137,52 @@ def _alive(pid: int) -> bool:
 
 
 def clean_leftovers(parent: Path, name: str) -> None:
-    """Remove the temporary folders of killed runs publishing `name` in `parent`."""
+    """Remove the temporary folders (and files) of killed runs publishing `name` in `parent`."""
     for entry in parent.iterdir():
         match = _LEFTOVER.match(entry.name)
-        if (match and match["name"] == name and entry.is_dir() and not entry.is_symlink()
-                and not _alive(int(match["pid"])) and _owned(entry)):
+        if not match or match["name"] != name or entry.is_symlink() or _alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and _owned(entry):
             shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file():
+            entry.unlink(missing_ok=True)
+
+
+@contextmanager
+def publish_file(path: str | Path, owned, what: str):
+    """Yield a temporary file path; when the block ends without error it replaces `path`.
+
+    `owned(path)` says whether an existing file is one the planner wrote (only those are
+    replaced). The file gets ``0o666 & ~umask``, and the replacement is one rename.
+    """
+    target = Path(path).expanduser().resolve()
+    if target.exists() and (not target.is_file() or not owned(target)):
+        raise OutputError(f"{path}: an existing {'file' if target.is_file() else 'folder'} the "
+                          f"planner did not write; it is never replaced. Give a new {what} "
+                          "path.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.planner-{os.getpid()}-",
+                                    dir=target.parent)
+        os.close(fd)
+        work = Path(name)
+        os.chmod(work, 0o666 & ~_umask())
+    except OSError as err:
+        raise OutputError(f"{path}: cannot be written ({err.strerror or err}); give a path in "
+                          "a folder you can write to.") from None
+    try:
+        yield work
+        with _locked(target.parent):
+            clean_leftovers(target.parent, target.name)
+            if target.exists() and not owned(target):
+                raise OutputError(f"{path}: replaced by a file the planner did not write while "
+                                  "it was being written; nothing was written.")
+            os.replace(work, target)
+    except OSError as err:
+        raise OutputError(f"{path}: writing failed ({err.strerror or err}); the earlier file, "
+                          "if any, is unchanged.") from None
+    finally:
+        work.unlink(missing_ok=True)
 
 
 @contextmanager

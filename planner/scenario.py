@@ -80,15 +80,20 @@ class Scenario:
             return float(self.settings.budget)
         return float(self.tables["members"]["budget_contribution"].sum())
 
-    def save(self, folder: str | Path) -> None:
-        """Write the scenario as a folder (scenario.toml + CSV files) that load_scenario reads
-        back; coordinates are written in WGS-84, as held."""
+    def save(self, path: str | Path) -> None:
+        """Write the scenario as a folder (scenario.toml + CSV files), or as one workbook when
+        `path` ends in .xlsx; `load_scenario` reads either back. Coordinates are written in
+        WGS-84, as held. Only a folder or workbook the planner wrote is ever replaced."""
         import tomli_w
 
         from planner.output import atomic_folder
+        if Path(path).suffix.lower() == ".xlsx":
+            from planner.workbook import save_workbook
+            save_workbook(self, path)
+            return
         settings = self.settings.model_dump(exclude_none=True)
         settings["coordinates"] = "wgs84"
-        with atomic_folder(folder) as work:
+        with atomic_folder(path, "scenario") as work:
             (work / "scenario.toml").write_text(tomli_w.dumps(settings), encoding="utf-8")
             for name, frame in self.tables.items():
                 if len(frame) or TABLES[name].required:

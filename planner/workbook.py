@@ -1,0 +1,83 @@
+"""Writing a scenario as one .xlsx workbook that `load_scenario` reads back.
+
+Layout (the one `load_scenario` reads): a `scenario` sheet of key/value rows with dotted keys for
+nested settings (`travel.speed_kmh`, `policy.min_outreach_days.neurology`) and `;`-joined lists
+(`policy.grassroots_tiers` = `township;community`), then one sheet per table with the CSV's
+columns. Written cell by cell with openpyxl so that a text beginning with `=` stays text (pandas'
+writer would store it as a formula, which Excel would run).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from planner.publish import publish_file
+from planner.schema import TABLES
+
+CREATOR = "consortium-planner"
+
+
+def _flat(data: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows += _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, (list, tuple)):
+            if value:   # an empty list is the default: no row
+                rows.append((f"{prefix}{key}", ";".join(map(str, value))))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _cell_value(value):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _append(sheet, row) -> None:
+    sheet.append([_cell_value(v) for v in row])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str) and cell.value.startswith("="):
+            cell.data_type = "s"   # text, never a formula
+
+
+def _written_by_planner(path: Path) -> bool:
+    import openpyxl
+    try:
+        book = openpyxl.load_workbook(path, read_only=True)
+    except Exception:  # not a workbook at all (openpyxl raises many kinds): not ours
+        return False
+    creator = book.properties.creator
+    book.close()
+    return creator == CREATOR
+
+
+def save_workbook(scenario, path: str | Path) -> None:
+    """The scenario as one workbook (coordinates in WGS-84, as held)."""
+    import openpyxl
+
+    settings = scenario.settings.model_dump(exclude_none=True)
+    settings["coordinates"] = "wgs84"
+    book = openpyxl.Workbook()
+    book.properties.creator = CREATOR
+    sheet = book.active
+    sheet.title = "scenario"
+    _append(sheet, ("key", "value"))
+    for row in _flat(settings):
+        _append(sheet, row)
+    for name, frame in scenario.tables.items():
+        if not (len(frame) or TABLES[name].required):
+            continue
+        sheet = book.create_sheet(name)
+        _append(sheet, list(frame.columns))
+        for row in frame.replace([np.inf], np.nan).itertuples(index=False):
+            _append(sheet, [None if (isinstance(v, float) and math.isnan(v)) else v for v in row])
+    with publish_file(path, _written_by_planner, "workbook") as work:
+        book.save(work)
