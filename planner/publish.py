@@ -148,6 +148,49 @@ def clean_leftovers(parent: Path, name: str) -> None:
             entry.unlink(missing_ok=True)
 
 
+def _temporary_name(target: Path) -> str:
+    """The prefix of a run's temporary sibling: `clean_leftovers` recognises it by the pid."""
+    return f".{target.name}.planner-{os.getpid()}-"
+
+
+def _new_folder(target: Path, kind: str) -> Path:
+    work = Path(tempfile.mkdtemp(prefix=_temporary_name(target), dir=target.parent))
+    os.chmod(work, 0o777 & ~_umask())
+    (work / MARKER).write_text(json.dumps({"written_by": "consortium-planner", "kind": kind})
+                               + "\n", encoding="utf-8")
+    return work
+
+
+def _new_file(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=_temporary_name(target), dir=target.parent)
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())
+    return Path(name)
+
+
+@contextmanager
+def _publishing(shown, target: Path, make, swap, remove):
+    """The steps shared by folders and files: make the temporary sibling, let the caller fill
+    it, swap it in under the parent's lock, always remove what is left; OS errors in one
+    paragraph."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = make(target)
+    except OSError as err:
+        raise OutputError(f"{shown}: cannot be written ({err.strerror or err}); give a path in "
+                          "a folder you can write to.") from None
+    try:
+        yield work
+        with _locked(target.parent):
+            clean_leftovers(target.parent, target.name)
+            swap(work, target)
+    except OSError as err:
+        raise OutputError(f"{shown}: writing failed ({err.strerror or err}); the earlier "
+                          "content, if any, is unchanged.") from None
+    finally:
+        remove(work)
+
+
 @contextmanager
 def publish_file(path: str | Path, owned, what: str):
     """Yield a temporary file path; when the block ends without error it replaces `path`.
@@ -156,33 +199,21 @@ def publish_file(path: str | Path, owned, what: str):
     replaced). The file gets ``0o666 & ~umask``, and the replacement is one rename.
     """
     target = Path(path).expanduser().resolve()
-    if target.exists() and (not target.is_file() or not owned(target)):
-        raise OutputError(f"{path}: an existing {'file' if target.is_file() else 'folder'} the "
-                          f"planner did not write; it is never replaced. Give a new {what} "
-                          "path.")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.planner-{os.getpid()}-",
-                                    dir=target.parent)
-        os.close(fd)
-        work = Path(name)
-        os.chmod(work, 0o666 & ~_umask())
-    except OSError as err:
-        raise OutputError(f"{path}: cannot be written ({err.strerror or err}); give a path in "
-                          "a folder you can write to.") from None
-    try:
+
+    def refuse_foreign() -> None:
+        if target.exists() and (not target.is_file() or not owned(target)):
+            raise OutputError(f"{path}: an existing {'file' if target.is_file() else 'folder'} "
+                              f"the planner did not write; it is never replaced. Give a new "
+                              f"{what} path.")
+
+    def swap(work: Path, target: Path) -> None:
+        refuse_foreign()     # again: it may have changed while the content was computed
+        os.replace(work, target)
+
+    refuse_foreign()
+    with _publishing(path, target, _new_file, swap,
+                     lambda work: work.unlink(missing_ok=True)) as work:
         yield work
-        with _locked(target.parent):
-            clean_leftovers(target.parent, target.name)
-            if target.exists() and not owned(target):
-                raise OutputError(f"{path}: replaced by a file the planner did not write while "
-                                  "it was being written; nothing was written.")
-            os.replace(work, target)
-    except OSError as err:
-        raise OutputError(f"{path}: writing failed ({err.strerror or err}); the earlier file, "
-                          "if any, is unchanged.") from None
-    finally:
-        work.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -193,27 +224,10 @@ def publish_folder(path: str | Path, kind: str):
     sharing, scenario) is written into the marker file.
     """
     target = check_target(path, what="output folder")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = 0o777 & ~_umask()
-        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.planner-{os.getpid()}-",
-                                     dir=target.parent))
-        os.chmod(work, mode)
-        (work / MARKER).write_text(json.dumps({"written_by": "consortium-planner",
-                                               "kind": kind}) + "\n", encoding="utf-8")
-    except OSError as err:
-        raise OutputError(f"output folder {path}: cannot be written ({err.strerror or err}); "
-                          "give a path in a folder you can write to.") from None
-    try:
+    with _publishing(f"output folder {path}", target, lambda t: _new_folder(t, kind),
+                     lambda work, target: _swap_in(work, target, path),
+                     lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
         yield work
-        with _locked(target.parent):
-            clean_leftovers(target.parent, target.name)
-            _swap_in(work, target, path)
-    except OSError as err:
-        raise OutputError(f"output folder {path}: writing failed ({err.strerror or err}); the "
-                          "earlier content, if any, is unchanged.") from None
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _swap_in(work: Path, target: Path, shown) -> None:
