@@ -44,6 +44,11 @@ class ScenarioError(PlannerError):
         super().__init__("\n".join(lines))
 
 
+class ScenarioWarning(UserWarning):
+    """Something in a scenario that is allowed but probably not meant (e.g. a column name close
+    to a known one)."""
+
+
 class InfeasibleError(PlannerError):
     """The scenario has no feasible plan; the message names the causes found."""
 

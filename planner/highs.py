@@ -282,15 +282,23 @@ class HighsModel:
     # --- solve --------------------------------------------------------------------------------
     def solve(self, options: SolverOptions) -> SolveResult:
         h = self.highs
-        h.setOptionValue("output_flag", bool(options.log))
-        h.setOptionValue("time_limit", float(options.time_limit))
-        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-        h.setOptionValue("random_seed", int(options.seed))
-        h.setOptionValue("presolve", "on" if options.presolve else "off")
-        h.setOptionValue("mip_allow_restart", bool(options.restart))
+
+        def option(name: str, value) -> None:
+            # HiGHS reports a rejected value (out of range, wrong type) by status only
+            if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+                from planner.errors import PlannerError
+                raise PlannerError(f"HiGHS rejected the solver option {name} = {value!r} (out of "
+                                   "range or wrong type); check the [solver] settings or the "
+                                   "command-line options.")
+        option("output_flag", bool(options.log))
+        option("time_limit", float(options.time_limit))
+        option("mip_rel_gap", float(options.mip_gap))
+        option("random_seed", int(options.seed))
+        option("presolve", "on" if options.presolve else "off")
+        option("mip_allow_restart", bool(options.restart))
         for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
                      "mip_heuristic_run_root_reduced_cost"):
-            h.setOptionValue(name, bool(options.sub_mip_heuristics))
+            option(name, bool(options.sub_mip_heuristics))
         start = time.perf_counter()
         h.clearSolver()  # no state from an earlier solve: same inputs, same plan
         run(h, options.threads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +22,19 @@ from planner.validate import parse_resource, split_tiers
 
 
 def annuity_factor(rate: float, years: float) -> float:
-    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (DESIGN.md section 5)."""
-    if rate == 0:
+    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (DESIGN.md section 5).
+
+    Computed as r / -expm1(-L log1p(r)), accurate for tiny rates (1e-17) where the textbook form
+    divides by a rounded-off zero; validation bounds the inputs (0 <= r <= 1, 0.5 <= L <= 100).
+    """
+    rate, years = float(rate), float(years)
+    if not (math.isfinite(rate) and math.isfinite(years)) or rate < 0 or years <= 0:
+        raise ValueError(f"annuity_factor needs a finite rate >= 0 and years > 0 "
+                         f"(got {rate!r}, {years!r})")
+    x = years * math.log1p(rate)
+    if rate == 0 or x == 0:
         return 1.0 / years
-    return rate / (1.0 - (1.0 + rate) ** (-years))
+    return rate / -math.expm1(-x)
 
 
 def travel_minutes(scenario: Scenario) -> pd.DataFrame:
@@ -196,17 +206,38 @@ def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
 
 
 def _undominated(sets: np.ndarray) -> np.ndarray:
-    """Rows whose covering set contains no other row's set; of equal sets, the first is kept."""
-    a = sets.astype(np.int32)
-    extra = a @ (1 - a).T          # extra[p, q] = |set_p minus set_q|
-    size = a.sum(axis=1)
+    """Rows whose covering set contains no other row's set; of equal sets, the first is kept.
+
+    Same result as comparing every pair of rows, without the dense rows x rows matrix: equal
+    rows are grouped first (only the first of each group can be kept), then a unique set is
+    dropped if another unique set is a proper subset of it; the subset test |p & q| == |p| is
+    a sparse product, computed in blocks of bounded size. An empty set is a subset of every
+    set, so when one exists only the empty rows are kept.
+    """
+    from scipy import sparse
+
+    sets = np.asarray(sets, dtype=bool)
     n = len(sets)
-    keep = np.ones(n, dtype=bool)
-    for q in range(n):
-        subsets = np.nonzero(extra[:, q] == 0)[0]          # p with set_p inside set_q
-        smaller = subsets[(size[subsets] < size[q]) | ((size[subsets] == size[q]) & (subsets < q))]
-        if len(smaller) and size[q] > 0:
-            keep[q] = False
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    size = sets.sum(axis=1)
+    if (size == 0).any():
+        return size == 0
+    packed = np.packbits(sets, axis=1)
+    _, first = np.unique(packed, axis=0, return_index=True)
+    unique = sets[first]                     # one row per distinct set (in sorted order)
+    u_size = size[first]
+    a = sparse.csr_matrix(unique.astype(np.int32))
+    dominated = np.zeros(len(unique), dtype=bool)
+    block = max(1, int(2_000_000 // max(1, len(unique))))
+    for start in range(0, len(unique), block):
+        stop = min(start + block, len(unique))
+        inter = (a @ a[start:stop].T).tocoo()  # inter[p, q - start] = |set_p & set_q|
+        p, q = inter.row, inter.col + start
+        proper = (inter.data == u_size[p]) & (u_size[p] < u_size[q])  # set_p a proper subset
+        dominated[np.unique(q[proper])] = True
+    keep[first[~dominated]] = True
     return keep
 
 

@@ -21,7 +21,8 @@ from planner.errors import ProblemList, ScenarioError
 from planner.geo import distance_km, gcj02_to_wgs84
 from planner.schema import TABLES
 from planner.settings import ScenarioSettings
-from planner.validate import check_references, typed_table
+from planner import reading
+from planner.validate import check_magnitudes, check_references, check_sizes, typed_table
 
 DEFAULT_SCENARIO = "tianchang"
 
@@ -148,40 +149,28 @@ def _restore(settings: ScenarioSettings, tables: dict, source: str) -> Scenario:
 
 
 # --- reading -----------------------------------------------------------------------------------
-def _read_csv(path: Path, problems: ProblemList) -> pd.DataFrame | None:
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                            encoding="utf-8-sig", skipinitialspace=True, skip_blank_lines=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        problems.add(path.name, f"cannot be read as a CSV table ({err}).")
-        return None
-    return _tidy(frame)
-
-
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip names and cells; drop blank rows but keep the index, so that row numbers in messages
-    stay those of the file (row = index + 2)."""
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.apply(lambda col: col.str.strip())
-    return frame[frame.notna().any(axis=1)]
-
-
+# All file access goes through planner.reading: only regular files are opened, text must be UTF-8,
+# CSV headers and row widths are checked on the raw file.
 def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
     settings: dict = {}
     toml_path = folder / "scenario.toml"
-    if not toml_path.exists():
+    if not (toml_path.exists() or toml_path.is_symlink()):
         problems.add("scenario.toml", f"missing in {folder}; it holds name, currency, "
                      "discount_rate and the [travel] settings.")
     else:
-        try:
-            settings = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as err:
-            problems.add("scenario.toml", f"is not valid TOML: {err}.")
+        text = reading.read_text(toml_path, "scenario.toml", problems)
+        if text is not None:
+            try:
+                settings = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as err:
+                problems.add("scenario.toml", f"is not valid TOML: {err}.")
+            except RecursionError:
+                problems.add("scenario.toml", "is not valid TOML: nested too deeply.")
     raw: dict[str, pd.DataFrame] = {}
     for name, table in TABLES.items():
         path = folder / table.file
-        if path.exists():
-            frame = _read_csv(path, problems)
+        if path.exists() or path.is_symlink():
+            frame = reading.read_csv(path, table.file, problems)
             if frame is not None:
                 raw[name] = frame
         elif table.required:
@@ -190,38 +179,22 @@ def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, p
     return settings, raw
 
 
-def _settings_from_sheet(sheet: pd.DataFrame) -> dict:
-    """The `scenario` sheet has two columns, key and value; dotted keys nest (travel.speed_kmh)."""
-    data: dict = {}
-    for row, (key, value) in enumerate(zip(sheet.iloc[:, 0], sheet.iloc[:, 1])):
-        if pd.isna(key) or (row == 0 and str(key).strip().lower() == "key"):
-            continue  # blank rows and an optional "key | value" header
-        *parents, leaf = str(key).strip().split(".")
-        target = data
-        for p in parents:
-            target = target.setdefault(p, {})
-        if isinstance(value, str) and leaf == "grassroots_tiers":
-            value = [v.strip() for v in value.split(";") if v.strip()]
-        target[leaf] = None if pd.isna(value) else value
-    return data
-
-
 def _read_workbook(path: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
-    try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False,
-                               na_values=[""])
-    except Exception as err:  # openpyxl raises many kinds for a damaged file
-        problems.add(path.name, f"cannot be read as an Excel workbook ({err}).")
+    book = reading.read_workbook(path, path.name, problems)
+    if book is None:
         return {}, {}
+    scenario_rows, sheets = book
     settings = {}
-    if "scenario" in sheets:
-        settings = _settings_from_sheet(pd.read_excel(path, sheet_name="scenario", header=None))
+    if scenario_rows is not None:
+        settings = reading.settings_from_rows(scenario_rows, "sheet 'scenario'", problems)
     else:
         problems.add(path.name, "has no 'scenario' sheet (two columns: key, value).")
     raw = {}
     for name, table in TABLES.items():
         if name in sheets:
-            raw[name] = _tidy(sheets[name])
+            frame = reading.workbook_table(sheets[name], f"sheet '{name}'", problems)
+            if frame is not None:
+                raw[name] = frame
         elif table.required:
             problems.add(path.name, f"has no '{name}' sheet; required columns: "
                          f"{', '.join(table.required_columns)}.")
@@ -232,7 +205,12 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read and validate a scenario folder or workbook; no argument: the embedded default."""
     path = default_scenario_path() if path is None else Path(path)
     problems = ProblemList()
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as err:  # e.g. a name too long, or a folder on the way that cannot be read
+        problems.add(str(path), f"cannot be opened ({err.strerror or err}).")
+        problems.raise_if_any(str(path))
+    if not exists:
         problems.add(str(path), "does not exist; give a scenario folder or an .xlsx workbook.")
         problems.raise_if_any(str(path))
     if path.is_dir():
@@ -244,7 +222,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         settings, raw = {}, {}
     problems.raise_if_any(str(path))
     return build_scenario(settings, raw, str(path),
-                          workbook=path.suffix.lower() in (".xlsx", ".xlsm"))
+                          workbook=path.suffix.lower() in (".xlsx", ".xlsm"), from_files=True)
 
 
 def from_tables(settings: dict, tables: Mapping[str, pd.DataFrame],
@@ -268,7 +246,8 @@ def _check_settings(data: dict, problems: ProblemList, where: str) -> ScenarioSe
 
 
 def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: str,
-                   workbook: bool = False, convert: bool = True) -> Scenario:
+                   workbook: bool = False, convert: bool = True,
+                   from_files: bool = False) -> Scenario:
     """Validate raw tables and settings into a Scenario (all problems reported at once)."""
     problems = ProblemList()
 
@@ -278,6 +257,11 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
         return f"sheet '{name}'" if workbook else TABLES[name].file
 
     settings = _check_settings(settings_data, problems, file_of("scenario"))
+    too_big = ProblemList()
+    check_sizes(raw, too_big, file_of)
+    if too_big.problems:  # refused before any large table is typed or matrix allocated
+        problems.problems += too_big.problems
+        problems.raise_if_any(source)
 
     tables = {}
     for name, table in TABLES.items():
@@ -287,6 +271,7 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
         tables[name] = typed_table(frame.astype(object), table, problems, file_of(name))
     problems.raise_if_any(source)
     check_references(settings, tables, problems, file_of)
+    check_magnitudes(settings, tables, problems, file_of, require_demand=from_files)
     problems.raise_if_any(source)
     if convert and settings.coordinates == "gcj02":
         tables = _to_wgs84(tables)

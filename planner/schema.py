@@ -31,11 +31,15 @@ class Field:
 
     def range_text(self) -> str:
         if self.strictly_positive:
-            return "> 0"
+            return "> 0" if self.maximum is None else f"> 0 and <= {self.maximum:g}"
         if self.minimum is not None and self.maximum is not None:
+            if self.maximum > 1000:  # a sanity limit rather than a natural range
+                return f">= {self.minimum:g} and <= {self.maximum:g}"
             return f"between {self.minimum:g} and {self.maximum:g}"
         if self.minimum is not None:
             return f">= {self.minimum:g}"
+        if self.maximum is not None:
+            return f"<= {self.maximum:g}"
         return ""
 
 
@@ -73,8 +77,27 @@ def _lat(required: bool = True) -> Field:
     return Field("lat", "number", required, "degrees", "latitude", minimum=-90, maximum=90)
 
 
+# Upper limits of every number (DESIGN.md section 5 leaves them open; these keep every model
+# coefficient far inside HiGHS's infinity 1e20 and its numerically comfortable range).
+MAX_MONEY = 1e12          # currency: any price, cost or budget contribution
+MAX_POPULATION = 1e9      # residents of one zone
+MAX_CAPACITY = 1e9        # exams or visits per unit / year, resources held
+MAX_MINUTES = 1e5         # minutes (about 70 days)
+MAX_RATE = 1e5            # cases per 1,000 residents per year
+MAX_PER_CASE = 1e4        # exams or visits per case
+MAX_COEFFICIENT = 1e13    # derived coefficients (demand, annual capex, budget) are checked too
+
+# Size limits, checked before anything large is allocated.
+MAX_ZONES = 200_000
+MAX_SITES = 5_000
+MAX_ZONE_SITE_PAIRS = 20_000_000  # zones x sites: the travel-time matrix (160 MB of floats)
+MAX_ROWS = 1_000_000              # rows of any other table
+MAX_FILE_BYTES = 256 * 1024 ** 2  # one input file (256 MB)
+
+
 def _money(name: str, meaning: str, required: bool = True, default: Any = None) -> Field:
-    return Field(name, "number", required, "currency", meaning, default, minimum=0)
+    return Field(name, "number", required, "currency", meaning, default, minimum=0,
+                 maximum=MAX_MONEY)
 
 
 INFINITE = math.inf
@@ -122,7 +145,8 @@ TABLES: dict[str, Table] = {
                 _text("zone_id", "zone id"),
                 _lon(),
                 _lat(),
-                Field("population", "number", True, "residents", "resident population", minimum=0),
+                Field("population", "number", True, "residents", "resident population", minimum=0,
+                      maximum=MAX_POPULATION),
                 _text("name", "display name", required=False),
                 _text("home_member", "member that owns the zone's demand; default: the member of "
                       "the nearest grassroots site", required=False),
@@ -135,11 +159,11 @@ TABLES: dict[str, Table] = {
             fields=(
                 _text("condition", "condition id"),
                 Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
-                      "annual cases per 1,000 residents", minimum=0),
+                      "annual cases per 1,000 residents", minimum=0, maximum=MAX_RATE),
                 _text("urgent_service", "equipment that must be reachable within urgent_minutes",
                       required=False),
                 Field("urgent_minutes", "number", False, "minutes", "travel-time limit of the "
-                      "urgent service", strictly_positive=True),
+                      "urgent service", strictly_positive=True, maximum=MAX_MINUTES),
             ),
         ),
         Table(
@@ -150,7 +174,7 @@ TABLES: dict[str, Table] = {
                 _text("condition", "condition (conditions.csv)"),
                 _text("service", "an equipment (equipment.csv) or a specialty (specialties.csv)"),
                 Field("units_per_case", "number", True, "units / case", "exams or visits per case",
-                      minimum=0),
+                      minimum=0, maximum=MAX_PER_CASE),
             ),
         ),
         Table(
@@ -161,10 +185,11 @@ TABLES: dict[str, Table] = {
                 _text("equipment", "equipment id, e.g. CT"),
                 _money("capex", "purchase price of one new unit"),
                 Field("lifetime_years", "number", True, "years", "economic lifetime (annuity)",
-                      strictly_positive=True),
+                      minimum=0.5, maximum=100),
                 _money("opex_per_year", "annual operating cost of one unit in service"),
                 Field("capacity_per_year", "number", True, "exams / unit / year",
-                      "exams one unit performs per year at full use", strictly_positive=True),
+                      "exams one unit performs per year at full use", strictly_positive=True,
+                      maximum=MAX_CAPACITY),
                 _money("referral_cost", "cost of one exam referred out of the consortium"),
                 Field("max_utilization", "number", False, "share", "usable share of capacity",
                       default=1.0, minimum=0, maximum=1),
@@ -172,9 +197,10 @@ TABLES: dict[str, Table] = {
                 _text("allowed_tiers", "`;`-separated tiers where new or relocated units may go; "
                       "default: every tier", required=False),
                 Field("max_per_site", "integer", False, "units", "most units in service at one "
-                      "site", default=INFINITE, minimum=0),
+                      "site", default=INFINITE, minimum=0, maximum=1e6),
                 Field("max_minutes", "number", False, "minutes", "access limit: longer trips are "
-                      "not eligible", default=INFINITE, strictly_positive=True),
+                      "not eligible", default=INFINITE, strictly_positive=True,
+                      maximum=MAX_MINUTES),
                 _money("relocation_cost", "cost of moving one existing unit; empty: units of "
                        "this equipment do not move", required=False),
             ),
@@ -186,11 +212,12 @@ TABLES: dict[str, Table] = {
             fields=(
                 _text("specialty", "specialty id, e.g. cardiology"),
                 Field("visits_per_day", "number", True, "visits / day",
-                      "visits one specialist day serves", strictly_positive=True),
+                      "visits one specialist day serves", strictly_positive=True,
+                      maximum=MAX_CAPACITY),
                 _money("cost_per_day", "cost of one outreach (specialist) day"),
                 _money("referral_cost", "cost of one visit referred out of the consortium"),
                 Field("max_minutes", "number", False, "minutes", "access limit", default=INFINITE,
-                      strictly_positive=True),
+                      strictly_positive=True, maximum=MAX_MINUTES),
             ),
         ),
         Table(
@@ -204,7 +231,7 @@ TABLES: dict[str, Table] = {
                 _text("resource", "`<equipment>`, `<specialty>.outreach_days` or "
                       "`<specialty>.clinic_visits`"),
                 Field("amount", "number", True, "units, days or visits / year", "amount held",
-                      minimum=0),
+                      minimum=0, maximum=MAX_CAPACITY),
             ),
         ),
         Table(
@@ -215,7 +242,8 @@ TABLES: dict[str, Table] = {
             fields=(
                 _text("zone_id", "zone (zones.csv)"),
                 _text("site_id", "site (sites.csv)"),
-                Field("minutes", "number", True, "minutes", "one-way travel time", minimum=0),
+                Field("minutes", "number", True, "minutes", "one-way travel time", minimum=0,
+                      maximum=MAX_MINUTES),
             ),
         ),
         Table(
@@ -227,7 +255,7 @@ TABLES: dict[str, Table] = {
                 _text("zone_id", "zone (zones.csv)"),
                 _text("condition", "condition (conditions.csv)"),
                 Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
-                      "the zone's own rate", minimum=0),
+                      "the zone's own rate", minimum=0, maximum=MAX_RATE),
             ),
         ),
     )
@@ -248,7 +276,41 @@ def schema_markdown() -> str:
             lines.append(f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.kind} | {f.unit} "
                          f"| {default} | {f.range_text()} | {f.meaning} |")
         lines.append("")
+    lines += limits_markdown()
     return "\n".join(lines)
+
+
+def limits_markdown() -> list[str]:
+    """The limits every scenario must respect (numbers, derived coefficients, sizes, files)."""
+    from planner.settings import LIMITS_TEXT
+
+    return [
+        "### Limits", "",
+        "Every number must be a finite plain number (no `inf`, `nan`, or `1e308`) inside the "
+        "range given in the tables above. The planner refuses a scenario outside these limits "
+        "with a message naming the file, column and row, before anything is solved.", "",
+        "#### `scenario.toml`", "", LIMITS_TEXT, "",
+        "#### Derived coefficients", "",
+        f"Annual demand of a zone for a service (population / 1000 x cases_per_1000 x "
+        f"units_per_case, summed over conditions) and the capital budget (the sum of "
+        f"`budget_contribution`, or `budget`) must be at most {MAX_COEFFICIENT:g}, so that every "
+        "coefficient of the model stays well inside the solver's numerical range. A scenario "
+        "must have some demand: at least one zone with population > 0.", "",
+        "#### Size", "",
+        f"* at most {MAX_ZONES:,} zones and {MAX_SITES:,} sites, and at most "
+        f"{MAX_ZONE_SITE_PAIRS:,} zone-site pairs (zones x sites);",
+        f"* at most {MAX_ROWS:,} rows in any other table;",
+        f"* each input file at most {MAX_FILE_BYTES // 1024 ** 2} MB, a regular file (not a "
+        "folder, pipe or device), readable, and UTF-8 text (a byte-order mark is accepted).", "",
+        "#### Files", "",
+        "* a CSV header names each column once (names are compared without surrounding spaces);",
+        "* every row has as many fields as the header (a trailing empty cell still needs its "
+        "comma);",
+        "* an unknown column close to a known one (`max_utilisation` for `max_utilization`) is "
+        "refused as a probable misspelling; other extra columns (notes, sources) are kept;",
+        "* in a workbook, a formula cell needs a saved value (open and save the workbook in "
+        "Excel); the `scenario` sheet has two columns, key and value, each key once.", "",
+    ]
 
 
 if __name__ == "__main__":  # python -m planner.schema > docs/scenario_columns.md

@@ -1,10 +1,33 @@
-"""`scenario.toml`: the scenario's scalar settings, checked by pydantic models."""
+"""`scenario.toml`: the scenario's scalar settings, checked by pydantic models.
+
+Every number must be finite and lies in a documented range (:data:`LIMITS_TEXT`); booleans and
+integers are strict (``soft = "yes"`` or ``seed = true`` are refused), and floats accept integers
+but neither text nor booleans.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import Strict
+
+MAX_MONEY = 1e12          # any amount of money (currency)
+MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine
+MAX_SEED = 2_147_483_647  # HiGHS random_seed is a C int
+MAX_TIME_LIMIT = 1e7      # seconds (about 116 days)
+
+
+def _number(*, gt: float | None = None, ge: float | None = None, le: float,
+            description: str = ""):
+    """A strict, finite float (TOML integers are accepted) with bounds."""
+    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False,
+                                            description=description)]
+
+
+Money = _number(ge=0, le=MAX_MONEY)
+Rate = _number(ge=0, le=1)
+Days = _number(ge=0, le=366)
 
 
 class _Strict(BaseModel):
@@ -12,41 +35,68 @@ class _Strict(BaseModel):
 
 
 class TravelSettings(_Strict):
-    speed_kmh: PositiveFloat = Field(description="average road speed, km/h")
-    circuity: float = Field(1.0, ge=1.0, description="road distance / great-circle distance")
-    value_per_minute: NonNegativeFloat = Field(
-        description="currency per patient-minute of the one-way trip")
+    speed_kmh: _number(ge=1, le=300) = Field(description="average road speed, km/h (1 to 300)")
+    circuity: _number(ge=1, le=5) = Field(
+        1.0, description="road distance / great-circle distance (1 to 5)")
+    value_per_minute: _number(ge=0, le=1e4) = Field(
+        description="currency per patient-minute of the one-way trip (0 to 10,000)")
 
 
 class PolicySettings(_Strict):
-    grassroots_tiers: tuple[str, ...] = ()
-    min_outreach_days: dict[str, NonNegativeFloat] = Field(default_factory=dict)
-    shortfall_cost_factor: NonNegativeFloat = Field(
+    grassroots_tiers: tuple[StrictStr, ...] = ()
+    min_outreach_days: dict[StrictStr, Days] = Field(
+        default_factory=dict, description="days per year at each grassroots site (0 to 366)")
+    shortfall_cost_factor: _number(ge=0, le=1000) = Field(
         3.0, description="fair-division games: a policy day a coalition cannot staff from its "
-        "own pools is bought in at this multiple of the specialty's cost_per_day")
+        "own pools is bought in at this multiple of the specialty's cost_per_day (0 to 1,000)")
 
 
 class UrgentSettings(_Strict):
-    soft: bool = Field(False, description="price uncovered zones instead of forbidding them")
-    penalty_per_zone: NonNegativeFloat = Field(
-        1.0e7, description="currency per year for each populated zone left without urgent cover")
+    soft: StrictBool = Field(False, description="price uncovered zones instead of forbidding them")
+    penalty_per_zone: Money = Field(
+        1.0e7, description="currency per year for each populated zone left without urgent cover "
+        "(0 to 1e12)")
 
 
 class SolverSettings(_Strict):
-    time_limit: PositiveFloat = 60.0
-    mip_gap: NonNegativeFloat = 1.0e-4
-    threads: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0)
-    presolve: bool = Field(True, description="HiGHS presolve; off can be faster on small models")
+    time_limit: _number(gt=0, le=MAX_TIME_LIMIT) = Field(
+        60.0, description="seconds (> 0, at most 1e7)")
+    mip_gap: Rate = Field(1.0e-4, description="relative MIP gap (0 to 1)")
+    threads: StrictInt = Field(1, ge=1, le=MAX_THREADS, description="HiGHS threads (1 to 64)")
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED,
+                            description="HiGHS random seed (0 to 2,147,483,647)")
+    presolve: StrictBool = Field(True, description="HiGHS presolve; off can be faster on small "
+                                 "models")
 
 
 class ScenarioSettings(_Strict):
-    name: str
-    currency: str = "CNY"
-    discount_rate: NonNegativeFloat
-    budget: NonNegativeFloat | None = None
+    name: StrictStr
+    currency: StrictStr = "CNY"
+    discount_rate: Rate = Field(description="annual discount rate (0 to 1)")
+    budget: Money | None = Field(None, description="capital budget (0 to 1e12)")
     coordinates: Literal["wgs84", "gcj02"] = "wgs84"
     travel: TravelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
+
+
+LIMITS_TEXT = """\
+| setting | allowed |
+| --- | --- |
+| `discount_rate` | 0 to 1 |
+| `budget` | 0 to 1e12 |
+| `[travel] speed_kmh` | 1 to 300 km/h |
+| `[travel] circuity` | 1 to 5 |
+| `[travel] value_per_minute` | 0 to 10,000 |
+| `[policy.min_outreach_days]` | 0 to 366 days per site |
+| `[policy] shortfall_cost_factor` | 0 to 1,000 |
+| `[urgent] soft` | true or false |
+| `[urgent] penalty_per_zone` | 0 to 1e12 |
+| `[solver] time_limit` | > 0, at most 1e7 seconds |
+| `[solver] mip_gap` | 0 to 1 |
+| `[solver] threads` | whole number, 1 to 64 |
+| `[solver] seed` | whole number, 0 to 2,147,483,647 |
+| `[solver] presolve` | true or false |
+
+Numbers must be finite (no `inf`, `nan`); `true`/`false` must be TOML booleans, not text."""

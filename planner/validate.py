@@ -12,14 +12,17 @@ Two passes, both collecting every problem before raising one :class:`ScenarioErr
 
 from __future__ import annotations
 
+import difflib
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from planner.errors import ProblemList
-from planner.schema import TABLES, Field, Table
+from planner.errors import ProblemList, ScenarioWarning
+from planner.schema import (MAX_COEFFICIENT, MAX_ROWS, MAX_SITES, MAX_ZONE_SITE_PAIRS, MAX_ZONES,
+                            TABLES, Field, Table)
 from planner.settings import ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)
@@ -93,12 +96,55 @@ def _describe_failure(f: Field, check: str) -> str:
         f"out of range: must be {f.range_text()}."
 
 
+def _close_match(name: str, candidates: list[str]) -> str | None:
+    """The known column a header name probably misspells (case and `_`/space/`-` ignored)."""
+    def fold(text: str) -> str:
+        return text.casefold().replace(" ", "_").replace("-", "_")
+    by_fold = {fold(c): c for c in candidates}
+    if fold(name) in by_fold:
+        return by_fold[fold(name)]
+    found = difflib.get_close_matches(fold(name), list(by_fold), n=1, cutoff=0.8)
+    return by_fold[found[0]] if found else None
+
+
+def _check_column_names(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str
+                        ) -> dict[str, str]:
+    """Unknown header names close to a known column: an error when that column is absent (a
+    misspelling would silently drop the column, e.g. `max_utilisation`), a ScenarioWarning when
+    it is present too. Returns {missing column: the header name that probably means it}."""
+    known = [f.name for f in table.fields]
+    absent = [c for c in known if c not in raw.columns]
+    guesses = {}
+    for column in raw.columns:
+        if column in known:
+            continue
+        match = _close_match(str(column), absent)
+        if match is not None:
+            guesses[match] = column
+            if table.field(match).required:
+                continue  # reported with the missing required column
+            problems.add(where, f"unknown column '{column}': did you mean '{match}'? Rename "
+                         f"it to '{match}' (as written it would be ignored and "
+                         f"{match} would take its default).", str(column), [1])
+            continue
+        match = _close_match(str(column), known)
+        if match is not None:
+            warnings.warn(f"{where}, column '{column}': not a column of {table.file}; it is "
+                          f"kept as a note, but it looks like '{match}', which is also present. "
+                          "Rename it if it is not meant as a note.", ScenarioWarning,
+                          stacklevel=4)
+    return guesses
+
+
 def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> pd.DataFrame:
     """Check one raw (all-text) table and return it typed, with defaults filled in."""
+    guesses = _check_column_names(raw, table, problems, where)
     missing = [c for c in table.required_columns if c not in raw.columns]
     if missing:
+        hints = [f"'{guesses[c]}' should be '{c}'" for c in missing if c in guesses]
         problems.add(where, f"missing required column(s) {', '.join(map(repr, missing))}; "
-                     f"the header must name {', '.join(table.required_columns)}.",
+                     f"the header must name {', '.join(table.required_columns)}"
+                     f"{' (' + '; '.join(hints) + ')' if hints else ''}.",
                      ", ".join(missing))
         return pd.DataFrame(columns=[f.name for f in table.fields])
     columns, reported = _coerce_numbers(raw, table, problems, where)
@@ -224,6 +270,69 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     if unknown_specialties:
         problems.add(file_of("scenario"), f"[policy.min_outreach_days] names unknown specialty "
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
+
+
+def check_sizes(raw: dict[str, pd.DataFrame], problems: ProblemList, file_of) -> None:
+    """Refuse scenarios beyond the documented size before anything large is built."""
+    rows = {name: len(frame) for name, frame in raw.items()}
+    zones, sites = rows.get("zones", 0), rows.get("sites", 0)
+    if zones > MAX_ZONES:
+        problems.add(file_of("zones"), f"has {zones:,} zones; the planner handles at most "
+                     f"{MAX_ZONES:,}: aggregate zones (e.g. villages into townships).")
+    if sites > MAX_SITES:
+        problems.add(file_of("sites"), f"has {sites:,} sites; the planner handles at most "
+                     f"{MAX_SITES:,}: keep only candidate sites.")
+    if zones <= MAX_ZONES and sites <= MAX_SITES and zones * sites > MAX_ZONE_SITE_PAIRS:
+        problems.add(file_of("zones"), f"{zones:,} zones x {sites:,} sites = "
+                     f"{zones * sites:,} zone-site pairs; the planner handles at most "
+                     f"{MAX_ZONE_SITE_PAIRS:,}: aggregate zones or drop candidate sites.")
+    for name, count in rows.items():
+        if name not in ("zones", "sites") and count > MAX_ROWS:
+            problems.add(file_of(name), f"has {count:,} rows; at most {MAX_ROWS:,} are "
+                         "allowed.")
+
+
+def check_magnitudes(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
+                     problems: ProblemList, file_of, require_demand: bool = True) -> None:
+    """Some demand exists (for scenarios read from files: a variant or a coalition built in code
+    may have none), and the derived coefficients (demand, budget) stay below MAX_COEFFICIENT,
+    where the solver is numerically comfortable."""
+    zones, conditions = tables["zones"], tables["conditions"]
+    population = zones["population"].astype(float)
+    if require_demand and not (population > 0).any():
+        problems.add(file_of("zones"), "no zone has residents (no rows, or every population is "
+                     "0): there is no demand to plan for; list the zones with their population.",
+                     "population", _rows(zones.index) if len(zones) <= 8 else ())
+    if require_demand and len(conditions) and not (conditions["cases_per_1000"] > 0).any() \
+            and not (tables["zone_conditions"]["cases_per_1000"] > 0).any():
+        problems.add(file_of("conditions"), "every cases_per_1000 is 0: there is no demand to "
+                     "plan for.", "cases_per_1000", _rows(conditions.index))
+    # largest annual demand of any zone for any service (upper bound: the largest rate of each
+    # condition, over its default and zone overrides)
+    rates = conditions.set_index("condition")["cases_per_1000"].astype(float)
+    overrides = tables["zone_conditions"].groupby("condition")["cases_per_1000"].max()
+    rates = pd.concat([rates, overrides.reindex(rates.index)], axis=1).max(axis=1)
+    cs = tables["condition_services"]
+    per_case = cs["units_per_case"].to_numpy(float) * rates.reindex(cs["condition"]).fillna(0)\
+        .to_numpy()
+    per_service = pd.Series(per_case).groupby(cs["service"].to_numpy()).sum()
+    if len(per_service) and len(population):
+        service = per_service.idxmax()
+        worst = float(population.max()) / 1000.0 * float(per_service.max())
+        if worst > MAX_COEFFICIENT:
+            row = population.idxmax()
+            problems.add(file_of("zones"), f"zone '{zones.at[row, 'zone_id']}' would need "
+                         f"{worst:.3g} units of {service} a year (population / 1000 x "
+                         "cases_per_1000 x units_per_case), more than the "
+                         f"{MAX_COEFFICIENT:g} the solver handles accurately; check population "
+                         "here and cases_per_1000 (conditions.csv), units_per_case "
+                         "(condition_services.csv).", "population", [row + HEADER_ROWS])
+    members = tables["members"]
+    total = float(members["budget_contribution"].sum())
+    if settings.budget is None and total > MAX_COEFFICIENT:
+        problems.add(file_of("members"), f"the contributions add up to a budget of {total:.3g}, "
+                     f"more than {MAX_COEFFICIENT:g}; check the amounts (currency units, not "
+                     "thousandths).", "budget_contribution", _rows(members.index)[:8])
 
 
 def split_tiers(text) -> list[str]:
