@@ -241,7 +241,9 @@ def _check_settings(data: dict, problems: ProblemList, where: str) -> ScenarioSe
     except pydantic.ValidationError as err:
         for e in err.errors():
             key = ".".join(str(p) for p in e["loc"])
-            problems.add(where, f"{key}: {e['msg']} (got {e.get('input')!r}).")
+            got = repr(e.get("input"))
+            got = got if len(got) <= 80 else got[:77] + "..."
+            problems.add(where, f"{key}: {e['msg']} (got {got}).")
         return None
 
 
