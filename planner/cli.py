@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError
+from planner.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
 from planner.games.cli import game as game_command
 from planner.terminal import run_safely
 
@@ -25,10 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 NO_PLAN = 4
 # Flags are checked here, so a bad value is blamed on the flag (not on scenario.toml) and costs
-# no solve. The ranges match the [solver] settings of scenario.toml (planner/settings.py).
-MAX_THREADS = 64
-MAX_SEED = 2**31 - 1   # HiGHS random_seed is a C int
-MAX_MONEY = 1e12
+# no solve; the ranges are those of scenario.toml (planner/settings.py).
 
 
 def _fail(err: PlannerError) -> None:
@@ -67,7 +65,7 @@ def plan(
     budget: Optional[float] = typer.Option(None, help="Capital budget (overrides scenario).",
                                            callback=_number(0, MAX_MONEY)),
     time_limit: Optional[float] = typer.Option(None, help="Solver time limit, seconds.",
-                                               callback=_number(0, 1e7, low_open=True)),
+                                               callback=_number(0, MAX_TIME_LIMIT, low_open=True)),
     mip_gap: Optional[float] = typer.Option(None, help="Relative MIP gap to stop at.",
                                             callback=_number(0, 1)),
     threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads."),
