@@ -89,24 +89,19 @@ class ModelInputs:
 
     @functools.cached_property
     def structure_key(self) -> str:
-        """What fixes the model's shape; inputs with the same key re-solve without a rebuild."""
-        return _digest(self.sites.index, self.zones.index, self.services,
-                       self.arcs[["zone_id", "site_id", "service"]], self.demand.index,
-                       self.existing, self.new_pairs, self.moves, self.cover,
-                       self.urgent_soft, self.policy_soft, self.pool_at.index,
-                       self.clinic_visits.index, self.min_days[self.min_days > 0].index,
-                       self.sites.index[np.isfinite(self.sites["capital_limit"])],
-                       self.equipment.index[np.isfinite(self.equipment["max_per_site"])],
-                       self.budget_share.index)
+        """What fixes the model's shape; inputs with the same key re-solve without a rebuild.
+
+        Derived from the model itself (planner.model.model_shape: its index sets and every input
+        that decides whether a row or term exists), so that it cannot drift from the model."""
+        from planner.model import model_shape   # the model is built from these inputs
+        return _digest(*model_shape(self).items())
 
     @functools.cached_property
     def cost_key(self) -> str:
-        """What fixes the objective's coefficients (a what-if that keeps it keeps the objective)."""
-        return _digest(self.arcs["unit_cost"], self.equipment[["annual_capex", "opex",
-                                                               "relocation_cost",
-                                                               "referral_cost"]],
-                       self.specialties[["cost_per_day", "referral_cost"]],
-                       self.penalty_per_zone, self.shortfall_price)
+        """What fixes the objective's coefficients (a what-if that keeps it keeps the objective):
+        the coefficients themselves (planner.model.objective_coefficients)."""
+        from planner.model import objective_coefficients
+        return _digest(*((name, c.tobytes()) for name, c in objective_coefficients(self).items()))
 
 
 def _digest(*parts) -> str:

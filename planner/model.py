@@ -42,24 +42,66 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> dict:
 
 
 # --- sets, parameters, variables --------------------------------------------------------------
+def index_sets(inp: ModelInputs) -> dict[str, list]:
+    """The members of every index set of the model, in order: `add_sets` makes the Pyomo Sets of
+    them, and :func:`model_shape` (hence `ModelInputs.structure_key`) hashes them."""
+    grassroots = inp.sites.index[inp.sites["grassroots"].to_numpy(bool)]
+    return {
+        "MEMBERS": list(inp.budget_share.index),
+        "SITES": list(inp.sites.index),
+        "ZONES": list(inp.zones.index),
+        "EQUIPMENT": list(inp.equipment.index),
+        "SPECIALTIES": list(inp.specialties.index),
+        "UNIT_PAIRS": list(inp.unit_pairs),
+        "NEW_PAIRS": list(map(tuple, inp.new_pairs.to_numpy())),
+        "MOVES": list(map(tuple, inp.moves.to_numpy())),
+        "DAY_PAIRS": [(i, s) for i in inp.sites.index for s in inp.specialties.index],
+        "DEMAND": list(inp.demand.index),
+        # ARCS are the row positions of inp.arcs; each stands for this (zone, site, service)
+        "ARCS": list(map(tuple, inp.arcs[["zone_id", "site_id", "service"]].to_numpy())),
+        "POLICY_PAIRS": [(i, s) for i in grassroots for s in inp.min_days.index[inp.min_days > 0]],
+        "COVER_ROWS": list(map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())),
+    }
+
+
+_DIMEN = {"UNIT_PAIRS": 2, "NEW_PAIRS": 2, "MOVES": 3, "DAY_PAIRS": 2, "DEMAND": 2,
+          "POLICY_PAIRS": 2, "COVER_ROWS": 2}
+
+
+def model_shape(inp: ModelInputs) -> dict:
+    """Everything that fixes the model's shape (its columns, rows and which terms they hold):
+    the index sets, plus every input a constraint family or the objective tests to decide
+    whether a row or a term exists, or that is built in as a structure. Two inputs with the
+    same shape differ only in mutable parameters, variable bounds and objective coefficients.
+    """
+    eq = inp.equipment
+    return {
+        **index_sets(inp),
+        # which variables are fixed (add_variables) and which penalty terms exist (system_cost)
+        "urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
+        # the member_in term of each site's and zone's rows (_site_in, _zone_in)
+        "site_member": list(inp.sites["member"].items()),
+        "zone_member": list(inp.zones["home_member"].items()),
+        # add_specialist_supply: the pool holders
+        "pool_holders": list(inp.pool_at.index),
+        # add_equipment_linking: rows left out where existing units cannot move
+        "existing_pairs": list(inp.existing.index),
+        # add_site_capital_limit, add_max_per_site: rows only where the limit is finite
+        "capital_limited": list(inp.sites.index[np.isfinite(inp.sites["capital_limit"])]),
+        "max_per_site_limited": list(eq.index[np.isfinite(eq["max_per_site"])]),
+        # add_urgent_coverage: the covering sets
+        "cover": list(map(tuple, inp.cover[["zone_id", "condition", "equipment", "site_id"]]
+                          .to_numpy())),
+    }
+
+
 def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    m.MEMBERS = pyo.Set(initialize=list(inp.budget_share.index), ordered=True)
-    m.SITES = pyo.Set(initialize=list(inp.sites.index), ordered=True)
-    m.ZONES = pyo.Set(initialize=list(inp.zones.index), ordered=True)
-    m.EQUIPMENT = pyo.Set(initialize=list(inp.equipment.index), ordered=True)
-    m.SPECIALTIES = pyo.Set(initialize=list(inp.specialties.index), ordered=True)
-    m.UNIT_PAIRS = pyo.Set(initialize=inp.unit_pairs, dimen=2, ordered=True)
-    m.NEW_PAIRS = pyo.Set(initialize=list(map(tuple, inp.new_pairs.to_numpy())), dimen=2)
-    m.MOVES = pyo.Set(initialize=list(map(tuple, inp.moves.to_numpy())), dimen=3, ordered=True)
-    m.DAY_PAIRS = pyo.Set(initialize=[(i, s) for i in inp.sites.index
-                                      for s in inp.specialties.index], dimen=2, ordered=True)
-    m.DEMAND = pyo.Set(initialize=list(inp.demand.index), dimen=2, ordered=True)
-    m.ARCS = pyo.RangeSet(0, len(inp.arcs) - 1)  # row positions of inp.arcs
-    m.POLICY_PAIRS = pyo.Set(initialize=[(i, s) for i in inp.sites.index[inp.sites["grassroots"]]
-                                         for s in inp.min_days.index[inp.min_days > 0]],
-                             dimen=2, ordered=True)
-    m.COVER_ROWS = pyo.Set(initialize=list(map(tuple, inp.cover_rows[["zone_id", "condition"]]
-                                                .to_numpy())), dimen=2, ordered=True)
+    for name, members in index_sets(inp).items():
+        if name == "ARCS":
+            m.ARCS = pyo.RangeSet(0, len(members) - 1)  # row positions of inp.arcs
+        else:
+            m.add_component(name, pyo.Set(initialize=members, dimen=_DIMEN.get(name, 1),
+                                          ordered=True))
 
 
 def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -126,8 +168,9 @@ def _most_useful_units(inp: ModelInputs, e: str) -> float:
 def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     nonneg_int = pyo.NonNegativeIntegers
     m.new_units = pyo.Var(m.NEW_PAIRS, domain=nonneg_int)
+    # bounded by the mutable `existing`, so that a re-solve with other existing units updates it
     m.relocated = pyo.Var(m.MOVES, domain=nonneg_int,
-                          bounds=lambda m, i, j, e: (0, inp.existing[(i, e)]))
+                          bounds=lambda m, i, j, e: (0, m.existing[i, e]))
     m.units = pyo.Var(m.UNIT_PAIRS, domain=nonneg_int)
     m.outreach_days = pyo.Var(m.DAY_PAIRS, domain=nonneg_int)
     m.flow = pyo.Var(m.ARCS, domain=pyo.NonNegativeReals)
@@ -333,28 +376,49 @@ def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 # --- objective --------------------------------------------------------------------------------
+def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
+    """The objective's coefficient of each variable, per variable family, aligned with its index
+    set (:func:`index_sets`): the one place :func:`system_cost` and `ModelInputs.cost_key` read.
+
+    new_units: capex*A(r,L); units: opex; relocated: relocation_cost; outreach_days:
+    cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
+    uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
+    """
+    eq, sp = inp.equipment, inp.specialties
+    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
+    sets = index_sets(inp)
+
+    def per(column: pd.Series, keys, pos: int) -> np.ndarray:
+        return column.reindex([k[pos] for k in keys]).to_numpy(float)
+
+    coefs = {
+        "new_units": per(eq["annual_capex"], sets["NEW_PAIRS"], 1),
+        "units": per(eq["opex"], sets["UNIT_PAIRS"], 1),
+        "relocated": per(eq["relocation_cost"], sets["MOVES"], 2),
+        "outreach_days": per(sp["cost_per_day"], sets["DAY_PAIRS"], 1),
+        "flow": inp.arcs["unit_cost"].to_numpy(float),
+        "unmet": per(referral, sets["DEMAND"], 1),
+    }
+    if inp.urgent_soft:
+        coefs["uncovered"] = np.full(len(sets["COVER_ROWS"]), float(inp.penalty_per_zone))
+    if inp.policy_soft:
+        coefs["policy_shortfall"] = per(inp.shortfall_price, sets["POLICY_PAIRS"], 1)
+    return coefs
+
+
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     """Annual system cost, the exact objective of DESIGN.md section 5 (+ soft-coverage penalty).
 
     sum n*capex*A(r,L) + sum units*opex + sum relocated*relocation_cost + sum d*cost_per_day
     + sum f*(t*value_per_minute + cost_per_exam) + sum u*referral_cost (+ penalty*uncovered).
-    Existing units' opex is part of `units`; the coefficients are numbers, re-set by
-    :func:`set_objective` when costs change.
+    Existing units' opex is part of `units`; the coefficients (:func:`objective_coefficients`)
+    are numbers, re-set by :func:`set_objective` when costs change.
     """
-    eq, sp = inp.equipment, inp.specialties
-    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
-    terms = [eq.at[e, "annual_capex"] * m.new_units[i, e] for (i, e) in m.NEW_PAIRS]
-    terms += [eq.at[e, "opex"] * m.units[i, e] for (i, e) in m.UNIT_PAIRS]
-    terms += [eq.at[e, "relocation_cost"] * m.relocated[i, j, e] for (i, j, e) in m.MOVES]
-    terms += [sp.at[s, "cost_per_day"] * m.outreach_days[i, s] for (i, s) in m.DAY_PAIRS]
-    flow = m.flow
-    terms += [c * flow[a] for a, c in enumerate(inp.arcs["unit_cost"].to_numpy().tolist())
-              if c != 0]
-    terms += [referral[k] * m.unmet[z, k] for (z, k) in m.DEMAND]
-    if inp.urgent_soft:
-        terms += [inp.penalty_per_zone * m.uncovered[k] for k in m.COVER_ROWS]
-    if inp.policy_soft:
-        terms += [inp.shortfall_price[s] * m.policy_shortfall[i, s] for i, s in m.POLICY_PAIRS]
+    terms = []
+    for name, coefs in objective_coefficients(inp).items():
+        var = getattr(m, name)
+        keys = range(len(coefs)) if name == "flow" else list(var.index_set())
+        terms += [c * var[k] for k, c in zip(keys, coefs.tolist()) if c != 0]
     return linear_sum(terms)
 
 

@@ -37,6 +37,7 @@ class PlanningSession:
 
     def __init__(self, scenario: Scenario, **options):
         self.scenario = scenario
+        self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
         self.rebuilds = 0
         self._build(model_inputs(scenario))
@@ -56,6 +57,7 @@ class PlanningSession:
         start = time.perf_counter()
         if scenario is not None and scenario is not self.scenario:
             self.scenario = scenario
+            self.options = solver_options(scenario, **self._overrides)  # the variant's [solver]
             inp = model_inputs(scenario)
             if inp.structure_key == self.inputs.structure_key:
                 precheck(scenario, inp)
