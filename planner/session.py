@@ -5,13 +5,22 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pydantic
+
 from planner.diagnose import explain_infeasible, precheck
-from planner.errors import InfeasibleError
+from planner.errors import InfeasibleError, PlannerError
 from planner.highs import HighsModel, SolverOptions
 from planner.inputs import ModelInputs, model_inputs
 from planner.model import build_model, paused_gc, set_objective, set_parameters
 from planner.plan import Plan, extract_plan
 from planner.scenario import Scenario
+from planner.settings import SolverSettings
+
+
+class OptionError(PlannerError):
+    """A solver option given to planner.solve (or a session) is out of range (exit 2)."""
+
+    exit_code = 2
 
 
 def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
@@ -19,11 +28,26 @@ def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
     s = scenario.settings.solver
     options = SolverOptions(time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads,
                             seed=s.seed, presolve=s.presolve)
+    return with_options(options, overrides)
+
+
+def with_options(options: SolverOptions, overrides: dict) -> SolverOptions:
+    """`options` with keyword overrides, checked against the ranges of scenario.toml [solver]
+    (planner/settings.py) and blamed on the keyword, not on scenario.toml."""
     unknown = set(overrides) - set(SolverOptions.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: "
                         f"{sorted(SolverOptions.__dataclass_fields__)}")
-    return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    checked = {k: v for k, v in given.items() if k in SolverSettings.model_fields}
+    try:
+        SolverSettings.model_validate(checked)
+    except pydantic.ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}"
+                             for e in err.errors())
+        raise OptionError(f"solver option {problems} (a keyword argument or command-line flag, "
+                          "not scenario.toml).") from None
+    return replace(options, **given)
 
 
 class PlanningSession:
@@ -70,7 +94,7 @@ class PlanningSession:
                 self.build_seconds = time.perf_counter() - start
             else:
                 self._build(inp)
-        options = replace(self.options, **{k: v for k, v in options.items() if v is not None})
+        options = with_options(self.options, options)
         result = self.highs.solve(options)
         if result.status == "infeasible":
             raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))

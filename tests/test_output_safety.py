@@ -307,3 +307,19 @@ def test_bad_flags_are_blamed_on_the_flag(tiny_folder, tmp_path, flag, value):
     assert result.returncode == 2
     assert flag in result.stderr and "scenario.toml" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("option,value", [("threads", -3), ("threads", 1000),
+                                          ("time_limit", -1.0), ("mip_gap", float("nan")),
+                                          ("seed", 99999999999), ("seed", True)])
+def test_bad_solver_keywords_are_blamed_on_the_keyword(tiny_folder, option, value):
+    import planner
+
+    scenario = planner.load_scenario(tiny_folder)
+    with pytest.raises(planner.PlannerError) as info:
+        planner.solve(scenario, **{option: value})
+    assert info.value.exit_code == 2 and option in str(info.value)
+    assert "keyword argument" in str(info.value)
+    session = planner.PlanningSession(scenario)
+    with pytest.raises(planner.PlannerError):
+        session.solve(**{option: value})
