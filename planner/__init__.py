@@ -8,8 +8,9 @@ from planner.highs import SolverOptions
 from planner.plan import Plan
 from planner.scenario import Scenario, default_scenario_path, load_scenario
 from planner.session import PlanningSession, solve
+from planner.sharing import Sharing, share
 
 __all__ = [
     "InfeasibleError", "Plan", "PlannerError", "PlanningSession", "Scenario", "ScenarioError",
-    "SolverOptions", "default_scenario_path", "load_scenario", "solve",
+    "Sharing", "SolverOptions", "default_scenario_path", "load_scenario", "share", "solve",
 ]

@@ -23,6 +23,7 @@ from scipy.optimize import linprog
 
 from planner.accounting import borne_costs, transfers
 from planner.coalitions import CoalitionCost, CoalitionValues, solve_batch
+from planner.errors import PlannerError
 from planner.games import core as game_core
 from planner.games import rules as game_rules
 from planner.games.game import Game
@@ -87,13 +88,10 @@ class Sharing:
 
     def save(self, path) -> None:
         """sharing.json and transfers.csv, written atomically."""
-        import json
-
-        from planner.output import atomic_folder
-        with atomic_folder(path) as work:
-            (work / "sharing.json").write_text(
-                json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            self.transfers.to_csv(work / "transfers.csv", index=False, lineterminator="\n")
+        from planner.output import atomic_folder, write_csv, write_json
+        with atomic_folder(path, "sharing") as work:
+            write_json(self.to_json(), work / "sharing.json")
+            write_csv(self.transfers, work / "transfers.csv")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -128,13 +126,50 @@ def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: 
     raise ValueError(rule)
 
 
+class SharingArgumentError(PlannerError):
+    """An argument of `share` (or a flag of `planner share`) is wrong; found before any solve."""
+
+    exit_code = 2
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: on Linux the kernel kills the worker when the planner (pid `parent`)
+    dies, even by SIGKILL, so a killed `planner share` leaves no solver processes behind."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return                                            # not Linux: the pool shuts down as usual
+    if os.getppid() != parent:                            # the parent died before prctl
+        os._exit(1)
+
+
+def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_tol: float,
+                     policy_member, policy_share: float) -> None:
+    """Every argument checked before the first coalition is solved (a wrong flag costs nothing)."""
+    problems = []
+    if rule not in RULES:
+        problems.append(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+    if rule == "policy" and policy_member not in members:
+        problems.append(f"the policy rule needs --policy-member (policy_member), one of "
+                        f"{members} (got {policy_member!r})")
+    if not (isinstance(policy_share, (int, float)) and 0.0 <= policy_share <= 1.0):
+        problems.append(f"--policy-share must be between 0 and 1, not {policy_share!r}")
+    if workers is not None and not (isinstance(workers, int) and 1 <= workers <= 256):
+        problems.append(f"--workers must be a whole number from 1 to 256, not {workers!r}")
+    if not (isinstance(exact_limit, int) and 1 <= exact_limit <= 20):
+        problems.append(f"--exact-limit must be a whole number from 1 to 20 (2^20 coalitions), "
+                        f"not {exact_limit!r}")
+    if not (isinstance(rel_tol, (int, float)) and 0.0 < rel_tol <= 1.0):
+        problems.append(f"--rel-tol must be a number above 0 and at most 1, not {rel_tol!r}")
+    if problems:
+        raise SharingArgumentError("planner share: " + "; ".join(problems) + ".")
+
+
 def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_share):
     if rule == "policy":
-        if policy_member not in weights.index:
-            raise ValueError(f"policy rule: give --policy-member, one of {list(weights.index)} "
-                             f"(got {policy_member!r})")
-        if not 0.0 <= policy_share <= 1.0:
-            raise ValueError(f"policy rule: the share must be between 0 and 1, not {policy_share}")
         others = weights.drop(policy_member)
         rest = others / others.sum() if others.sum() > 0 else others * 0 + 1 / len(others)
         out = rest * savings * (1 - policy_share)
@@ -241,8 +276,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     n = len(members)
     if rule is None:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
         rule = DEFAULT_RULE if n <= exact_limit else LARGE_DEFAULT_RULE
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+    _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share)
     with ExitStack() as stack:
         if executor is None and scheduler is not None:
             from distributed import Client
@@ -251,7 +285,9 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
             workers = workers or max(1, len(client.scheduler_info()["workers"]))
         workers = workers or os.cpu_count() or 1
         if executor is None and workers > 1:
-            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers,
+                                                               initializer=die_with_parent,
+                                                               initargs=(os.getpid(),)))
         bar = None
         if progress:
             from tqdm import tqdm
