@@ -115,10 +115,25 @@ def parse_weights(text: str, players: tuple[str, ...]) -> dict[str, float]:
     return weights
 
 
+def _printable(name: str) -> str:
+    """A player name for the text table: control characters escaped (no terminal escapes)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in name)
+
+
 def format_result(result: dict) -> str:
-    """A readable table of the allocation and the core report."""
+    """A readable table of the allocation and the core report (control characters in player
+    names are shown escaped; --json keeps the names exact)."""
     def number(x: float | None) -> str:
         return "-" if x is None else f"{x:.6g}"
+
+    result = {**result, "players": [_printable(p) for p in result["players"]],
+              "allocation": {_printable(p): x for p, x in result["allocation"].items()},
+              "blocking": [{**b, "coalition": [_printable(p) for p in b["coalition"]]}
+                           for b in result["blocking"]]}
+    for key in ("nearest_core_allocation", "nearest_least_core_allocation"):
+        if result.get(key):
+            result[key] = {_printable(p): x for p, x in result[key].items()}
 
     width = max(len("player"), *(len(p) for p in result["players"]))
     column = "cost share" if result["kind"] == "cost" else "allocation"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -214,23 +215,131 @@ def load_game(path: str | Path) -> Game:
     return load_game_file(path).game
 
 
+MAX_FILE_BYTES = 50 * 1024 * 1024   # a game JSON larger than 50 MB is refused unread
+MAX_ABS_VALUE = 1e15                # |v(S)| and weights beyond this are refused (cents stay exact)
+MAX_DEPTH = 64                      # nesting beyond this is refused (a game needs 3 levels)
+_MAX_NUMBER_DIGITS = 400            # longer number literals are refused before conversion
+
+
+class _DuplicateKeys(Exception):
+    def __init__(self, key: str, where: str):
+        super().__init__(key)
+        self.key, self.where = key, where
+
+
+def _pairs_hook(pairs: list[tuple[str, object]]) -> dict:
+    """json object_pairs_hook: a key given twice in one object is an error, not last-wins."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeys(key, ", ".join(repr(k) for k in list(out)[:3]))
+        out[key] = value
+    return out
+
+
+class _LongNumber(str):
+    """A number literal too long to convert (int-to-str limit, float overflow): kept as text,
+    reported as not a finite number within the bound."""
+
+
+def _parse_int(text: str) -> int | _LongNumber:
+    if len(text) > _MAX_NUMBER_DIGITS:
+        return _LongNumber(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _LongNumber:
+    if len(text) > _MAX_NUMBER_DIGITS:
+        return _LongNumber(text)
+    return float(text)
+
+
+def _max_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside strings (a linear scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def load_game_file(path: str | Path) -> GameFile:
+    """Read and check an explicit game JSON file; every failure is a `GameError` naming the file.
+
+    Refused: anything but a regular file (a folder or FIFO is never opened, so never hangs),
+    files over `MAX_FILE_BYTES` (50 MB), non-UTF-8 text, invalid JSON, nesting deeper than
+    `MAX_DEPTH`, a key given twice in one object, number literals too long to convert, and
+    values or weights that are not finite numbers with |v| <= `MAX_ABS_VALUE` (1e15).
+    """
+    import stat
+
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        info = os.stat(path)
     except FileNotFoundError:
         raise GameError("file not found", source) from None
+    except (OSError, ValueError) as err:
+        raise GameError(f"cannot read the file ({getattr(err, 'strerror', None) or err})",
+                        source) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise GameError("is a folder, not a game JSON file", source)
+    if not stat.S_ISREG(info.st_mode):
+        raise GameError("is not a regular file (a FIFO, device or socket?); give a game JSON "
+                        "file", source)
+    if info.st_size > MAX_FILE_BYTES:
+        raise GameError(f"the file is {info.st_size:,} bytes; game files are limited to "
+                        f"{MAX_FILE_BYTES // (1024 * 1024)} MB", source)
+    try:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)   # never block on a swapped-in FIFO
+        fd = os.open(path, flags)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise GameError("is not a regular file; give a game JSON file", source)
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except GameError:
+        raise
     except IsADirectoryError:
         raise GameError("is a folder, not a game JSON file", source) from None
-    except UnicodeDecodeError:
-        raise GameError("not UTF-8 text", source) from None
     except OSError as err:
         raise GameError(f"cannot read the file ({err.strerror or err})", source) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise GameError(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB",
+                        source)
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise GameError(f"not UTF-8 text (byte {err.start})", source) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    depth = _max_depth(text)
+    if depth > MAX_DEPTH:
+        raise GameError(f"JSON nested {depth} levels deep; at most {MAX_DEPTH} are accepted",
+                        source)
+    try:
+        data = json.loads(text, object_pairs_hook=_pairs_hook, parse_int=_parse_int,
+                          parse_float=_parse_float)
+    except _DuplicateKeys as err:
+        raise GameError(f"key {err.key!r} appears twice in one object (next to {err.where}); "
+                        "each key may be given once", source) from None
     except json.JSONDecodeError as err:
         raise GameError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}",
                         source) from None
+    except (RecursionError, ValueError, OverflowError) as err:
+        raise GameError(f"not valid JSON: {err}", source) from None
     return parse_game(data, source)
 
 
@@ -242,13 +351,16 @@ def parse_game(data: object, source: str = "game") -> GameFile:
     problems = [f"unknown key {k!r} (allowed: {', '.join(TOP_LEVEL_KEYS)})"
                 for k in data if k not in TOP_LEVEL_KEYS]
     players = data.get("players")
+    if "players" in data and not isinstance(players, list):
+        raise GameError(problems + [f"'players' must be a list of distinct non-empty names, "
+                                    f"not {_show(players)}"], source)
     try:
         players = _check_players(players)
     except GameError as err:
         raise GameError(problems + [f"'players': {p}" for p in err.problems], source) from None
     kind = data.get("kind")
-    if kind not in KINDS:
-        problems.append(f"'kind' must be \"profit\" or \"cost\", not {json.dumps(kind)}"
+    if not isinstance(kind, str) or kind not in KINDS:
+        problems.append(f"'kind' must be \"profit\" or \"cost\", not {_show(kind)}"
                         if "kind" in data else "'kind' is missing (\"profit\" or \"cost\")")
     values = data.get("values")
     table = None
@@ -266,7 +378,9 @@ def parse_game(data: object, source: str = "game") -> GameFile:
         raise GameError(problems, source)
     game = Game(players, kind, CoalitionValues(players, table))
     name = data.get("name")
-    return GameFile(game, weights, name if isinstance(name, str) else None)
+    if not isinstance(name, str) or isinstance(name, _LongNumber):
+        name = None
+    return GameFile(game, weights, name)
 
 
 def _parse_values(players: tuple[str, ...], values: dict) -> tuple[np.ndarray, list[str]]:
@@ -279,7 +393,7 @@ def _parse_values(players: tuple[str, ...], values: dict) -> tuple[np.ndarray, l
         if key.strip() == "":
             if _finite_number(raw) != 0:
                 problems.append("values: the empty coalition \"\" is worth 0 by definition, "
-                                f"not {json.dumps(raw)}")
+                                f"not {_show(raw)}")
             continue
         bad = [m for m in members if m not in index]
         if "" in members:
@@ -299,8 +413,8 @@ def _parse_values(players: tuple[str, ...], values: dict) -> tuple[np.ndarray, l
             continue
         seen[mask] = key
         if _finite_number(raw) is None:
-            problems.append(f"values: key {key!r} has value {json.dumps(raw)}; "
-                            "a finite number is required")
+            problems.append(f"values: key {key!r} has value {_show(raw)}; a finite number "
+                            f"with |v| <= {MAX_ABS_VALUE:g} is required")
             continue
         table[mask] = float(raw)
     missing = [m for m in _masks_by_size(len(players)) if m not in seen]
@@ -321,8 +435,8 @@ def _parse_weights(players: tuple[str, ...], weights: object) -> tuple[dict | No
     for k, w in weights.items():
         number = _finite_number(w)
         if k in players and (number is None or number < 0):
-            problems.append(f"weights: {k!r} has weight {json.dumps(w)}; a finite number >= 0 "
-                            "is required")
+            problems.append(f"weights: {k!r} has weight {_show(w)}; a finite number >= 0 "
+                            f"and <= {MAX_ABS_VALUE:g} is required")
     return (None if problems else {p: float(weights[p]) for p in players}), problems
 
 
@@ -334,21 +448,21 @@ def _check_players(players: object) -> tuple[str, ...]:
     if isinstance(players, str) or not isinstance(players, Iterable):
         raise GameError(f"players must be a list of names, not {players!r}")
     players = tuple(players)
+    if len(players) > MAX_PLAYERS:   # checked first: the checks below are per player
+        raise GameError(f"{len(players)} players: explicit games hold at most {MAX_PLAYERS} "
+                        "(2^n coalitions); use sampling.sample_shapley and the *_by_generation "
+                        "functions beyond")
     problems = []
     if not players:
         problems.append("the list of players is empty")
     for p in players:
-        if not isinstance(p, str) or not p.strip():
-            problems.append(f"player {p!r} is not a non-empty name")
+        if not isinstance(p, str) or isinstance(p, _LongNumber) or not p.strip():
+            problems.append(f"player {_show(p)} is not a non-empty name")
         elif "," in p or p != p.strip():
             problems.append(f"player {p!r}: names may not contain ',' or surrounding spaces")
     twice = sorted({p for p in players if isinstance(p, str) and players.count(p) > 1})
     if twice:
         problems.append(f"player(s) {', '.join(twice)} listed twice")
-    if len(players) > MAX_PLAYERS:
-        problems.append(f"{len(players)} players: explicit games hold at most {MAX_PLAYERS} "
-                        "(2^n coalitions); use sampling.sample_shapley and the *_by_generation "
-                        "functions beyond")
     if problems:
         raise GameError(problems)
     return players
@@ -411,14 +525,28 @@ def _label(coalition: Iterable[str], players: tuple[str, ...]) -> str:
 
 
 def _finite_number(x: object) -> float | None:
-    """A JSON number as a finite float, else None (strings, booleans, null, NaN, inf, 1e400)."""
+    """A JSON number as a finite float with |x| <= MAX_ABS_VALUE, else None (strings, booleans,
+    null, NaN, inf, 1e400, a 5,000-digit integer)."""
     if not isinstance(x, (int, float)) or isinstance(x, bool):
         return None
     try:
         number = float(x)
     except OverflowError:
         return None
-    return number if math.isfinite(number) else None
+    return number if math.isfinite(number) and abs(number) <= MAX_ABS_VALUE else None
+
+
+def _show(x: object, limit: int = 60) -> str:
+    """A short JSON-ish rendering of a value for messages (never fails, never huge)."""
+    if isinstance(x, _LongNumber):
+        return f"a number literal of {len(x):,} characters"
+    if isinstance(x, int) and not isinstance(x, bool) and x.bit_length() > 200:
+        return f"an integer of about {int(x.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = json.dumps(x, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        text = type(x).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def finite(value: object, what: str) -> float:
