@@ -403,9 +403,13 @@ def test_undominated_matches_the_dense_version():
 
 def test_rejected_solver_option_is_a_clear_error():
     import toy
-    from planner.session import solve
-    with pytest.raises(PlannerError, match="random_seed"):
+    from planner.highs import SolverOptions
+    from planner.session import PlanningSession, solve
+    with pytest.raises(PlannerError, match="seed"):       # the keyword, checked first
         solve(toy.scenario(), seed=99_999_999_999)
+    highs = PlanningSession(toy.scenario()).highs       # HiGHS's own check, behind it
+    with pytest.raises(PlannerError, match="random_seed"):
+        highs.solve(SolverOptions(seed=99_999_999_999))
 
 
 # --- the command line --------------------------------------------------------------------------
