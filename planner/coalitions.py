@@ -11,6 +11,7 @@ the same model with ``member_in`` free: one MILP with a binary per member.
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
 from collections.abc import Iterable
 from concurrent.futures import Executor
@@ -209,7 +210,7 @@ class CoalitionValues:
         """v(S) = sum_{m in S} C({m}) - C(S), the savings game."""
         key = frozenset(coalition)
         self.compute([key] + [frozenset([m]) for m in key])
-        return sum(self.costs[frozenset([m])].cost for m in key) - self.costs[key].cost
+        return math.fsum(self.costs[frozenset([m])].cost for m in key) - self.costs[key].cost
 
 
 def _order(coalition: frozenset[str]) -> tuple:

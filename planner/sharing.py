@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import ExitStack
@@ -98,7 +99,7 @@ class Sharing:
 def _savings_task(key, scenario, options, standalone, coalition) -> float:
     """v(S) in a worker process (picklable: used by executor.map when sampling Shapley)."""
     cost = solve_batch(key, scenario, options, [frozenset(coalition)])[0].cost
-    return sum(standalone[m] for m in coalition) - cost
+    return math.fsum(standalone[m] for m in coalition) - cost
 
 
 def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: pd.Series,
@@ -200,7 +201,7 @@ class Separator:
         self.milp_calls = 0
 
     def excess(self, coalition, x) -> float:
-        return self.cache.savings(coalition) - sum(x[m] for m in coalition)
+        return self.cache.savings(coalition) - math.fsum(x[m] for m in coalition)
 
     def __call__(self, x, exclude, epsilon=None):
         members = list(self.standalone)
@@ -218,7 +219,7 @@ class Separator:
         self.milp_calls += 1
         coalition, excess = self.model.most_dissatisfied(self.standalone, x, exclude)
         if coalition not in self.cache.costs:
-            cost = sum(self.standalone[m] - x[m] for m in coalition) - excess
+            cost = math.fsum(self.standalone[m] - x[m] for m in coalition) - excess
             self.cache.costs[coalition] = CoalitionCost(coalition, cost, "separation", cost)
         self.rows.add(coalition)
         return coalition, excess
@@ -330,7 +331,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     allocation = pd.Series(allocation).reindex(members)
     table = transfers(standalone, borne, allocation)
     _check_invariants(table, savings)
-    values = {k: (sum(standalone[m] for m in k) - c.cost) for k, c in cache.costs.items()}
+    values = {k: (math.fsum(standalone[m] for m in k) - c.cost) for k, c in cache.costs.items()}
     return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
                    savings, allocation, report, nearest, table, borne_table,
                    values, error_bounds)

@@ -74,3 +74,20 @@ def test_killing_share_kills_its_workers(tmp_path):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
     assert not (tmp_path / "s").exists()
+
+
+def test_sharing_files_are_byte_identical_across_hash_seeds_and_workers(tmp_path):
+    import toy
+
+    toy.consortium(5).save(tmp_path / "scenario")
+    outputs = []
+    for seed, workers in (("1", "1"), ("2", "1"), ("3", "2")):
+        out = tmp_path / f"share{seed}"
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        result = subprocess.run(planner_command() + [
+            "share", str(tmp_path / "scenario"), "--rule", "nucleolus", "--workers", workers,
+            "--no-progress", "--out", str(out)], cwd=tmp_path, env=env, capture_output=True,
+            text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1] == outputs[2]
