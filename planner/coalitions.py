@@ -86,7 +86,11 @@ class CoalitionModel:
         one per coalition ever excluded; on_S = 1 switches a cut on, 0 off (then it is slack)."""
         wanted = set(coalitions)
         new_rows = []
-        for coalition in wanted - set(self._cuts):
+        # canonical order (scenario member order), not set order: the cut rows' order shapes the
+        # MILP and so which of tied coalitions it returns, and set order follows PYTHONHASHSEED
+        rank = {m: k for k, m in enumerate(self.members)}
+        for coalition in sorted(wanted - set(self._cuts),
+                                key=lambda c: (len(c), sorted(rank[m] for m in c))):
             k = len(self._cuts)
             on = pyo.Param(mutable=True, initialize=1)
             self.model.add_component(f"no_good_on_{k}", on)

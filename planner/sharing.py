@@ -15,7 +15,7 @@ import itertools
 import math
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,10 +147,77 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued work and terminate the worker processes now (no waiting on solves)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
+
+
+@contextmanager
+def _process_pool(workers: int):
+    """A local process pool whose workers never outlive the planner.
+
+    Workers die with the parent (die_with_parent: PR_SET_PDEATHSIG, covers SIGKILL). While the
+    pool is open, a SIGTERM to the planner (handled in the main thread only) cancels the queued
+    coalitions, terminates the workers and exits with status 143; any exception (Ctrl-C too)
+    terminates the workers instead of waiting for their running solves."""
+    import signal
+    import threading
+
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+    previous = None
+
+    def on_sigterm(signum, frame):
+        _kill_pool(pool)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        except (ValueError, OSError):
+            previous = None
+    finished = False
+    try:
+        yield pool
+        finished = True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _kill_pool(pool)
+
+
+ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
+
+
 def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_tol: float,
-                     policy_member, policy_share: float) -> None:
+                     policy_member, policy_share: float, max_permutations: int = 2000,
+                     confidence: float = 0.95) -> None:
     """Every argument checked before the first coalition is solved (a wrong flag costs nothing)."""
     problems = []
+    if rule in ENUMERATION_ONLY and isinstance(exact_limit, int) and len(members) > exact_limit:
+        problems.append(f"rule {rule!r} needs exact enumeration: {len(members)} members is more "
+                        f"than --exact-limit {exact_limit}")
+    if not (isinstance(max_permutations, int) and max_permutations >= 1):
+        problems.append(f"max_permutations must be a whole number >= 1, not "
+                        f"{max_permutations!r}")
+    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+        problems.append(f"confidence must be between 0 and 1, not {confidence!r}")
     if rule not in RULES:
         problems.append(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
     if rule == "policy" and policy_member not in members:
@@ -276,8 +343,10 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     members = list(scenario.members["member"])
     n = len(members)
     if rule is None:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
-        rule = DEFAULT_RULE if n <= exact_limit else LARGE_DEFAULT_RULE
-    _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share)
+        limit = exact_limit if isinstance(exact_limit, int) else 0
+        rule = DEFAULT_RULE if n <= limit else LARGE_DEFAULT_RULE
+    _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share,
+                     max_permutations, confidence)
     with ExitStack() as stack:
         if executor is None and scheduler is not None:
             from distributed import Client
@@ -286,9 +355,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
             workers = workers or max(1, len(client.scheduler_info()["workers"]))
         workers = workers or os.cpu_count() or 1
         if executor is None and workers > 1:
-            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers,
-                                                               initializer=die_with_parent,
-                                                               initargs=(os.getpid(),)))
+            executor = stack.enter_context(_process_pool(workers))
         bar = None
         if progress:
             from tqdm import tqdm
