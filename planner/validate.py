@@ -22,7 +22,7 @@ import pandera.pandas as pa
 
 from planner.errors import ProblemList, ScenarioWarning
 from planner.schema import (MAX_COEFFICIENT, MAX_ROWS, MAX_SITES, MAX_ZONE_SITE_PAIRS, MAX_ZONES,
-                            TABLES, Field, Table)
+                            Field, Table)
 from planner.settings import ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)

@@ -4,7 +4,6 @@ of conftest.py: one defect per case, across every table, numeric column and scen
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import subprocess
@@ -21,6 +20,7 @@ import planner
 from conftest import TINY, write_scenario
 from planner.errors import PlannerError, ScenarioError, ScenarioWarning
 from planner.schema import TABLES
+from test_validation import set_cell
 
 EXTRA = {  # the optional tables, so that their columns are corrupted too
     "travel": "zone_id,site_id,minutes\nZ1,S_C,10\n",
@@ -49,15 +49,6 @@ def assert_reported(path: Path, file: str, column: str | None = None, row: int |
             assert all(w.lower() in str(p).lower() for w in words), text
             return p
     raise AssertionError(f"no problem for {file}/{column}/row {row}:\n{text}")
-
-
-def set_cell(folder: Path, table: str, row: int, column: str, value: str) -> None:
-    path = folder / f"{table}.csv"
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    rows[row - 1][rows[0].index(column)] = value
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
 
 
 # --- every numeric cell ------------------------------------------------------------------------
@@ -131,7 +122,7 @@ def test_bad_setting_in_every_key(folder, keys, value):
 def test_gbk_scenario_toml(folder):
     (folder / "scenario.toml").write_bytes(
         TINY["scenario"].replace('"tiny"', '"天长"').encode("gbk"))
-    p = assert_reported(folder, "scenario.toml", None, None, "not UTF-8", "byte")
+    assert_reported(folder, "scenario.toml", None, None, "not UTF-8", "byte")
 
 
 def test_gbk_csv(folder):
