@@ -1,4 +1,5 @@
-"""`planner share` fails fast on bad arguments and leaves no worker processes when killed."""
+"""`planner share` fails fast on bad arguments and leaves no worker processes when stopped
+(SIGKILL or SIGTERM)."""
 
 from __future__ import annotations
 
@@ -57,37 +58,27 @@ def test_share_is_exported_and_works(tiny_folder):
 
 
 @pytest.mark.slow
-def test_killing_share_kills_its_workers(tmp_path):
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_stopping_share_stops_its_workers(tmp_path, signum):
     proc = subprocess.Popen(planner_command() + ["share", "--workers", "2", "--no-progress",
                                                  "--out", str(tmp_path / "s")],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     workers: set[int] = set()
     deadline = time.time() + 120
-    while time.time() < deadline and len(workers) < 2:
+    while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
         workers = _children(proc.pid)
         time.sleep(0.2)
     assert workers, "the share run started no worker processes"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    time.sleep(1.0)   # the workers are solving coalitions now
+    os.kill(proc.pid, signum)
+    proc.wait(timeout=30)
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
     deadline = time.time() + 15
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
+    assert proc.returncode != 0
+    assert "Traceback" not in stderr, stderr
     assert not (tmp_path / "s").exists()
-
-
-def test_sharing_files_are_byte_identical_across_hash_seeds_and_workers(tmp_path):
-    import toy
-
-    toy.consortium(5).save(tmp_path / "scenario")
-    outputs = []
-    for seed, workers in (("1", "1"), ("2", "1"), ("3", "2")):
-        out = tmp_path / f"share{seed}"
-        env = dict(os.environ, PYTHONHASHSEED=seed)
-        result = subprocess.run(planner_command() + [
-            "share", str(tmp_path / "scenario"), "--rule", "nucleolus", "--workers", workers,
-            "--no-progress", "--out", str(out)], cwd=tmp_path, env=env, capture_output=True,
-            text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
-    assert outputs[0] == outputs[1] == outputs[2]
