@@ -74,13 +74,6 @@ def write_json(data: dict, path: Path) -> None:
 
 
 @contextmanager
-def atomic_folder(target: str | Path, kind: str = "output"):
-    """Yield a temporary folder that replaces `target` on success (see planner.publish)."""
-    with publish_folder(target, kind) as work:
-        yield work
-
-
-@contextmanager
 def _fixed_gpkg_date():
     import pyogrio
     before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
@@ -142,7 +135,7 @@ def save_plan(plan, path: str | Path) -> None:
     if plan.objective is None:
         raise NoPlanError(f"no plan to write to {path} (status: {plan.status}); nothing was "
                           "written and an earlier plan there is kept.")
-    with atomic_folder(path, "plan") as work:
+    with publish_folder(path, "plan") as work:
         write_json(plan_json(plan), work / "plan.json")
         for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
             write_csv(getattr(plan, name), work / f"{name}.csv")

@@ -87,14 +87,14 @@ class Scenario:
         WGS-84, as held. Only a folder or workbook the planner wrote is ever replaced."""
         import tomli_w
 
-        from planner.output import atomic_folder
+        from planner.publish import publish_folder
         if Path(path).suffix.lower() == ".xlsx":
             from planner.workbook import save_workbook
             save_workbook(self, path)
             return
         settings = self.settings.model_dump(exclude_none=True)
         settings["coordinates"] = "wgs84"
-        with atomic_folder(path, "scenario") as work:
+        with publish_folder(path, "scenario") as work:
             (work / "scenario.toml").write_text(tomli_w.dumps(settings), encoding="utf-8")
             for name, frame in self.tables.items():
                 if len(frame) or TABLES[name].required:

@@ -89,8 +89,9 @@ class Sharing:
 
     def save(self, path) -> None:
         """sharing.json and transfers.csv, written atomically."""
-        from planner.output import atomic_folder, write_csv, write_json
-        with atomic_folder(path, "sharing") as work:
+        from planner.output import write_csv, write_json
+        from planner.publish import publish_folder
+        with publish_folder(path, "sharing") as work:
             write_json(self.to_json(), work / "sharing.json")
             write_csv(self.transfers, work / "transfers.csv")
 
