@@ -148,9 +148,73 @@ def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
             f"(scenario.toml budget or members.csv budget_contribution) or soften coverage."]
 
 
+def _describe(row) -> str:
+    """An implemented.csv row in words, with its spreadsheet row number."""
+    what = {"new_units": f"{row['amount']:g} new {row['resource']} unit(s) at {row['site_id']}",
+            "outreach_days": f"{row['amount']:g} {row['resource']} outreach days at "
+                             f"{row['site_id']}",
+            "relocated": f"{row['amount']:g} {row['resource']} unit(s) moved from "
+                         f"{row['from_site']} to {row['site_id']}"}[row["decision"]]
+    return f"implemented.csv row {row['row']} ({'at least' if row['limit'] == 'at_least' else 'at most'} {what})"
+
+
+def _why_no_decision(inp: ModelInputs, row) -> str:
+    eq, k = inp.equipment, row["resource"]
+    if row["decision"] == "new_units":
+        return (f"new {k} units may not go to a site of tier '{inp.sites.at[row['site_id'], 'tier']}'"
+                f" (equipment.csv allowed_tiers of {k}: {eq.at[k, 'allowed_tiers']})")
+    if pd.isna(eq.at[k, "relocation_cost"]):
+        return f"{k} has no relocation_cost in equipment.csv, so its units do not move"
+    if inp.existing.get((row["from_site"], k), 0) <= 0:
+        return f"{row['from_site']} has no existing {k} units (resources.csv)"
+    return (f"{k} units may not go to a site of tier '{inp.sites.at[row['site_id'], 'tier']}' "
+            f"(equipment.csv allowed_tiers: {eq.at[k, 'allowed_tiers']})")
+
+
+def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
+    """Commitments the plan cannot keep, whatever else it does: a decision the model does not
+    have, more units moved than exist, more days than the pool, more capital than the budget."""
+    from planner.decisions import commitment_targets
+
+    causes, capital, days, moved = [], 0.0, {}, {}
+    eq = inp.equipment
+    for row, keys in commitment_targets(inp):
+        if row["limit"] != "at_least" or row["amount"] <= 0:
+            continue
+        if not keys:
+            causes.append(f"commitment: {_describe(row)} is not a decision the plan can make: "
+                          f"{_why_no_decision(inp, row)}. Correct or remove the row.")
+            continue
+        k, amount = row["resource"], float(row["amount"])
+        if row["decision"] == "new_units":
+            capital += amount * eq.at[k, "capex"]
+        elif row["decision"] == "relocated":
+            capital += amount * eq.at[k, "relocation_cost"]
+            moved.setdefault((row["from_site"], k), []).append(row)
+        else:
+            days.setdefault(k, []).append(row)
+    for (i, k), rows in moved.items():
+        if sum(r["amount"] for r in rows) > inp.existing.get((i, k), 0):
+            causes.append(f"commitment: {', '.join(_describe(r) for r in rows)} move(s) more "
+                          f"{k} units out of {i} than it has ({inp.existing.get((i, k), 0):g}).")
+    for s, rows in days.items():
+        if sum(r["amount"] for r in rows) > inp.pool[s] + 1e-9:
+            causes.append(f"commitment: the {s} outreach days committed in implemented.csv rows "
+                          f"{', '.join(str(r['row']) for r in rows)} add up to "
+                          f"{sum(r['amount'] for r in rows):g}, more than the pool of "
+                          f"{inp.pool[s]:g} days ('{s}.outreach_days' in resources.csv).")
+    if capital > inp.budget * (1 + 1e-9) + 1e-6:
+        currency = scenario.settings.currency
+        causes.append(f"commitment: the units bought and moved in implemented.csv cost "
+                      f"{_fmt_money(capital, currency)} of capital, more than the budget of "
+                      f"{_fmt_money(inp.budget, currency)}. Raise the budget or drop rows.")
+    return causes
+
+
 def precheck(scenario, inp: ModelInputs) -> None:
     """Raise InfeasibleError naming zones/sites when a usual cause of infeasibility is present."""
-    causes = [] if inp.policy_soft else _policy_over_pools(scenario, inp)
+    causes = _commitments_impossible(scenario, inp)
+    causes += [] if inp.policy_soft else _policy_over_pools(scenario, inp)
     causes += _too_many_existing(inp)
     if not inp.urgent_soft:
         causes += _uncoverable_zones(scenario, inp)
@@ -158,6 +222,15 @@ def precheck(scenario, inp: ModelInputs) -> None:
             causes += _budget_for_coverage(scenario, inp)
     if causes:
         raise InfeasibleError(causes)
+
+
+def _committed_columns(inp: ModelInputs, hm, columns) -> list[str]:
+    """Names of the IIS columns whose bounds come from implemented.csv."""
+    from planner.decisions import decision_bounds
+
+    committed = {f"{name}[{','.join(map(str, key))}]"
+                 for name, keys in decision_bounds(inp).items() for key in keys}
+    return [hm.variables[c].name for c in columns if hm.variables[c].name in committed]
 
 
 def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[str]]:
@@ -174,6 +247,9 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
     h.setOptionValue("iis_strategy", 2)  # a full IIS from the LP (0 is only a bounds test)
     _, iis = h.getIis()
     names = [hm.constraints[r].name for r in iis.row_index_] if iis.valid_ else []
+    bounded = _committed_columns(inp, hm, iis.col_index_ if iis.valid_ else [])
+    if bounded:
+        names.append(f"the bounds implemented.csv sets on {', '.join(bounded)}")
     if not names:
         return (["HiGHS reports the LP relaxation infeasible but could not isolate the "
                  "conflicting constraints."], [])

@@ -82,6 +82,9 @@ class ModelInputs:
     penalty_per_zone: float
     policy_soft: bool          # game mode: a policy-minimum shortfall is bought in, at a price
     shortfall_price: pd.Series  # specialty -> price of one missing policy day (game mode)
+    # implemented.csv rows (decision, site_id, resource, from_site, amount, limit, row): bounds
+    # on decisions; none in game mode (a coalition's own plan is hypothetical)
+    commitments: pd.DataFrame = None
 
     @property
     def services(self) -> list[str]:
@@ -318,4 +321,13 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         cover_rows=cover_rows, budget=scenario.budget,
         value_per_minute=settings.travel.value_per_minute, urgent_soft=urgent_soft,
         penalty_per_zone=settings.urgent.penalty_per_zone, policy_soft=game,
-        shortfall_price=sp["cost_per_day"] * settings.policy.shortfall_cost_factor)
+        shortfall_price=sp["cost_per_day"] * settings.policy.shortfall_cost_factor,
+        commitments=_commitments(scenario, game))
+
+
+def _commitments(scenario: Scenario, game: bool) -> pd.DataFrame:
+    """implemented.csv with its spreadsheet row numbers (for messages); empty in game mode."""
+    rows = scenario.implemented
+    columns = ["decision", "site_id", "resource", "from_site", "amount", "limit"]
+    frame = rows[columns].assign(row=rows.index.to_numpy() + 2)
+    return frame.iloc[:0] if game else frame.reset_index(drop=True)

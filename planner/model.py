@@ -185,6 +185,24 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.member_in.fix(1)
 
 
+def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """Commitments (implemented.csv, DESIGN.md section 7) as bounds on the decisions:
+    new_units[i,e], relocated[i,j,e], outreach_days[i,s] >= amount (at_least rows), <= amount
+    (at_most rows). Bounds, not rows: every bound is first reset to its default, so a re-solve
+    with other commitments pushes changed bounds only (models/replanning.md)."""
+    from planner.decisions import decision_bounds
+
+    bounds = decision_bounds(inp)
+    defaults = {"new_units": lambda k: None, "outreach_days": lambda k: None,
+                "relocated": lambda k: m.existing[k[0], k[2]]}
+    for name, default_upper in defaults.items():
+        var, given = getattr(m, name), bounds[name]
+        for key, v in var.items():
+            lower, upper = given.get(key, (0.0, None))
+            v.setlb(lower)
+            v.setub(default_upper(key) if upper is None else upper)
+
+
 def _site_in(m, inp: ModelInputs, i):
     return m.member_in[m.site_member[i]]
 
@@ -459,6 +477,7 @@ def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     add_sets(m, inp)
     add_parameters(m, inp)
     add_variables(m, inp)
+    set_decision_bounds(m, inp)
     add_units_in_service(m, inp)
     add_demand_balance(m, inp)
     add_equipment_capacity(m, inp)

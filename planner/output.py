@@ -63,6 +63,23 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
+def csv_unquote(frame: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of :func:`csv_safe` for tables read back from the planner's own CSVs (rows of
+    a decisions.csv copied into implemented.csv): `'=X` is the id `=X` again."""
+    def original(value):
+        if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+            return value[1:]
+        return value
+
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if not text or frame.empty:
+        return frame
+    plain = frame.copy()
+    for c in text:
+        plain[c] = plain[c].map(original)
+    return plain
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Every CSV the planner writes: formula-safe text, fixed float format, Unix line ends."""
     csv_safe(frame).to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
@@ -85,10 +102,13 @@ def _fixed_gpkg_date():
 
 
 def plan_json(plan) -> dict:
-    return json_safe({
+    data = {
         "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "mip_gap": plan.mip_gap, "solve_seconds": round(plan.solve_seconds, 3),
-        "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis})
+        "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis}
+    if plan.changes is not None:   # a re-plan (DESIGN.md section 7)
+        data.update(changes=plan.change_count, baseline_run=plan.baseline_run)
+    return json_safe(data)
 
 
 def geodataframe(plan, layer: str):
@@ -127,7 +147,8 @@ def geodataframe(plan, layer: str):
 
 def save_plan(plan, path: str | Path) -> None:
     """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
-    budget.csv, costs.csv and plan.gpkg (layers sites, zones, flows).
+    budget.csv, costs.csv, decisions.csv (changes.csv for a re-plan) and plan.gpkg (layers
+    sites, zones, flows).
 
     A result without a plan (no solution within the limits) raises :class:`NoPlanError` and
     writes nothing, so an earlier plan in the folder is never replaced by an empty one.
@@ -140,6 +161,9 @@ def save_plan(plan, path: str | Path) -> None:
         for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
             write_csv(getattr(plan, name), work / f"{name}.csv")
         write_csv(plan.costs.reset_index(), work / "costs.csv")
+        write_csv(plan.decisions, work / "decisions.csv")
+        if plan.changes is not None:
+            write_csv(plan.changes, work / "changes.csv")
         with _fixed_gpkg_date():
             for layer in ("sites", "zones", "flows"):
                 frame = geodataframe(plan, layer)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from planner.decisions import decision_table
 from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
 
@@ -41,6 +42,17 @@ class Plan:
     kpis: dict[str, Any] = field(default_factory=dict)
     geometry: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     shortfall: pd.DataFrame = field(default_factory=pd.DataFrame)  # games: policy days bought in
+    # decision, site_id, resource, from_site, amount: the non-zero decisions (decisions.csv)
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # re-plans only (planner.replan): decisions that differ from the baseline, and its run
+    changes: pd.DataFrame | None = None
+    baseline_run: int | None = None
+
+    @property
+    def change_count(self) -> int | None:
+        """Sum of |after - before| over the decisions (None unless this is a re-plan)."""
+        from planner.decisions import change_count
+        return None if self.changes is None else change_count(self.changes)
 
     @property
     def is_optimal(self) -> bool:
@@ -140,7 +152,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
-                flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table)
+                flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
+                decision_table(new, moved, days))
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:

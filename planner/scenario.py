@@ -19,6 +19,7 @@ import pydantic
 
 from planner.errors import ProblemList, ScenarioError
 from planner.geo import distance_km, gcj02_to_wgs84
+from planner.output import csv_unquote
 from planner.schema import TABLES
 from planner.settings import ScenarioSettings
 from planner import reading
@@ -272,6 +273,7 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
             frame = pd.DataFrame({f: pd.Series(dtype=object) for f in table.required_columns})
         tables[name] = typed_table(frame.astype(object), table, problems, file_of(name))
     problems.raise_if_any(source)
+    tables["implemented"] = csv_unquote(tables["implemented"])  # rows copied from decisions.csv
     check_references(settings, tables, problems, file_of)
     check_magnitudes(settings, tables, problems, file_of, require_demand=from_files)
     problems.raise_if_any(source)

@@ -258,8 +258,36 @@ TABLES: dict[str, Table] = {
                       "the zone's own rate", minimum=0, maximum=MAX_RATE),
             ),
         ),
+        Table(
+            "implemented",
+            key=("decision", "site_id", "resource", "from_site", "limit"),
+            meaning="Decisions already made or committed (DESIGN.md section 7), with the "
+            "columns of a plan's `decisions.csv`: copy rows of a plan's decisions.csv here to "
+            "keep them. Each row bounds one decision of the plan: at least `amount` "
+            "(`limit` at_least, the default), or at most `amount` (`limit` at_most: 0 forbids "
+            "the decision; a `relocated` at_most row with an empty site_id caps every move "
+            "of `resource` out of from_site, e.g. never move the People's Hospital's CTs).",
+            required=False,
+            fields=(
+                _text("decision", "`new_units`, `relocated` or `outreach_days`"),
+                _text("site_id", "the site of the decision (for `relocated`: where the units "
+                      "go); may be empty only in a `relocated` at_most row", required=False),
+                _text("resource", "an equipment (new_units, relocated) or a specialty "
+                      "(outreach_days)"),
+                _text("from_site", "`relocated` only: the site the units come from",
+                      required=False),
+                Field("amount", "integer", True, "units or days", "the bound: units bought, "
+                      "units moved or outreach days a year", minimum=0, maximum=1e6),
+                _text("limit", "`at_least` (default: a commitment, amount is a lower bound) or "
+                      "`at_most` (amount is an upper bound; 0 forbids the decision)",
+                      required=False, default="at_least"),
+            ),
+        ),
     )
 }
+
+DECISION_COLUMNS = ["decision", "site_id", "resource", "from_site", "amount"]
+DECISIONS = ("new_units", "relocated", "outreach_days")  # their order in decisions.csv
 
 
 def schema_markdown() -> str:

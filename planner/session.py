@@ -11,7 +11,8 @@ from planner.diagnose import explain_infeasible, precheck
 from planner.errors import InfeasibleError, PlannerError
 from planner.highs import HighsModel, SolverOptions
 from planner.inputs import ModelInputs, model_inputs
-from planner.model import build_model, paused_gc, set_objective, set_parameters
+from planner.model import (build_model, paused_gc, set_decision_bounds, set_objective,
+                           set_parameters)
 from planner.plan import Plan, extract_plan
 from planner.scenario import Scenario
 from planner.settings import SolverSettings
@@ -88,6 +89,7 @@ class PlanningSession:
                 same_costs = inp.cost_key == self.inputs.cost_key
                 self.inputs = inp
                 set_parameters(self.model, inp)
+                set_decision_bounds(self.model, inp)
                 if not same_costs:
                     set_objective(self.model, inp)
                 self.highs.update()

@@ -270,6 +270,55 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     if unknown_specialties:
         problems.add(file_of("scenario"), f"[policy.min_outreach_days] names unknown specialty "
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
+    check_implemented(tables, problems, file_of("implemented"))
+
+
+def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
+    """implemented.csv: known decisions, limits, sites and resources; from_site exactly where the
+    decision is a relocation; an empty site_id only in a `relocated` at_most row."""
+    from planner.schema import DECISIONS
+
+    rows = tables["implemented"]
+    if rows.empty:
+        return
+    sites = set(tables["sites"]["site_id"])
+    equipment = set(tables["equipment"]["equipment"])
+    specialties = set(tables["specialties"]["specialty"])
+    decision, limit = rows["decision"], rows["limit"]
+    bad = ~decision.isin(DECISIONS)
+    if bad.any():
+        problems.add(where, f"unknown decision '{decision[bad].iloc[0]}'; write new_units, "
+                     "relocated or outreach_days (as in a plan's decisions.csv).", "decision",
+                     _rows(rows.index[bad]))
+    bad = ~limit.isin(["at_least", "at_most"])
+    if bad.any():
+        problems.add(where, f"unknown limit '{limit[bad].iloc[0]}'; write at_least (a "
+                     "commitment: at least amount) or at_most (at most amount; 0 forbids).",
+                     "limit", _rows(rows.index[bad]))
+    _unknown(problems, where, rows, "site_id", sites, "site", "sites.csv")
+    _unknown(problems, where, rows, "from_site", sites, "site", "sites.csv")
+    for kinds, known, listed in ((("new_units", "relocated"), equipment, "equipment.csv"),
+                                 (("outreach_days",), specialties, "specialties.csv")):
+        part = rows[decision.isin(kinds)]
+        _unknown(problems, where, part, "resource", known,
+                 f"resource for {' / '.join(kinds)}", listed)
+    relocated = decision == "relocated"
+    bad = relocated & rows["from_site"].isna()
+    if bad.any():
+        problems.add(where, "a relocated row needs from_site (the site the units leave).",
+                     "from_site", _rows(rows.index[bad]))
+    bad = ~relocated & decision.isin(DECISIONS) & rows["from_site"].notna()
+    if bad.any():
+        problems.add(where, "from_site is only for relocated rows; leave it empty here.",
+                     "from_site", _rows(rows.index[bad]))
+    bad = relocated & (rows["from_site"] == rows["site_id"])
+    if bad.any():
+        problems.add(where, "a unit cannot be relocated to the site it is at (site_id equals "
+                     "from_site).", "site_id", _rows(rows.index[bad]))
+    bad = rows["site_id"].isna() & ~(relocated & (limit == "at_most"))
+    if bad.any():
+        problems.add(where, "site_id is empty; only a relocated at_most row may leave it empty "
+                     "(to cap every move out of from_site).", "site_id", _rows(rows.index[bad]))
 
 
 def check_sizes(raw: dict[str, pd.DataFrame], problems: ProblemList, file_of) -> None:
