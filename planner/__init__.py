@@ -6,11 +6,12 @@ from __future__ import annotations
 from planner.errors import InfeasibleError, PlannerError, ScenarioError
 from planner.highs import SolverOptions
 from planner.plan import Plan
+from planner.replanning import replan
 from planner.scenario import Scenario, default_scenario_path, load_scenario
 from planner.session import PlanningSession, solve
 from planner.sharing import Sharing, share
 
 __all__ = [
     "InfeasibleError", "Plan", "PlannerError", "PlanningSession", "Scenario", "ScenarioError",
-    "Sharing", "SolverOptions", "default_scenario_path", "load_scenario", "share", "solve",
+    "Sharing", "SolverOptions", "default_scenario_path", "load_scenario", "replan", "share", "solve",
 ]

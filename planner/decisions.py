@@ -35,10 +35,14 @@ def normalise(decisions: pd.DataFrame) -> pd.DataFrame:
     that tables from a plan, a CSV file or the run history compare equal."""
     frame = decisions.reindex(columns=DECISION_COLUMNS).copy()
     frame["from_site"] = frame["from_site"].where(frame["from_site"].notna(), "")
-    for c in ("decision", "site_id", "resource", "from_site"):
+    for c in KEY:
         frame[c] = frame[c].astype(str)
     frame["amount"] = pd.to_numeric(frame["amount"]).round().astype(np.int64)
-    frame = frame[frame["amount"] != 0]
+    return _ordered(frame[frame["amount"] != 0])
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the order of decisions.csv: decision kind, site, resource, from_site."""
     order = frame["decision"].map({d: k for k, d in enumerate(DECISIONS)})
     frame = frame.assign(_order=order).sort_values(["_order", "site_id", "resource", "from_site"],
                                                    kind="stable")
@@ -54,11 +58,10 @@ def decision_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.Dat
     before = normalise(before).set_index(KEY)["amount"]
     keys = before.index.union(after.index)
     both = pd.DataFrame({"before": before.reindex(keys, fill_value=0),
-                         "after": after.reindex(keys, fill_value=0)}).astype(np.int64)
+                         "after": after.reindex(keys, fill_value=0)}, index=keys)
+    both = both.astype(np.int64)
     both = both[both["before"] != both["after"]].reset_index()
-    return normalise(both.rename(columns={"after": "amount"})).rename(
-        columns={"amount": "after"})[CHANGE_COLUMNS] if len(both) else \
-        pd.DataFrame(columns=CHANGE_COLUMNS)
+    return _ordered(both.reindex(columns=CHANGE_COLUMNS))
 
 
 def change_count(changes: pd.DataFrame) -> int:

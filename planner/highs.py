@@ -280,7 +280,9 @@ class HighsModel:
             self._set_costs()
 
     # --- solve --------------------------------------------------------------------------------
-    def solve(self, options: SolverOptions) -> SolveResult:
+    def solve(self, options: SolverOptions, start: np.ndarray | None = None) -> SolveResult:
+        """Solve from scratch (no state from an earlier solve: same inputs, same plan), or from
+        the column values `start` (a known feasible plan HiGHS may use as its first incumbent)."""
         h = self.highs
 
         def option(name: str, value) -> None:
@@ -299,10 +301,13 @@ class HighsModel:
         for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
                      "mip_heuristic_run_root_reduced_cost"):
             option(name, bool(options.sub_mip_heuristics))
-        start = time.perf_counter()
+        began = time.perf_counter()
         h.clearSolver()  # no state from an earlier solve: same inputs, same plan
+        if start is not None:
+            _check(h.setSolution(len(start), np.arange(len(start), dtype=np.int32),
+                                 np.asarray(start, dtype=float)), "setSolution")
         run(h, options.threads)
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - began
         status = _STATUS.get(h.getModelStatus(), "error")
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2

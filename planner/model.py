@@ -432,12 +432,17 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     Existing units' opex is part of `units`; the coefficients (:func:`objective_coefficients`)
     are numbers, re-set by :func:`set_objective` when costs change.
     """
+    return linear_sum([c * v for c, v in cost_terms(m, inp)])
+
+
+def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, object]]:
+    """(coefficient, variable) of every non-zero term of :func:`system_cost`."""
     terms = []
     for name, coefs in objective_coefficients(inp).items():
         var = getattr(m, name)
         keys = range(len(coefs)) if name == "flow" else list(var.index_set())
-        terms += [c * var[k] for k, c in zip(keys, coefs.tolist()) if c != 0]
-    return linear_sum(terms)
+        terms += [(c, var[k]) for k, c in zip(keys, coefs.tolist()) if c != 0]
+    return terms
 
 
 def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -> None:

@@ -60,8 +60,10 @@ class PlanningSession:
     otherwise the model is rebuilt.
     """
 
-    def __init__(self, scenario: Scenario, **options):
+    def __init__(self, scenario: Scenario, baseline=None, **options):
         self.scenario = scenario
+        self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
+        self.last_result = None
         self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
         self.rebuilds = 0
@@ -72,6 +74,10 @@ class PlanningSession:
         start = time.perf_counter()
         self.inputs = inp
         self.model = build_model(inp)
+        if self.baseline is not None:
+            from planner.replanning import add_replanning_block
+            with paused_gc():
+                add_replanning_block(self.model, inp, self.baseline)
         with paused_gc():
             self.highs = HighsModel(self.model)
         self.build_seconds = time.perf_counter() - start
@@ -96,8 +102,17 @@ class PlanningSession:
                 self.build_seconds = time.perf_counter() - start
             else:
                 self._build(inp)
-        options = with_options(self.options, options)
-        result = self.highs.solve(options)
+        return self._run(with_options(self.options, options))
+
+    def solve_current(self, start=None, **options) -> Plan:
+        """Solve the model as it stands after changes made to it directly (objective, bounds,
+        parameters: pushed first), optionally from the column values `start`."""
+        self.highs.update()
+        return self._run(with_options(self.options, options), start)
+
+    def _run(self, options: SolverOptions, start=None) -> Plan:
+        result = self.highs.solve(options, start=start)
+        self.last_result = result
         if result.status == "infeasible":
             raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result,

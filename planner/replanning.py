@@ -1,0 +1,186 @@
+"""Stable re-plans: among plans within (1 + R) of the optimum, one with the fewest changes.
+
+DESIGN.md section 7 and models/replanning.md. The baseline is the decisions of an earlier plan
+(the latest successful run in the history). One persistent model serves two solves:
+
+1. the cost model (the exact objective); its value C* is the optimum (the incumbent at the gap);
+2. on the same HiGHS object: the cost row `cost_within_tolerance` (annual cost <= (1 + R) C*)
+   becomes binding and the objective becomes `fewest_changes` (sum |decision - baseline| plus
+   a tie-break < 1 that prefers the cheaper plan), warm-started from the first solve's plan.
+
+Deviation variables exist only where the baseline has a decision (b > 0); elsewhere |x - 0| is x
+itself. Baseline decisions the current model cannot take (a site removed or renamed, a tier no
+longer allowed) are changes whatever the plan does: a constant.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from planner.decisions import decision_changes, normalise
+from planner.model import cost_terms, linear_sum, system_cost
+from planner.plan import Plan
+from planner.scenario import Scenario
+
+VARIABLE_OF = {"new_units": "new_units", "relocated": "relocated",
+               "outreach_days": "outreach_days"}
+TIE_BREAK = 0.5   # the cost term of fewest_changes stays below this: it never outweighs a change
+
+
+def model_key(decision: str, site_id: str, resource: str, from_site: str) -> tuple:
+    """The index of a decision's variable: (site, resource), or (from, to, resource)."""
+    return (from_site, site_id, resource) if decision == "relocated" else (site_id, resource)
+
+
+def baseline_amounts(m: pyo.ConcreteModel, baseline: pd.DataFrame) -> tuple[dict, float]:
+    """{(variable name, key): amount} of the baseline decisions the model has, and the sum of the
+    amounts of those it has not (each a change whatever the plan does)."""
+    present, absent = {}, 0.0
+    for row in normalise(baseline).itertuples(index=False):
+        name = VARIABLE_OF[row.decision]
+        key = model_key(row.decision, row.site_id, row.resource, row.from_site)
+        if key in getattr(m, name):
+            present[(name, key)] = present.get((name, key), 0.0) + float(row.amount)
+        else:
+            absent += float(row.amount)
+    return present, absent
+
+
+# --- the re-planning block (models/replanning.md) ---------------------------------------------
+def add_change_variables(m: pyo.ConcreteModel, present: dict) -> None:
+    """change_up[k], change_down[k] >= 0 for each baseline decision k the model has (b_k > 0).
+
+    BASELINE numbers those decisions; `m.baseline_decision[k]` is (variable name, its index)."""
+    m.baseline_decision = sorted(present)
+    m.BASELINE = pyo.Set(initialize=range(len(present)), ordered=True)
+    m.baseline_amount = pyo.Param(m.BASELINE, mutable=True,
+                                  initialize={k: present[d]
+                                              for k, d in enumerate(m.baseline_decision)})
+    m.change_up = pyo.Var(m.BASELINE, domain=pyo.NonNegativeReals)
+    m.change_down = pyo.Var(m.BASELINE, domain=pyo.NonNegativeReals)
+
+
+def baseline_variable(m: pyo.ConcreteModel, k: int):
+    name, key = m.baseline_decision[k]
+    return getattr(m, name)[key]
+
+
+def add_baseline_deviation(m: pyo.ConcreteModel) -> None:
+    """x_k - change_up[k] + change_down[k] = baseline_amount[k] for each k in BASELINE."""
+    m.baseline_deviation = pyo.Constraint(m.BASELINE, rule=lambda m, k: linear_sum(
+        [baseline_variable(m, k), -m.change_up[k], m.change_down[k]]) == m.baseline_amount[k])
+
+
+def add_cost_within_tolerance(m: pyo.ConcreteModel, inp) -> None:
+    """system_cost <= cost_ceiling; the ceiling is +inf for the first (cost) solve and
+    (1 + R) C* for the second."""
+    m.cost_ceiling = pyo.Param(mutable=True, initialize=math.inf)
+    m.cost_within_tolerance = pyo.Constraint(expr=system_cost(m, inp) <= m.cost_ceiling)
+
+
+def changes_expression(m: pyo.ConcreteModel, absent: float):
+    """sum over decisions of |x - b|: x where b = 0, change_up + change_down where b > 0, and
+    the baseline decisions the model cannot take (a constant)."""
+    in_baseline = set(m.baseline_decision)
+    terms = [v for name in VARIABLE_OF.values() for key, v in getattr(m, name).items()
+             if (name, key) not in in_baseline]
+    terms += [m.change_up[k] for k in m.BASELINE] + [m.change_down[k] for k in m.BASELINE]
+    return linear_sum(terms + ([absent] if absent else []))
+
+
+def add_fewest_changes(m: pyo.ConcreteModel, inp, absent: float) -> None:
+    """min changes + cost_weight * system_cost, cost_weight = TIE_BREAK / cost_ceiling (the
+    cost term stays below 1, so it only breaks ties between plans with equal changes).
+    Deactivated until the second solve."""
+    m.cost_weight = pyo.Param(mutable=True, initialize=0.0)
+    m.changes = pyo.Expression(expr=changes_expression(m, absent))
+    tie_break = [(m.cost_weight * c) * v for c, v in cost_terms(m, inp)]
+    m.fewest_changes = pyo.Objective(expr=linear_sum(list(m.changes.expr.args) + tie_break),
+                                     sense=pyo.minimize)
+    m.fewest_changes.deactivate()
+
+
+def add_replanning_block(m: pyo.ConcreteModel, inp, baseline: pd.DataFrame) -> None:
+    present, absent = baseline_amounts(m, baseline)
+    add_change_variables(m, present)
+    add_baseline_deviation(m)
+    add_cost_within_tolerance(m, inp)
+    add_fewest_changes(m, inp, absent)
+
+
+# --- the two solves ---------------------------------------------------------------------------
+def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float | None = None,
+           baseline_run: int | None = None, **options) -> Plan:
+    """The plan of fewest changes from `baseline` among plans of annual cost at most
+    (1 + tolerance) x the optimum (tolerance: the scenario's mip_gap by default).
+
+    Without a baseline (a first run) this is the cost-optimal plan, and every decision counts
+    as a change from nothing. The returned Plan carries `changes` (the decisions that differ:
+    before, after) and `baseline_run`.
+    """
+    from planner.session import PlanningSession
+
+    session = PlanningSession(scenario, baseline=baseline, **options)
+    first = session.solve()
+    if baseline is None or first.objective is None:
+        return _with_changes(first, baseline, baseline_run)
+    rate = session.options.mip_gap if tolerance is None else float(tolerance)
+    if not (math.isfinite(rate) and rate >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0 (got {tolerance!r})")
+    optimum = session.last_result.objective
+    m = session.model
+    # a rounding allowance, so that a baseline exactly at the optimum is never cut off
+    ceiling = optimum * (1 + rate) + 1e-9 * abs(optimum) + 1e-6
+    m.cost_ceiling.set_value(ceiling)
+    m.cost_weight.set_value(TIE_BREAK / ceiling if ceiling > 0 else 0.0)
+    m.objective.deactivate()
+    m.fewest_changes.activate()
+    try:
+        start = _start_values(session)
+        first_changes = float(pyo.value(m.changes, exception=False) or 0.0)
+        # a relative gap that proves the fewest changes: the absolute gap stays below one change
+        gap = min(session.options.mip_gap, 0.4 / (first_changes + 1.0))
+        second = session.solve_current(mip_gap=gap, start=start)
+    finally:
+        m.fewest_changes.deactivate()
+        m.objective.activate()
+        m.cost_ceiling.set_value(math.inf)
+    if second.objective is None:   # no better plan found in time: the cost-optimal one stands
+        return _with_changes(first, baseline, baseline_run)
+    # the cost's lower bound is the first solve's; the second's bound is one on changes
+    bound = first.bound
+    gap = None if bound is None else max(0.0, (second.objective - bound) /
+                                         max(abs(second.objective), 1e-9))
+    return _with_changes(replace(second, bound=bound, mip_gap=gap), baseline, baseline_run)
+
+
+def _start_values(session) -> np.ndarray:
+    """The first solve's plan, with its deviations from the baseline: a feasible start."""
+    hm, m = session.highs, session.model
+    values = session.last_result.values.copy()
+    for k in m.BASELINE:
+        x = values[hm.column[id(baseline_variable(m, k))]]
+        b = m.baseline_amount[k].value
+        values[hm.column[id(m.change_up[k])]] = max(x - b, 0.0)
+        values[hm.column[id(m.change_down[k])]] = max(b - x, 0.0)
+    hm.load(session.last_result)   # so that m.changes can be evaluated at the first plan
+    for k in m.BASELINE:
+        m.change_up[k].set_value(values[hm.column[id(m.change_up[k])]], skip_validation=True)
+        m.change_down[k].set_value(values[hm.column[id(m.change_down[k])]],
+                                   skip_validation=True)
+    return values
+
+
+def _with_changes(plan: Plan, baseline: pd.DataFrame | None, baseline_run: int | None) -> Plan:
+    if plan.objective is None:
+        return plan
+    return replace(plan, changes=decision_changes(baseline, plan.decisions),
+                   baseline_run=baseline_run)
+
+
+__all__ = ["replan"]
