@@ -163,6 +163,186 @@ def share(
         raise typer.Exit(2)
 
 
+@app.command()
+def replan(
+    scenario: Optional[Path] = ScenarioArg,
+    history: str = typer.Option(..., "--history", help="Run history: a SQLite file (created "
+                                "when missing) or a database URL (postgresql+psycopg://...)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Publish the plan folder here "
+                                       "(with changes.csv; sharing.json and transfers.csv "
+                                       "with --share)."),
+    tolerance: Optional[float] = typer.Option(None, help="Accept plans up to (1 + R) x the "
+                                              "optimal annual cost to change fewer decisions "
+                                              "(default: the scenario's mip_gap).",
+                                              callback=_number(0, 1)),
+    wait: float = typer.Option(0.0, help="Seconds to wait for another run of the same "
+                               "scenario on this history; then exit 5.",
+                               callback=_number(0, MAX_TIME_LIMIT)),
+    share_rule: Optional[str] = typer.Option(None, "--share", help="Also share the savings "
+                                             "with this rule and record the transfers."),
+    budget: Optional[float] = typer.Option(None, help="Capital budget (overrides scenario).",
+                                           callback=_number(0, MAX_MONEY)),
+    time_limit: Optional[float] = typer.Option(None, help="Solver time limit per solve, "
+                                               "seconds.",
+                                               callback=_number(0, MAX_TIME_LIMIT, low_open=True)),
+    mip_gap: Optional[float] = typer.Option(None, help="Relative MIP gap to stop at.",
+                                            callback=_number(0, 1)),
+    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads."),
+    seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Solver random seed."),
+    max_gap: Optional[float] = typer.Option(None, help="Exit 4 (and publish nothing) when the "
+                                            "plan's cost gap is above this.",
+                                            callback=_number(0, math.inf)),
+    workers: Optional[int] = typer.Option(None, min=1, max=256, help="--share: local worker "
+                                          "processes."),
+    log_json: bool = typer.Option(False, "--log-json", help="One JSON line per stage on "
+                                  "stderr, for log collectors."),
+    quiet: bool = typer.Option(False, help="Print nothing but errors."),
+) -> None:
+    """Re-plan with the fewest changes from the last successful run, and record the run.
+
+    Exit codes: 0 plan published; 2 bad input; 3 infeasible; 4 no plan or gap above --max-gap;
+    5 another run of the same scenario holds the history longer than --wait."""
+    from planner.job import replan_job
+    from planner.joblog import JobLog
+
+    result = replan_job(scenario, history, out, tolerance=tolerance, wait=wait, max_gap=max_gap,
+                        share_rule=share_rule, share_options={"workers": workers,
+                                                             "progress": False},
+                        log=JobLog(log_json, command="replan"), budget=budget,
+                        time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed)
+    if not quiet:
+        for line in result.lines:
+            typer.echo(line)
+    if result.message:
+        typer.echo(result.message, err=True)
+    raise typer.Exit(result.exit_code)
+
+
+runs_app = typer.Typer(add_completion=False, help="The run history of `planner replan`.")
+HistoryOption = typer.Option(None, "--history", help="Run history: a SQLite file or a "
+                             "database URL.")
+
+
+def _open_history(history: Optional[str]):
+    from planner.history import open_history
+    if history is None:
+        raise typer.BadParameter("give the run history with --history FILE_OR_URL.",
+                                 param_hint="--history")
+    if "://" not in history and not Path(history).exists():
+        raise PlannerErrorExit(f"--history {history}: no such history file; runs are recorded "
+                               "there by `planner replan --history`.")
+    return open_history(history)
+
+
+class PlannerErrorExit(PlannerError):
+    exit_code = 2
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    history: Optional[str] = HistoryOption,
+    scenario: Optional[str] = typer.Option(None, help="Only runs of this scenario name."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list (oldest first)."),
+) -> None:
+    """List the runs of a history, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import json
+
+    from planner.output import json_safe
+    try:
+        h = _open_history(history)
+        try:
+            listed = h.runs(scenario=scenario)
+        finally:
+            h.close()
+    except PlannerError as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(json_safe(listed), indent=2, ensure_ascii=False))
+        return
+    if not listed:
+        typer.echo("No runs recorded.")
+        return
+    for r in listed:
+        objective = "" if r.get("objective") is None else f"{r['objective']:,.0f}"
+        changes = "" if r.get("changes") is None else f"{r['changes']} change(s)"
+        typer.echo(f"{r['run_id']:>5}  {r['started']}  {r['scenario']}  {r['status']}  "
+                   f"{objective}  {changes}".rstrip())
+
+
+@runs_app.command("show")
+def runs_show(
+    run: int = typer.Argument(..., help="Run id (planner runs --history ...)."),
+    history: Optional[str] = HistoryOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One run: its summary and its decisions."""
+    import json
+
+    from planner.output import json_safe
+    try:
+        h = _open_history(history)
+        try:
+            record = h.run(run)
+        finally:
+            h.close()
+    except PlannerError as err:
+        _fail(err)
+    decisions = record.pop("decisions")
+    transfers = record.pop("transfers", None)
+    if as_json:
+        record["decisions"] = decisions.to_dict("records")
+        record["transfers"] = None if transfers is None else transfers.to_dict("records")
+        typer.echo(json.dumps(json_safe(record), indent=2, ensure_ascii=False))
+        return
+    for key in ("run_id", "scenario", "status", "started", "ended", "objective", "mip_gap",
+                "changes", "baseline_run", "input_hash", "message"):
+        if record.get(key) is not None:
+            typer.echo(f"{key}: {record[key]}")
+    typer.echo(f"decisions ({len(decisions)}):")
+    typer.echo(decisions.to_string(index=False) if len(decisions) else "  none")
+    if transfers is not None and len(transfers):
+        typer.echo("transfers:")
+        typer.echo(transfers.to_string(index=False))
+
+
+app.add_typer(runs_app, name="runs")
+
+
+@app.command()
+def diff(
+    before: str = typer.Argument(..., help="A plan folder, or a run id with --history."),
+    after: str = typer.Argument(..., help="A plan folder, or a run id with --history."),
+    history: Optional[str] = HistoryOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What changed between two plans: decisions, KPIs and annual cost by term."""
+    import json
+
+    from planner.compare import compare, from_folder, from_run
+    try:
+        h = None
+        records = []
+        for given in (before, after):
+            if Path(given).is_dir():
+                records.append(from_folder(Path(given)))
+            elif given.isdigit():
+                h = h or _open_history(history)
+                records.append(from_run(h, int(given)))
+            else:
+                raise PlannerErrorExit(f"{given}: neither a plan folder nor a run id; give two "
+                                       "plan folders or two run ids with --history.")
+        if h is not None:
+            h.close()
+        result = compare(*records)
+    except PlannerError as err:
+        _fail(err)
+    typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False) if as_json
+               else result.summary())
+
+
 app.command("game")(game_command)
 
 

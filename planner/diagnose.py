@@ -247,12 +247,13 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
     h.setOptionValue("iis_strategy", 2)  # a full IIS from the LP (0 is only a bounds test)
     _, iis = h.getIis()
     names = [hm.constraints[r].name for r in iis.row_index_] if iis.valid_ else []
+    families = sorted({n.split("[")[0] for n in names})
     bounded = _committed_columns(inp, hm, iis.col_index_ if iis.valid_ else [])
     if bounded:
         names.append(f"the bounds implemented.csv sets on {', '.join(bounded)}")
+        families.append("commitments (implemented.csv)")
     if not names:
         return (["HiGHS reports the LP relaxation infeasible but could not isolate the "
                  "conflicting constraints."], [])
-    families = sorted({n.split("[")[0] for n in names})
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     return ([f"an irreducible set of {len(names)} conflicting constraints: {shown}."], families)

@@ -145,10 +145,10 @@ def geodataframe(plan, layer: str):
     raise ValueError(f"unknown layer {layer!r}; choose sites, zones or flows")
 
 
-def save_plan(plan, path: str | Path) -> None:
-    """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
-    budget.csv, costs.csv, decisions.csv (changes.csv for a re-plan) and plan.gpkg (layers
-    sites, zones, flows).
+def save_plan(plan, path: str | Path, *also) -> None:
+    """Publish the plan folder: :func:`write_plan_files`, plus the files of each of `also`
+    (objects with a `write_files(folder)` method, e.g. the Sharing of a re-planning job), in
+    one atomic swap.
 
     A result without a plan (no solution within the limits) raises :class:`NoPlanError` and
     writes nothing, so an earlier plan in the folder is never replaced by an empty one.
@@ -157,14 +157,23 @@ def save_plan(plan, path: str | Path) -> None:
         raise NoPlanError(f"no plan to write to {path} (status: {plan.status}); nothing was "
                           "written and an earlier plan there is kept.")
     with publish_folder(path, "plan") as work:
-        write_json(plan_json(plan), work / "plan.json")
-        for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
-            write_csv(getattr(plan, name), work / f"{name}.csv")
-        write_csv(plan.costs.reset_index(), work / "costs.csv")
-        write_csv(plan.decisions, work / "decisions.csv")
-        if plan.changes is not None:
-            write_csv(plan.changes, work / "changes.csv")
-        with _fixed_gpkg_date():
-            for layer in ("sites", "zones", "flows"):
-                frame = geodataframe(plan, layer)
-                frame.to_file(work / "plan.gpkg", layer=layer, driver="GPKG")
+        write_plan_files(plan, work)
+        for extra in also:
+            extra.write_files(work)
+
+
+def write_plan_files(plan, work: Path) -> None:
+    """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
+    budget.csv, costs.csv, decisions.csv (changes.csv for a re-plan) and plan.gpkg (layers
+    sites, zones, flows)."""
+    write_json(plan_json(plan), work / "plan.json")
+    for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
+        write_csv(getattr(plan, name), work / f"{name}.csv")
+    write_csv(plan.costs.reset_index(), work / "costs.csv")
+    write_csv(plan.decisions, work / "decisions.csv")
+    if plan.changes is not None:
+        write_csv(plan.changes, work / "changes.csv")
+    with _fixed_gpkg_date():
+        for layer in ("sites", "zones", "flows"):
+            frame = geodataframe(plan, layer)
+            frame.to_file(work / "plan.gpkg", layer=layer, driver="GPKG")

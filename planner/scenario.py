@@ -102,6 +102,25 @@ class Scenario:
                     frame.replace([np.inf], np.nan).to_csv(work / TABLES[name].file, index=False,
                                                            lineterminator="\n")
 
+    def content_hash(self) -> str:
+        """SHA-256 of the normalised inputs (settings, then each table as CSV with its rows in
+        key order): equal for equal scenarios, whatever file, workbook or row order they came
+        from. Recorded with each run of the history."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(self.settings.model_dump(mode="json"),
+                                           sort_keys=True).encode())
+        for name in sorted(self.tables):
+            frame = self.tables[name]
+            key = [c for c in TABLES[name].key if c in frame.columns]
+            if len(frame) and key:
+                frame = frame.sort_values(key, kind="stable", na_position="first")
+            digest.update(f"\n[{name}]\n".encode())
+            digest.update(frame.to_csv(index=False, float_format="%.17g",
+                                       lineterminator="\n").encode())
+        return digest.hexdigest()
+
     def restricted_to(self, members) -> Scenario:
         """The scenario of some members alone: their sites, zones, resources and contributions
         (grassroots tiers no longer present are dropped from the policy)."""

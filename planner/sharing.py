@@ -89,11 +89,15 @@ class Sharing:
 
     def save(self, path) -> None:
         """sharing.json and transfers.csv, written atomically."""
-        from planner.output import write_csv, write_json
         from planner.publish import publish_folder
         with publish_folder(path, "sharing") as work:
-            write_json(self.to_json(), work / "sharing.json")
-            write_csv(self.transfers, work / "transfers.csv")
+            self.write_files(work)
+
+    def write_files(self, folder) -> None:
+        """sharing.json and transfers.csv into `folder` (a plan folder, for re-planning jobs)."""
+        from planner.output import write_csv, write_json
+        write_json(self.to_json(), folder / "sharing.json")
+        write_csv(self.transfers, folder / "transfers.csv")
 
 
 # --- helpers ------------------------------------------------------------------------------------
