@@ -115,17 +115,18 @@ def add_replanning_block(m: pyo.ConcreteModel, inp, baseline: pd.DataFrame) -> N
 
 # --- the two solves ---------------------------------------------------------------------------
 def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float | None = None,
-           baseline_run: int | None = None, **options) -> Plan:
+           baseline_run: int | None = None, session=None, **options) -> Plan:
     """The plan of fewest changes from `baseline` among plans of annual cost at most
     (1 + tolerance) x the optimum (tolerance: the scenario's mip_gap by default).
 
     Without a baseline (a first run) this is the cost-optimal plan, and every decision counts
     as a change from nothing. The returned Plan carries `changes` (the decisions that differ:
-    before, after) and `baseline_run`.
+    before, after) and `baseline_run`. `session`: a PlanningSession of `scenario` built with
+    this baseline (benchmarks pass their own, to inspect the second solve afterwards).
     """
     from planner.session import PlanningSession
 
-    session = PlanningSession(scenario, baseline=baseline, **options)
+    session = session or PlanningSession(scenario, baseline=baseline, **options)
     first = session.solve()
     if baseline is None or first.objective is None:
         return _with_changes(first, baseline, baseline_run)
@@ -145,6 +146,7 @@ def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float |
         first_changes = float(pyo.value(m.changes, exception=False) or 0.0)
         # a relative gap that proves the fewest changes: the absolute gap stays below one change
         gap = min(session.options.mip_gap, 0.4 / (first_changes + 1.0))
+        session.fewest_changes_start = start   # kept for inspection (benchmarks/)
         second = session.solve_current(mip_gap=gap, start=start)
     finally:
         m.fewest_changes.deactivate()
