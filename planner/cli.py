@@ -54,6 +54,18 @@ def _check_out(out: Optional[Path]) -> None:
         check_target(out)
 
 
+# Flags shared by `plan` and `replan` (one definition each).
+BudgetOption = typer.Option(None, help="Capital budget (overrides scenario).",
+                            callback=_number(0, MAX_MONEY))
+TimeLimitOption = typer.Option(None, help="Solver time limit (per solve), seconds.",
+                               callback=_number(0, MAX_TIME_LIMIT, low_open=True))
+MipGapOption = typer.Option(None, help="Relative MIP gap to stop at.", callback=_number(0, 1))
+ThreadsOption = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads.")
+SeedOption = typer.Option(None, min=0, max=MAX_SEED, help="Solver random seed.")
+MaxGapOption = typer.Option(None, help="Exit 4 (and write nothing) when the plan's MIP gap "
+                            "(for replan: its cost gap) is above this, e.g. 0.01.",
+                            callback=_number(0, math.inf))
+
 ScenarioArg = typer.Argument(None, help="Scenario folder or .xlsx workbook (default: the "
                              "embedded Tianchang county scenario).")
 
@@ -62,17 +74,12 @@ ScenarioArg = typer.Argument(None, help="Scenario folder or .xlsx workbook (defa
 def plan(
     scenario: Optional[Path] = ScenarioArg,
     out: Optional[Path] = typer.Option(None, "--out", help="Write the plan folder here."),
-    budget: Optional[float] = typer.Option(None, help="Capital budget (overrides scenario).",
-                                           callback=_number(0, MAX_MONEY)),
-    time_limit: Optional[float] = typer.Option(None, help="Solver time limit, seconds.",
-                                               callback=_number(0, MAX_TIME_LIMIT, low_open=True)),
-    mip_gap: Optional[float] = typer.Option(None, help="Relative MIP gap to stop at.",
-                                            callback=_number(0, 1)),
-    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads."),
-    seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Solver random seed."),
-    max_gap: Optional[float] = typer.Option(None, help="Exit 4 (and write nothing) when the "
-                                            "plan's MIP gap is above this, e.g. 0.01.",
-                                            callback=_number(0, math.inf)),
+    budget: Optional[float] = BudgetOption,
+    time_limit: Optional[float] = TimeLimitOption,
+    mip_gap: Optional[float] = MipGapOption,
+    threads: Optional[int] = ThreadsOption,
+    seed: Optional[int] = SeedOption,
+    max_gap: Optional[float] = MaxGapOption,
     log: bool = typer.Option(False, help="Show the HiGHS log."),
 ) -> None:
     """Solve the planning model and print a short summary."""
@@ -180,18 +187,12 @@ def replan(
                                callback=_number(0, MAX_TIME_LIMIT)),
     share_rule: Optional[str] = typer.Option(None, "--share", help="Also share the savings "
                                              "with this rule and record the transfers."),
-    budget: Optional[float] = typer.Option(None, help="Capital budget (overrides scenario).",
-                                           callback=_number(0, MAX_MONEY)),
-    time_limit: Optional[float] = typer.Option(None, help="Solver time limit per solve, "
-                                               "seconds.",
-                                               callback=_number(0, MAX_TIME_LIMIT, low_open=True)),
-    mip_gap: Optional[float] = typer.Option(None, help="Relative MIP gap to stop at.",
-                                            callback=_number(0, 1)),
-    threads: Optional[int] = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads."),
-    seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help="Solver random seed."),
-    max_gap: Optional[float] = typer.Option(None, help="Exit 4 (and publish nothing) when the "
-                                            "plan's cost gap is above this.",
-                                            callback=_number(0, math.inf)),
+    budget: Optional[float] = BudgetOption,
+    time_limit: Optional[float] = TimeLimitOption,
+    mip_gap: Optional[float] = MipGapOption,
+    threads: Optional[int] = ThreadsOption,
+    seed: Optional[int] = SeedOption,
+    max_gap: Optional[float] = MaxGapOption,
     workers: Optional[int] = typer.Option(None, min=1, max=256, help="--share: local worker "
                                           "processes."),
     log_json: bool = typer.Option(False, "--log-json", help="One JSON line per stage on "
