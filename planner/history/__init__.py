@@ -1,0 +1,52 @@
+"""The run history of `planner replan`: a real database of every run, its plan and its outcome.
+
+    from planner.history import open_history
+
+    history = open_history("runs.sqlite")      # or "postgresql+psycopg://user:pw@host/db"
+    with history.lock(scenario.name, wait=600):
+        run_id = history.start_run(scenario=scenario.name, input_hash=..., options={...},
+                                   versions={...})
+        base = history.latest_success(scenario.name)   # None, or {"run_id", "decisions", ...}
+        ...
+        history.finish_run(run_id, status="optimal", succeeded=True, objective=...,
+                           decisions=plan.decisions, changes=..., baseline_run=...)
+    history.runs()            # oldest first
+    history.close()
+
+The modules, one job each: :mod:`~planner.history.target` (path or URL -> engine, SQLite
+pragmas), :mod:`~planner.history.migrate` (alembic schema upgrades, shipped in ``migrations/``),
+:mod:`~planner.history.tables` (the newest schema), :mod:`~planner.history.locks` (one lock per
+history and scenario), :mod:`~planner.history.records` (values <-> rows),
+:mod:`~planner.history.store` (the History API) and :mod:`~planner.history.errors`.
+"""
+
+from __future__ import annotations
+
+from planner.history.errors import HistoryError, HistoryLocked, wrapped
+from planner.history.store import History
+
+__all__ = ["History", "HistoryError", "HistoryLocked", "open_history"]
+
+
+def open_history(target) -> History:
+    """Open (create when missing) the history at `target`, a SQLite file path or an SQLAlchemy
+    URL, and upgrade its schema to the newest revision. HistoryError (exit 2), naming the target
+    and the fix, when it cannot be used."""
+    from planner.history import migrate
+    from planner.history.target import make_engine, parse_target
+
+    parsed = parse_target(target)
+    try:
+        with wrapped(parsed.shown, "open the history"):
+            engine = make_engine(parsed)
+    except ImportError as err:   # a driver named in the URL that is not installed
+        raise HistoryError(f"History {parsed.shown}: its database driver is not installed "
+                           f"({err}); use postgresql+psycopg://... (psycopg 3 comes with the "
+                           "planner).") from None
+    try:
+        with wrapped(parsed.shown, "open the history"):
+            migrate.upgrade(engine, parsed.shown)
+        return History(engine, parsed)
+    except BaseException:
+        engine.dispose()
+        raise
