@@ -32,17 +32,20 @@ def open_history(target) -> History:
     """Open (create when missing) the history at `target`, a SQLite file path or an SQLAlchemy
     URL, and upgrade its schema to the newest revision. HistoryError (exit 2), naming the target
     and the fix, when it cannot be used."""
+    from sqlalchemy.exc import NoSuchModuleError
+
     from planner.history import migrate
     from planner.history.target import make_engine, parse_target
 
     parsed = parse_target(target)
-    try:
-        with wrapped(parsed.shown, "open the history"):
+    with wrapped(parsed.shown, "open the history"):
+        try:
             engine = make_engine(parsed)
-    except ImportError as err:   # a driver named in the URL that is not installed
-        raise HistoryError(f"History {parsed.shown}: its database driver is not installed "
-                           f"({err}); use postgresql+psycopg://... (psycopg 3 comes with the "
-                           "planner).") from None
+        except (ImportError, NoSuchModuleError):   # a driver named in the URL, not installed
+            raise HistoryError(f"History {parsed.shown}: the database driver "
+                               f"'{parsed.url.drivername}' is not installed or not known; use "
+                               "postgresql+psycopg://... (psycopg 3 comes with the planner) or "
+                               "a SQLite file.") from None
     try:
         with wrapped(parsed.shown, "open the history"):
             migrate.upgrade(engine, parsed.shown)
