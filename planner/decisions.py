@@ -38,6 +38,7 @@ def normalise(decisions: pd.DataFrame) -> pd.DataFrame:
     for c in KEY:
         frame[c] = frame[c].astype(str)
     frame["amount"] = pd.to_numeric(frame["amount"]).round().astype(np.int64)
+    frame = frame.groupby(KEY, as_index=False, sort=False)["amount"].sum()   # duplicates add up
     return _ordered(frame[frame["amount"] != 0])
 
 

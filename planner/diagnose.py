@@ -171,6 +171,25 @@ def _why_no_decision(inp: ModelInputs, row) -> str:
             f"(equipment.csv allowed_tiers: {eq.at[k, 'allowed_tiers']})")
 
 
+def _contradictory_limits(targets) -> list[str]:
+    """An at_least row above an at_most row on the same decision."""
+    rows_of: dict = {}
+    for row, keys in targets:
+        for key in keys:
+            rows_of.setdefault((row["decision"], key), []).append(row)
+    causes = []
+    for rows in rows_of.values():
+        lows = [r for r in rows if r["limit"] == "at_least"]
+        highs = [r for r in rows if r["limit"] == "at_most"]
+        if lows and highs:
+            low = max(lows, key=lambda r: r["amount"])
+            high = min(highs, key=lambda r: r["amount"])
+            if low["amount"] > high["amount"]:
+                causes.append(f"commitment: {_describe(low)} contradicts {_describe(high)}; "
+                              "keep one of them.")
+    return causes
+
+
 def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
     """Commitments the plan cannot keep, whatever else it does: a decision the model does not
     have, more units moved than exist, more days than the pool, more capital than the budget."""
@@ -178,7 +197,9 @@ def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
 
     causes, capital, days, moved = [], 0.0, {}, {}
     eq = inp.equipment
-    for row, keys in commitment_targets(inp):
+    targets = commitment_targets(inp)
+    causes += _contradictory_limits(targets)
+    for row, keys in targets:
         if row["limit"] != "at_least" or row["amount"] <= 0:
             continue
         if not keys:
@@ -228,9 +249,10 @@ def _committed_columns(inp: ModelInputs, hm, columns) -> list[str]:
     """Names of the IIS columns whose bounds come from implemented.csv."""
     from planner.decisions import decision_bounds
 
-    committed = {f"{name}[{','.join(map(str, key))}]"
+    m = hm.model
+    committed = {hm.column[id(getattr(m, name)[key])]
                  for name, keys in decision_bounds(inp).items() for key in keys}
-    return [hm.variables[c].name for c in columns if hm.variables[c].name in committed]
+    return [hm.variables[c].name for c in columns if c in committed]
 
 
 def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[str]]:

@@ -23,6 +23,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from planner.decisions import decision_changes, normalise
+from planner.errors import InfeasibleError, PlannerError
 from planner.model import cost_terms, linear_sum, system_cost
 from planner.plan import Plan
 from planner.scenario import Scenario
@@ -41,7 +42,7 @@ def baseline_amounts(m: pyo.ConcreteModel, baseline: pd.DataFrame) -> tuple[dict
     """{(variable name, key): amount} of the baseline decisions the model has, and the sum of the
     amounts of those it has not (each a change whatever the plan does)."""
     present, absent = {}, 0.0
-    for row in normalise(baseline).itertuples(index=False):
+    for row in checked_baseline(baseline).itertuples(index=False):
         name = VARIABLE_OF[row.decision]
         key = model_key(row.decision, row.site_id, row.resource, row.from_site)
         if key in getattr(m, name):
@@ -119,36 +120,88 @@ def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float |
     """The plan of fewest changes from `baseline` among plans of annual cost at most
     (1 + tolerance) x the optimum (tolerance: the scenario's mip_gap by default).
 
-    Without a baseline (a first run) this is the cost-optimal plan, and every decision counts
-    as a change from nothing. The returned Plan carries `changes` (the decisions that differ:
-    before, after) and `baseline_run`. `session`: a PlanningSession of `scenario` built with
-    this baseline (benchmarks pass their own, to inspect the second solve afterwards).
+    Three solves on one model (models/replanning.md): the cost optimum, the fewest changes within
+    the cost ceiling, the cheapest flows for those decisions. Without a baseline (a first run)
+    this is the cost-optimal plan, and every decision counts as a change from nothing. The
+    returned Plan carries `changes` (the decisions that differ: before, after) and
+    `baseline_run`. `session`: a PlanningSession of `scenario` built with this baseline
+    (benchmarks pass their own, to inspect the second solve afterwards).
     """
     from planner.session import PlanningSession
 
-    session = session or PlanningSession(scenario, baseline=baseline, **options)
+    if tolerance is not None and not (math.isfinite(float(tolerance)) and tolerance >= 0):
+        raise ReplanError(f"tolerance must be a finite number >= 0 (got {tolerance!r}).")
+    baseline = None if baseline is None else checked_baseline(baseline)
+    if session is None:
+        session = PlanningSession(scenario, baseline=baseline, **options)
+    elif not _same(session.baseline, baseline):
+        raise ValueError("replan(session=...) needs a session built with the same baseline")
+    try:
+        return _three_solves(session, baseline, tolerance, baseline_run)
+    finally:
+        session.highs.update()   # the session's HiGHS model back to the cost model
+
+
+class ReplanError(PlannerError):
+    """A baseline or tolerance that cannot be used (exit 2)."""
+
+    exit_code = 2
+
+
+def checked_baseline(baseline: pd.DataFrame) -> pd.DataFrame:
+    """The baseline decisions, normalised (duplicates summed); a ReplanError for unknown kinds
+    or amounts that are not whole numbers >= 0."""
+    from planner.schema import DECISION_COLUMNS, DECISIONS
+
+    missing = [c for c in DECISION_COLUMNS if c not in baseline.columns]
+    if missing:
+        raise ReplanError(f"the baseline decisions lack the column(s) {missing}; they need "
+                          f"{DECISION_COLUMNS} (a plan's decisions.csv).")
+    unknown = sorted(set(baseline["decision"].astype(str)) - set(DECISIONS))
+    if unknown:
+        raise ReplanError(f"the baseline has unknown decision(s) {unknown}; known: "
+                          f"{list(DECISIONS)}.")
+    amount = pd.to_numeric(baseline["amount"], errors="coerce")
+    bad = amount.isna() | ~np.isfinite(amount) | (amount < 0) | (amount != amount.round())
+    if bad.any():
+        raise ReplanError(f"the baseline has amounts that are not whole numbers >= 0 "
+                          f"({baseline['amount'][bad].iloc[0]!r}); a decision's amount counts "
+                          "units or days.")
+    return normalise(baseline)
+
+
+def _same(session_baseline, baseline) -> bool:
+    if session_baseline is None or baseline is None:
+        return session_baseline is baseline
+    return checked_baseline(session_baseline).equals(baseline)
+
+
+def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
     first = session.solve()
-    if baseline is None or first.objective is None:
-        return _with_changes(first, baseline, baseline_run)
-    rate = session.options.mip_gap if tolerance is None else float(tolerance)
-    if not (math.isfinite(rate) and rate >= 0):
-        raise ValueError(f"tolerance must be a finite number >= 0 (got {tolerance!r})")
-    optimum = session.last_result.objective
-    # a rounding allowance, so that a baseline exactly at the optimum is never cut off
-    ceiling = optimum * (1 + rate) + 1e-9 * abs(optimum) + 1e-6
-    second = _fewest_changes_solve(session, ceiling)
     first_plan = _with_changes(first, baseline, baseline_run)
-    if second.objective is None:   # no better plan found in time: the cost-optimal one stands
+    if baseline is None or first.objective is None:
         return first_plan
-    plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
-    if plan.change_count > first_plan.change_count:   # never worse than the start it was given
+    first_result = session.last_result
+    rate = session.options.mip_gap if tolerance is None else float(tolerance)
+    # the optimum of what the plan minimises (with [urgent] soft: cost + priced uncovered zones);
+    # a rounding allowance, so that a baseline exactly at the optimum is never cut off
+    optimum = first_result.objective
+    ceiling = optimum * (1 + rate) + 1e-9 * abs(optimum) + 1e-6
+    try:
+        second = _fewest_changes_solve(session, ceiling)
+        if second.objective is None:   # nothing better found in time: the optimum stands
+            return first_plan
+        plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
+    except InfeasibleError:   # numerically too tight for HiGHS: the cost-optimal plan stands
         return first_plan
-    # the cost's lower bound is the first solve's; the second's bound is one on changes
-    bound = first.bound
-    gap = None if bound is None else max(0.0, (plan.objective - bound) /
-                                         max(abs(plan.objective), 1e-9))
+    if plan.objective is None or plan.change_count > first_plan.change_count:
+        return first_plan     # never worse than the start it was given
+    # the gap of what was minimised, against the first solve's lower bound on it
+    value, bound = session.last_result.objective, first_result.bound
+    gap = None if bound is None else max(0.0, (value - bound) / max(abs(value), 1e-9))
+    status = first.status if first.status != "optimal" else second.status
     seconds = first.solve_seconds + second.solve_seconds + plan.solve_seconds   # solves 1-3
-    return replace(plan, bound=bound, mip_gap=gap, status=second.status, solve_seconds=seconds)
+    return replace(plan, bound=bound, mip_gap=gap, status=status, solve_seconds=seconds)
 
 
 def _fewest_changes_solve(session, ceiling: float) -> Plan:

@@ -132,6 +132,10 @@ class Scenario:
             t[name] = t[name][t[name]["site_id"].isin(t["sites"]["site_id"])]
         for name in ("travel", "zone_conditions"):
             t[name] = t[name][t[name]["zone_id"].isin(t["zones"]["zone_id"])]
+        kept = t["sites"]["site_id"]
+        t["implemented"] = t["implemented"][
+            (t["implemented"]["site_id"].isna() | t["implemented"]["site_id"].isin(kept))
+            & (t["implemented"]["from_site"].isna() | t["implemented"]["from_site"].isin(kept))]
         tiers = [x for x in self.settings.policy.grassroots_tiers if x in set(t["sites"]["tier"])]
         return self.with_(tables=t, grassroots_tiers=tiers)
 
@@ -285,6 +289,8 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
         problems.problems += too_big.problems
         problems.raise_if_any(source)
 
+    if raw.get("implemented") is not None:   # a Plan's decisions write "" for no from_site
+        raw = {**raw, "implemented": raw["implemented"].replace({"": None})}
     tables = {}
     for name, table in TABLES.items():
         frame = raw.get(name)

@@ -159,11 +159,12 @@ def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: s
                 if duplicates_reported:  # pandera reports it once per key column
                     continue
                 duplicates_reported = True
-                dup = typed.duplicated(list(table.key), keep=False)
-                problems.add(where, f"duplicate {' + '.join(table.key)} "
-                             f"'{', '.join(map(str, typed.loc[dup, list(table.key)].iloc[0]))}'; "
-                             "each must appear once.", " + ".join(table.key),
-                             _rows(typed.index[dup]))
+                key = [c for c in table.key if c in typed.columns]   # optional key columns
+                dup = typed.duplicated(key, keep=False)
+                shown = ", ".join("" if v is None or v != v else str(v)
+                                  for v in typed.loc[dup, key].iloc[0])
+                problems.add(where, f"duplicate {' + '.join(key)} '{shown}'; each must "
+                             "appear once.", " + ".join(key), _rows(typed.index[dup]))
                 continue
             f = table.field(str(column))
             index = pd.to_numeric(group["index"], errors="coerce").dropna().astype(int)

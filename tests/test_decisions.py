@@ -157,6 +157,36 @@ def test_commitments_in_conflict_with_the_budget_are_named_by_the_iis(county4):
     assert "new_units[S_T2,CT]" in str(err.value)
 
 
+def test_contradictory_limits_name_both_rows(tiny_folder):
+    write_scenario(tiny_folder, implemented=implemented(
+        ("outreach_days", "S_T1", "neurology", "", 10),
+        ("outreach_days", "S_T1", "neurology", "", 5, "at_most")))
+    with pytest.raises(InfeasibleError) as err:
+        planner.solve(planner.load_scenario(tiny_folder))
+    assert "implemented.csv row 2 (at least 10" in str(err.value)
+    assert "contradicts implemented.csv row 3 (at most 5" in str(err.value)
+
+
+def test_a_plans_decisions_become_commitments_in_python(county4, county4_plan):
+    """scenario.with_(tables={"implemented": plan.decisions}): "" is an empty from_site."""
+    kept = county4.with_(tables={"implemented": county4_plan.decisions})
+    assert len(kept.implemented) == len(county4_plan.decisions)
+    again = planner.solve(kept)
+    pd.testing.assert_frame_equal(again.decisions, county4_plan.decisions)
+
+
+def test_duplicate_rows_with_only_the_contract_columns_are_reported(tiny_folder):
+    write_scenario(tiny_folder, implemented="""
+        decision,site_id,resource,from_site,amount
+        new_units,S_T1,CT,,1
+        new_units,S_T1,CT,,2
+        """)
+    with pytest.raises(ScenarioError) as err:
+        planner.load_scenario(tiny_folder)
+    assert "implemented.csv" in str(err.value) and "duplicate" in str(err.value)
+    assert "rows 2, 3" in str(err.value)
+
+
 def test_cli_exits_3_on_impossible_commitments(tiny_folder):
     write_scenario(tiny_folder, implemented=implemented(("new_units", "S_T1", "MRI", "", 1)))
     result = CliRunner().invoke(app, ["plan", str(tiny_folder)])

@@ -90,3 +90,41 @@ def test_replan_files(county, baseline, tmp_path):
 def _saved(plan, folder):
     plan.save(folder)
     return folder / "plan.json"
+
+
+def test_a_session_after_a_replan_solves_the_cost_model_again():
+    """replan restores the session's HiGHS model (objective, ceiling, fixed integers)."""
+    import toy
+    from planner.session import PlanningSession
+    scenario = toy.consortium(4)
+    optimum = planner.solve(scenario)
+    edited = optimum.decisions.copy()
+    edited.loc[len(edited)] = ["outreach_days", "S_T1", "cardiology", "", 40]
+    session = PlanningSession(scenario, baseline=edited)
+    planner.replan(scenario, edited, tolerance=0.05, session=session)
+    assert session.solve().objective == pytest.approx(optimum.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("row, words", [
+    (["bought", "S_T1", "CT", "", 1], "unknown decision"),
+    (["new_units", "S_T1", "CT", "", float("nan")], "whole numbers >= 0"),
+    (["new_units", "S_T1", "CT", "", -1], "whole numbers >= 0"),
+    (["new_units", "S_T1", "CT", "", 0.5], "whole numbers >= 0"),
+])
+def test_an_unusable_baseline_is_a_clear_error(row, words):
+    import toy
+    from planner.replanning import ReplanError
+    baseline = pd.DataFrame([row], columns=["decision", "site_id", "resource", "from_site",
+                                            "amount"])
+    with pytest.raises(ReplanError, match=words):
+        planner.replan(toy.consortium(2), baseline)
+
+
+def test_duplicate_baseline_rows_add_up():
+    import toy
+    scenario = toy.consortium(3)
+    optimum = planner.solve(scenario)
+    doubled = pd.concat([optimum.decisions, optimum.decisions.iloc[:1]], ignore_index=True)
+    again = planner.replan(scenario, doubled, tolerance=0.0)
+    counted = change_count(decision_changes(doubled, again.decisions))
+    assert again.change_count == counted >= 1
