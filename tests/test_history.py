@@ -323,6 +323,25 @@ def test_sqlite_connections_use_wal_a_busy_timeout_and_foreign_keys(tmp_path):
     assert integrity_ok(tmp_path / "runs.sqlite")
 
 
+def test_sqlite_readers_are_not_blocked_by_a_writer(tmp_path):
+    """WAL: `planner runs` (open + read) goes ahead while another process holds a write
+    transaction, and sees only committed runs."""
+    path = tmp_path / "runs.sqlite"
+    with open_history(path) as h:
+        record_success(h)
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE runs SET message = 'not committed'")
+        start = time.monotonic()
+        with open_history(path) as h:
+            [run] = h.runs()
+        assert time.monotonic() - start < 5 and run["message"] is None
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_sqlite_paths_and_urls_name_the_same_history(tmp_path):
     path = tmp_path / "runs.sqlite"
     with open_history(path) as h:
@@ -599,7 +618,7 @@ def test_a_second_process_gives_up_after_its_wait(target):
         statuses = sorted(r["status"] for r in runs)
         assert statuses == ["locked", "optimal"]
         locked = next(r for r in runs if r["status"] == "locked")
-        assert "another run of scenario 'tiny' holds it" in locked["message"]
+        assert "locked by another run of scenario 'tiny'" in locked["message"]
     if parse_target(target).sqlite_file is not None:
         assert integrity_ok(target)
 

@@ -30,8 +30,8 @@ class HistoryLocked(PlannerError):
         self.target, self.scenario, self.wait = target, scenario, wait
         held = f" (held by {holder})" if holder else ""
         super().__init__(
-            f"History {target}: another run of scenario '{scenario}' holds it{held}; gave up "
-            f"after waiting {wait:g} s. Try again later, or give a longer --wait.")
+            f"History {target}: locked by another run of scenario '{scenario}'{held}; gave "
+            f"up after waiting {wait:g} s. Try again later, or give a longer --wait.")
 
 
 # Driver messages we can explain better; matched case-insensitively on the driver's first line.

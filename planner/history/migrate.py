@@ -52,25 +52,38 @@ def current_revision(connection: Connection) -> str | None:
 
 def upgrade(engine: Engine, shown: str, revision: str = "head") -> None:
     """Upgrade (or create) the schema to `revision` ("head": the newest) in one locked
-    transaction; HistoryError if the database is newer than this planner or not a history."""
+    transaction; HistoryError if the database is newer than this planner or not a history.
+    A history already at that revision is only read (no write lock: `planner runs` on a busy
+    or read-only history works)."""
     config = alembic_config()
-    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    scripts = ScriptDirectory.from_config(config)
+    known = {script.revision for script in scripts.walk_revisions()}
+    wanted = scripts.get_current_head() if revision == "head" else revision
+    with engine.connect() as connection, connection.begin():
+        found = current_revision(connection)
+    _check_known(found, known, shown)
+    if found == wanted:
+        return
     with _migration_connection(engine) as connection:
         with connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": UPGRADE_LOCK_KEY})
-            found = current_revision(connection)
+            found = current_revision(connection)   # again: another process may have upgraded
+            _check_known(found, known, shown)
             if found is None:
                 _check_empty(connection, shown)
-            elif found not in known:
-                raise HistoryError(
-                    f"History {shown}: its schema is at revision {found}, which this planner "
-                    f"does not know (it knows up to {head_revision()}): a newer planner wrote "
-                    "it. Upgrade the planner (pip install --upgrade consortium-planner) to use "
-                    "this history, or give another one.")
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+
+def _check_known(found: str | None, known: set[str], shown: str) -> None:
+    if found is not None and found not in known:
+        raise HistoryError(
+            f"History {shown}: its schema is at revision {found}, which this planner does not "
+            f"know (it knows up to {head_revision()}): a newer planner wrote it. Upgrade the "
+            "planner (pip install --upgrade consortium-planner) to use this history, or give "
+            "another one.")
 
 
 def downgrade(engine: Engine, revision: str) -> None:
