@@ -29,8 +29,7 @@ import sqlalchemy as sa
 
 from planner.decisions import normalise
 from planner.errors import PlannerError
-from planner.history import History, HistoryError, HistoryLocked, open_history
-from planner.history import migrate
+from planner.history import History, HistoryError, HistoryLocked, migrate, open_history
 from planner.history.locks import scenario_key
 from planner.history.store import INTERRUPTED
 from planner.history.target import make_engine, parse_target
@@ -181,6 +180,24 @@ def test_a_run_round_trips_with_its_decisions_transfers_and_json(history):
     pd.testing.assert_frame_equal(history.decisions(run_id), expected)
     assert list(record["decisions"]["from_site"]) == ["", "", "S_C", ""]
     pd.testing.assert_frame_equal(record["transfers"], TRANSFERS)   # given order, NaN kept
+
+
+def test_chinese_names_round_trip(history):
+    """Scenario, site and member names are often Chinese (the database is UTF-8 in .ci/run)."""
+    name = "天长市县域医共体"
+    decisions = pd.DataFrame([("relocated", "天长_乡镇卫生院", "CT", "天长_人民医院", 1)],
+                             columns=DECISIONS.columns)
+    transfers = TRANSFERS.assign(member=["乡镇卫生院", "县医院"])
+    with history.lock(name, wait=0):
+        run_id = history.start_run(scenario=name, options={"说明": "季度"})
+        history.finish_run(run_id, status="optimal", succeeded=True, message="已发布",
+                           decisions=decisions, transfers=transfers)
+    record = history.run(run_id)
+    assert record["scenario"] == name and record["message"] == "已发布"
+    assert record["options"] == {"说明": "季度"}
+    pd.testing.assert_frame_equal(record["decisions"], normalise(decisions))
+    pd.testing.assert_frame_equal(record["transfers"], transfers)
+    assert history.latest_success(name)["run_id"] == run_id
 
 
 def test_a_failed_run_has_a_message_and_no_decisions(history):

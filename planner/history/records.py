@@ -97,7 +97,7 @@ def decision_rows(run_id: int, frame: pd.DataFrame | None) -> list[dict]:
             raise ValueError(f"decisions row {n}: {key} is listed twice")
         seen.add(key)
         rows.append({"run_id": run_id, "decision": kind, "site_id": site, "resource": resource,
-                     "from_site": from_site, "amount": int(round(float(amount)))})
+                     "from_site": from_site, "amount": round(float(amount))})
     return rows
 
 

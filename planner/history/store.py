@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import pandas as pd
 from sqlalchemy import Engine, func, insert, select, text, update
 
 from planner.history import records
@@ -56,7 +57,7 @@ class History:
         return self._engine
 
     # --- locks ---------------------------------------------------------------------------------
-    def lock(self, scenario: str, wait: float = 0.0) -> "_ScenarioLock":
+    def lock(self, scenario: str, wait: float = 0.0) -> _ScenarioLock:
         """A context manager holding this history's lock for `scenario`, waiting up to `wait`
         seconds for another holder (then HistoryLocked, exit 5). On entry, runs of the scenario
         left "running" are marked interrupted: with the lock held, none of them is alive."""
@@ -135,7 +136,7 @@ class History:
             found["transfers"] = records.transfers_frame(transfers) if transfers else None
         return found
 
-    def decisions(self, run_id: int) -> "records.pd.DataFrame":
+    def decisions(self, run_id: int) -> pd.DataFrame:
         """The decisions of a run (empty for a run without a plan); HistoryError if unknown."""
         with self._reading(f"read the decisions of run {run_id}") as connection:
             exists = connection.execute(select(runs_table.c.run_id)
@@ -194,7 +195,7 @@ class History:
             self._held[-1].__exit__(None, None, None)
         self._engine.dispose()
 
-    def __enter__(self) -> "History":
+    def __enter__(self) -> History:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -217,7 +218,7 @@ class _ScenarioLock:
                                      target.shown)
         self.interrupted = 0   # runs marked interrupted on entry
 
-    def __enter__(self) -> "_ScenarioLock":
+    def __enter__(self) -> _ScenarioLock:
         with wrapped(self.history.target, f"lock scenario '{self.scenario}'"):
             self.lock.acquire(self.wait)
         try:
