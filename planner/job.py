@@ -168,8 +168,8 @@ def _locked_run(history, scenario, out, tolerance, max_gap, share_rule, share_op
                           tolerance=tolerance,
                           baseline_run=None if baseline is None else baseline["run_id"],
                           **options)
-        log.event("plan", status=plan.status, objective=plan.objective, mip_gap=plan.mip_gap,
-                  changes=plan.change_count)
+        log.event("plan", plan_status=plan.status, objective=plan.objective,
+                  mip_gap=plan.mip_gap, changes=plan.change_count)
         lines = [plan.summary()]
         if plan.objective is None:
             message = f"No plan found (status: {plan.status}); nothing was published."
