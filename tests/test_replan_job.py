@@ -19,6 +19,7 @@ from conftest import write_scenario
 from planner.cli import app
 from planner.history import open_history
 from test_cli import planner_command
+from test_history import postgres_server, postgres_target  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -39,8 +40,17 @@ def job(tiny_folder, tmp_path):
     return tiny_folder, tmp_path / "runs.sqlite", tmp_path / "current"
 
 
-def test_first_and_second_runs_are_recorded_and_the_second_changes_nothing(job):
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_history(request, job):
+    """The job on a SQLite file, and on a real PostgreSQL server (a fresh schema)."""
     scenario, history, out = job
+    if request.param == "postgres":
+        history = request.getfixturevalue("postgres_target")
+    return scenario, history, out
+
+
+def test_first_and_second_runs_are_recorded_and_the_second_changes_nothing(any_history):
+    scenario, history, out = any_history
     first = invoke("replan", scenario, "--history", history, "--out", out)
     assert first.exit_code == 0, first.output
     plan = json.loads((out / "plan.json").read_text())
@@ -160,8 +170,8 @@ def test_log_json_writes_one_parsable_line_per_stage(job):
     assert all(line.get("run_id") for line in lines if line["stage"] in ("solve", "record"))
 
 
-def test_a_second_run_waits_then_exits_5_when_the_scenario_stays_locked(job):
-    scenario, history, out = job
+def test_a_second_run_waits_then_exits_5_when_the_scenario_stays_locked(any_history):
+    scenario, history, out = any_history
     assert invoke("replan", scenario, "--history", history, "--out", out).exit_code == 0
     h = open_history(history)
     try:
@@ -180,8 +190,8 @@ def test_a_second_run_waits_then_exits_5_when_the_scenario_stays_locked(job):
     assert runs_json(history)[-1]["status"] == "locked"
 
 
-def test_two_concurrent_jobs_on_one_history_both_finish_in_order(job):
-    scenario, history, out = job
+def test_two_concurrent_jobs_on_one_history_both_finish_in_order(any_history):
+    scenario, history, out = any_history
     command = planner_command() + ["replan", str(scenario), "--history", str(history),
                                    "--out", str(out), "--wait", "120"]
     jobs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
