@@ -3,6 +3,7 @@ gets and how the capital budget is spread, for a medical consortium (DESIGN.md).
 
 from __future__ import annotations
 
+from planner.comparison import compare
 from planner.errors import InfeasibleError, PlannerError, ScenarioError
 from planner.highs import SolverOptions
 from planner.plan import Plan
@@ -13,5 +14,6 @@ from planner.sharing import Sharing, share
 
 __all__ = [
     "InfeasibleError", "Plan", "PlannerError", "PlanningSession", "Scenario", "ScenarioError",
-    "Sharing", "SolverOptions", "default_scenario_path", "load_scenario", "replan", "share", "solve",
+    "Sharing", "SolverOptions", "compare", "default_scenario_path", "load_scenario", "replan",
+    "share", "solve",
 ]

@@ -322,7 +322,7 @@ def diff(
     """What changed between two plans: decisions, KPIs and annual cost by term."""
     import json
 
-    from planner.compare import compare, from_folder, from_run
+    from planner.comparison import compare, from_folder, from_run
     try:
         h = None
         records = []

@@ -224,3 +224,20 @@ def test_games_ignore_commitments(county4):
 
 def test_tiny_scenario_text_has_no_implemented_table():
     assert "implemented" not in TINY
+
+
+def test_compare_plans_in_python_and_as_folders(county4, county4_plan, tmp_path):
+    """planner.compare: the same decision changes and cost terms from Plans or plan folders."""
+    committed = planner.solve(county4.with_(tables={"implemented": implemented(
+        ("outreach_days", "S_T3", "cardiology", "", 30))}))
+    in_memory = planner.compare(county4_plan, committed)
+    county4_plan.save(tmp_path / "a")
+    committed.save(tmp_path / "b")
+    on_disk = planner.compare(tmp_path / "a", tmp_path / "b")
+    pd.testing.assert_frame_equal(in_memory.decisions, on_disk.decisions)
+    row = in_memory.decisions.set_index(["decision", "site_id", "resource"]).loc[
+        ("outreach_days", "S_T3", "cardiology")]
+    assert row["after"] >= 30 > row["before"]
+    assert in_memory.costs["change"].sum() == pytest.approx(
+        committed.objective - county4_plan.objective, rel=1e-9)
+    assert in_memory.changes == on_disk.changes > 0
