@@ -187,13 +187,17 @@ def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
     # a rounding allowance, so that a baseline exactly at the optimum is never cut off
     optimum = first_result.objective
     ceiling = optimum * (1 + rate) + 1e-9 * abs(optimum) + 1e-6
-    try:
-        second = _fewest_changes_solve(session, ceiling)
-        if second.objective is None:   # nothing better found in time: the optimum stands
+    kept = _baseline_within(session, ceiling)
+    if kept is not None:   # zero changes (but the decisions the model no longer has)
+        plan, second = _with_changes(kept, baseline, baseline_run), kept
+    else:
+        try:
+            second = _fewest_changes_solve(session, ceiling, first_result)
+            if second.objective is None:   # nothing better found in time: the optimum stands
+                return first_plan
+            plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
+        except InfeasibleError:   # numerically too tight for HiGHS: the cost optimum stands
             return first_plan
-        plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
-    except InfeasibleError:   # numerically too tight for HiGHS: the cost-optimal plan stands
-        return first_plan
     if plan.objective is None or plan.change_count > first_plan.change_count:
         return first_plan     # never worse than the start it was given
     # the gap of what was minimised, against the first solve's lower bound on it
@@ -204,7 +208,38 @@ def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
     return replace(plan, bound=bound, mip_gap=gap, status=status, solve_seconds=seconds)
 
 
-def _fewest_changes_solve(session, ceiling: float) -> Plan:
+def _baseline_within(session, ceiling: float) -> Plan | None:
+    """The baseline itself, when it is still a plan within the ceiling: every decision fixed at
+    its baseline amount (0 where the baseline has none), the cheapest flows for them. Zero
+    changes cannot be beaten, so solve 2 is skipped: the usual scheduled run, on unchanged or
+    slightly changed data, costs one LP. None when the baseline no longer fits (infeasible, or
+    above the ceiling)."""
+    m = session.model
+    amount = {m.baseline_decision[k]: m.baseline_amount[k].value for k in m.BASELINE}
+    fixed = [(v, amount.get((name, key), 0.0)) for name in VARIABLE_OF.values()
+             for key, v in getattr(m, name).items() if not v.fixed]
+    if any(not _within(v, value) for v, value in fixed):   # it breaks a commitment
+        return None
+    for v, value in fixed:
+        v.fix(value)
+    try:
+        plan = session.solve_current(explain=False)
+    except InfeasibleError:
+        return None
+    finally:
+        for v, _ in fixed:
+            v.unfix()
+    value = session.last_result.objective
+    if plan.objective is None or value is None or value > ceiling:
+        return None
+    return plan
+
+
+def _within(v, value: float) -> bool:
+    return (v.lb is None or value >= v.lb) and (v.ub is None or value <= v.ub)
+
+
+def _fewest_changes_solve(session, ceiling: float, first_result) -> Plan:
     """Solve 2: fewest changes within the cost ceiling, from the first solve's plan.
 
     Presolve is off: with a MIP start, HiGHS 1.16's presolve reported the start's reduced-space
@@ -218,7 +253,7 @@ def _fewest_changes_solve(session, ceiling: float) -> Plan:
     m.objective.deactivate()
     m.fewest_changes.activate()
     try:
-        start = _start_values(session)
+        start = _start_values(session, first_result)
         first_changes = float(pyo.value(m.changes, exception=False) or 0.0)
         # a relative gap that proves the fewest changes: the absolute gap stays below one change
         gap = min(session.options.mip_gap, 0.4 / (first_changes + 1.0))
@@ -246,16 +281,16 @@ def _cheapest_service(session) -> Plan:
             v.unfix()
 
 
-def _start_values(session) -> np.ndarray:
+def _start_values(session, first_result) -> np.ndarray:
     """The first solve's plan, with its deviations from the baseline: a feasible start."""
     hm, m = session.highs, session.model
-    values = session.last_result.values.copy()
+    values = first_result.values.copy()
     for k in m.BASELINE:
         x = values[hm.column[id(baseline_variable(m, k))]]
         b = m.baseline_amount[k].value
         values[hm.column[id(m.change_up[k])]] = max(x - b, 0.0)
         values[hm.column[id(m.change_down[k])]] = max(b - x, 0.0)
-    hm.load(session.last_result)   # so that m.changes can be evaluated at the first plan
+    hm.load(first_result)   # so that m.changes can be evaluated at the first plan
     for k in m.BASELINE:
         m.change_up[k].set_value(values[hm.column[id(m.change_up[k])]], skip_validation=True)
         m.change_down[k].set_value(values[hm.column[id(m.change_down[k])]],

@@ -104,16 +104,19 @@ class PlanningSession:
                 self._build(inp)
         return self._run(with_options(self.options, options))
 
-    def solve_current(self, start=None, **options) -> Plan:
+    def solve_current(self, start=None, explain: bool = True, **options) -> Plan:
         """Solve the model as it stands after changes made to it directly (objective, bounds,
-        parameters: pushed first), optionally from the column values `start`."""
+        parameters: pushed first), optionally from the column values `start`. `explain=False`:
+        an infeasible model raises InfeasibleError without computing an IIS (a probe)."""
         self.highs.update()
-        return self._run(with_options(self.options, options), start)
+        return self._run(with_options(self.options, options), start, explain)
 
-    def _run(self, options: SolverOptions, start=None) -> Plan:
+    def _run(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
         result = self.highs.solve(options, start=start)
         self.last_result = result
         if result.status == "infeasible":
+            if not explain:
+                raise InfeasibleError(["the model as changed has no feasible solution"])
             raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result,
                             self.build_seconds)
