@@ -1,12 +1,15 @@
 """Stable re-plans: among plans within (1 + R) of the optimum, one with the fewest changes.
 
 DESIGN.md section 7 and models/replanning.md. The baseline is the decisions of an earlier plan
-(the latest successful run in the history). One persistent model serves two solves:
+(the latest successful run in the history). One persistent model serves every solve:
 
 1. the cost model (the exact objective); its value C* is the optimum (the incumbent at the gap);
-2. on the same HiGHS object: the cost row `cost_within_tolerance` (annual cost <= (1 + R) C*)
-   becomes binding and the objective becomes `fewest_changes` (sum |decision - baseline| plus
-   a tie-break < 1 that prefers the cheaper plan), warm-started from the first solve's plan.
+   then the baseline's own decisions, fixed: if that plan costs at most (1 + R) C*, it is kept
+   (zero changes cannot be beaten);
+2. otherwise, on the same HiGHS object: the cost row `cost_within_tolerance` (annual cost <=
+   (1 + R) C*) becomes binding and the objective becomes `fewest_changes` (sum |decision -
+   baseline| plus a tie-break < 1 that prefers the cheaper plan), warm-started from the first
+   solve's plan; 3. the cheapest flows for the decisions found.
 
 Deviation variables exist only where the baseline has a decision (b > 0); elsewhere |x - 0| is x
 itself. Baseline decisions the current model cannot take (a site removed or renamed, a tier no
@@ -120,8 +123,9 @@ def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float |
     """The plan of fewest changes from `baseline` among plans of annual cost at most
     (1 + tolerance) x the optimum (tolerance: the scenario's mip_gap by default).
 
-    Three solves on one model (models/replanning.md): the cost optimum, the fewest changes within
-    the cost ceiling, the cheapest flows for those decisions. Without a baseline (a first run)
+    Solves on one model (models/replanning.md): the cost optimum; then the baseline's own
+    decisions (kept if within the cost ceiling); else the fewest changes within the ceiling and
+    the cheapest flows for those decisions. Without a baseline (a first run)
     this is the cost-optimal plan, and every decision counts as a change from nothing. The
     returned Plan carries `changes` (the decisions that differ: before, after) and
     `baseline_run`. `session`: a PlanningSession of `scenario` built with this baseline
