@@ -115,8 +115,8 @@ def _run(history, scenario_path, out, tolerance, wait, max_gap, share_rule, shar
                 scenario = scenario.with_(budget=budget)
     except PlannerError as err:   # recorded under the path: the scenario has no name yet
         name = str(scenario_path) if scenario_path is not None else "default scenario"
-        run_id = history.start_run(scenario=name, input_hash=None, **record)
-        history.finish_run(run_id, status="bad_input", succeeded=False, message=str(err))
+        run_id = history.record_failed_run(name, status="bad_input", message=str(err),
+                                           **record)
         return JobResult(err.exit_code, str(err), run_id)
     log.update(scenario=scenario.name)
     try:
@@ -124,9 +124,8 @@ def _run(history, scenario_path, out, tolerance, wait, max_gap, share_rule, shar
             lock = history.lock(scenario.name, wait=wait)
             lock.__enter__()
     except PlannerError as err:
-        run_id = history.start_run(scenario=scenario.name, input_hash=scenario.content_hash(),
-                                   **record)
-        history.finish_run(run_id, status="locked", succeeded=False, message=str(err))
+        run_id = history.record_failed_run(scenario.name, status="locked", message=str(err),
+                                           input_hash=scenario.content_hash(), **record)
         return JobResult(err.exit_code, str(err), run_id)
     try:
         return _locked_run(history, scenario, out, tolerance, max_gap, share_rule,

@@ -133,6 +133,7 @@ def test_failed_runs_are_recorded_with_their_message_and_exit_code(job):
     assert [r["status"] for r in runs] == ["optimal", "infeasible", "bad_input"]
     assert "implemented.csv row 2" in runs[1]["message"]
     assert "M_NOBODY" in runs[2]["message"]
+    assert all(r["ended"] for r in runs)      # failed runs are finished records, not "running"
     assert (out / "plan.json").read_bytes() == before    # nothing published by a failed run
 
 

@@ -76,6 +76,21 @@ class History:
             result = connection.execute(insert(runs_table).values(**values))
             return int(result.inserted_primary_key[0])
 
+    def record_failed_run(self, scenario: str, *, status: str, message: str,
+                          input_hash: str | None = None, options: dict | None = None,
+                          versions: dict | None = None, command: str = "replan") -> int:
+        """Record a run that failed before it could take the lock (bad input, locked out) in
+        one transaction: started, ended and failed at once, so no kill leaves it "running"."""
+        now = records.now()
+        values = {"scenario": str(scenario), "started": now, "ended": now,
+                  "status": str(status), "succeeded": False, "message": message,
+                  "command": command, "input_hash": input_hash,
+                  "options": records.plain(options or {}),
+                  "versions": records.plain(versions or {})}
+        with self._writing("record a failed run") as connection:
+            result = connection.execute(insert(runs_table).values(**values))
+            return int(result.inserted_primary_key[0])
+
     def finish_run(self, run_id: int, *, status: str, succeeded: bool,
                    message: str | None = None, objective=None, bound=None, mip_gap=None,
                    kpis: dict | None = None, decisions=None, changes: int | None = None,
