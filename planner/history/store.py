@@ -68,26 +68,20 @@ class History:
                   options: dict | None = None, versions: dict | None = None,
                   command: str = "replan") -> int:
         """Record a new run as "running" (committed at once); returns its run_id."""
-        values = {"scenario": str(scenario), "started": records.now(), "status": "running",
-                  "succeeded": False, "command": command, "input_hash": input_hash,
-                  "options": records.plain(options or {}),
-                  "versions": records.plain(versions or {})}
-        with self._writing("record the start of a run") as connection:
-            result = connection.execute(insert(runs_table).values(**values))
-            return int(result.inserted_primary_key[0])
+        return self._insert_run("record the start of a run", _new_run(
+            scenario, input_hash, options, versions, command))
 
     def record_failed_run(self, scenario: str, *, status: str, message: str,
                           input_hash: str | None = None, options: dict | None = None,
                           versions: dict | None = None, command: str = "replan") -> int:
         """Record a run that failed before it could take the lock (bad input, locked out) in
         one transaction: started, ended and failed at once, so no kill leaves it "running"."""
-        now = records.now()
-        values = {"scenario": str(scenario), "started": now, "ended": now,
-                  "status": str(status), "succeeded": False, "message": message,
-                  "command": command, "input_hash": input_hash,
-                  "options": records.plain(options or {}),
-                  "versions": records.plain(versions or {})}
-        with self._writing("record a failed run") as connection:
+        values = _new_run(scenario, input_hash, options, versions, command)
+        values.update(ended=values["started"], status=str(status), message=message)
+        return self._insert_run("record a failed run", values)
+
+    def _insert_run(self, doing: str, values: dict) -> int:
+        with self._writing(doing) as connection:
             result = connection.execute(insert(runs_table).values(**values))
             return int(result.inserted_primary_key[0])
 
@@ -249,6 +243,13 @@ class _ScenarioLock:
             self.history._held.remove(self)
         with wrapped(self.history.target, f"unlock scenario '{self.scenario}'"):
             self.lock.release()
+
+
+def _new_run(scenario: str, input_hash, options, versions, command: str) -> dict:
+    """The columns of a run as it starts."""
+    return {"scenario": str(scenario), "started": records.now(), "status": "running",
+            "succeeded": False, "command": command, "input_hash": input_hash,
+            "options": records.plain(options or {}), "versions": records.plain(versions or {})}
 
 
 def _listed(row) -> dict:
