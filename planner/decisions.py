@@ -19,6 +19,12 @@ KEY = ["decision", "site_id", "resource", "from_site"]
 CHANGE_COLUMNS = KEY + ["before", "after"]
 
 
+def model_key(decision: str, site_id, resource: str, from_site) -> tuple:
+    """The index of a decision's variable (its kind names the variable): (site, resource), or
+    (from, to, resource) for `relocated`."""
+    return (from_site, site_id, resource) if decision == "relocated" else (site_id, resource)
+
+
 def decision_table(new: pd.Series, moved: pd.Series, days: pd.Series) -> pd.DataFrame:
     """The non-zero decisions, in a fixed order (decision kind, site, resource, from_site).
 
@@ -82,13 +88,12 @@ def commitment_targets(inp: ModelInputs) -> list[tuple[pd.Series, list[tuple]]]:
     out = []
     for _, row in inp.commitments.iterrows():
         i, k = row["site_id"], row["resource"]
-        if row["decision"] == "new_units":
-            keys = [(i, k)] if (i, k) in new else []
-        elif row["decision"] == "outreach_days":
-            keys = [(i, k)] if (i, k) in days else []
-        else:
+        if row["decision"] == "relocated":   # an empty site_id: every destination
             keys = [m for m in moves if m[0] == row["from_site"] and m[2] == k
                     and (pd.isna(i) or m[1] == i)]
+        else:
+            key = model_key(row["decision"], i, k, None)
+            keys = [key] if key in (new if row["decision"] == "new_units" else days) else []
         out.append((row, keys))
     return out
 

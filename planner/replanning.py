@@ -25,31 +25,24 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from planner.decisions import decision_changes, normalise
+from planner.decisions import decision_changes, model_key, normalise
 from planner.errors import InfeasibleError, PlannerError
 from planner.model import cost_terms, linear_sum, system_cost
 from planner.plan import Plan
 from planner.scenario import Scenario
+from planner.schema import DECISION_COLUMNS, DECISIONS   # a decision kind names its variable
 
-VARIABLE_OF = {"new_units": "new_units", "relocated": "relocated",
-               "outreach_days": "outreach_days"}
 TIE_BREAK = 0.5   # the cost term of fewest_changes stays below this: it never outweighs a change
-
-
-def model_key(decision: str, site_id: str, resource: str, from_site: str) -> tuple:
-    """The index of a decision's variable: (site, resource), or (from, to, resource)."""
-    return (from_site, site_id, resource) if decision == "relocated" else (site_id, resource)
 
 
 def baseline_amounts(m: pyo.ConcreteModel, baseline: pd.DataFrame) -> tuple[dict, float]:
     """{(variable name, key): amount} of the baseline decisions the model has, and the sum of the
     amounts of those it has not (each a change whatever the plan does)."""
     present, absent = {}, 0.0
-    for row in checked_baseline(baseline).itertuples(index=False):
-        name = VARIABLE_OF[row.decision]
+    for row in checked_baseline(baseline).itertuples(index=False):   # one row per decision
         key = model_key(row.decision, row.site_id, row.resource, row.from_site)
-        if key in getattr(m, name):
-            present[(name, key)] = present.get((name, key), 0.0) + float(row.amount)
+        if key in getattr(m, row.decision):
+            present[(row.decision, key)] = float(row.amount)
         else:
             absent += float(row.amount)
     return present, absent
@@ -91,7 +84,7 @@ def changes_expression(m: pyo.ConcreteModel, absent: float):
     """sum over decisions of |x - b|: x where b = 0, change_up + change_down where b > 0, and
     the baseline decisions the model cannot take (a constant)."""
     in_baseline = set(m.baseline_decision)
-    terms = [v for name in VARIABLE_OF.values() for key, v in getattr(m, name).items()
+    terms = [v for name in DECISIONS for key, v in getattr(m, name).items()
              if (name, key) not in in_baseline]
     terms += [m.change_up[k] for k in m.BASELINE] + [m.change_down[k] for k in m.BASELINE]
     return linear_sum(terms + ([absent] if absent else []))
@@ -117,7 +110,7 @@ def add_replanning_block(m: pyo.ConcreteModel, inp, baseline: pd.DataFrame) -> N
     add_fewest_changes(m, inp, absent)
 
 
-# --- the two solves ---------------------------------------------------------------------------
+# --- the solves --------------------------------------------------------------------------------
 def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float | None = None,
            baseline_run: int | None = None, session=None, **options) -> Plan:
     """The plan of fewest changes from `baseline` among plans of annual cost at most
@@ -155,8 +148,6 @@ class ReplanError(PlannerError):
 def checked_baseline(baseline: pd.DataFrame) -> pd.DataFrame:
     """The baseline decisions, normalised (duplicates summed); a ReplanError for unknown kinds
     or amounts that are not whole numbers >= 0."""
-    from planner.schema import DECISION_COLUMNS, DECISIONS
-
     missing = [c for c in DECISION_COLUMNS if c not in baseline.columns]
     if missing:
         raise ReplanError(f"the baseline decisions lack the column(s) {missing}; they need "
@@ -196,7 +187,8 @@ def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
         plan, second = _with_changes(kept, baseline, baseline_run), kept
     else:
         try:
-            second = _fewest_changes_solve(session, ceiling, first_result)
+            second = _fewest_changes_solve(session, ceiling, first_result,
+                                           first_plan.change_count)
             if second.objective is None:   # nothing better found in time: the optimum stands
                 return first_plan
             plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
@@ -220,31 +212,39 @@ def _baseline_within(session, ceiling: float) -> Plan | None:
     above the ceiling)."""
     m = session.model
     amount = {m.baseline_decision[k]: m.baseline_amount[k].value for k in m.BASELINE}
-    fixed = [(v, amount.get((name, key), 0.0)) for name in VARIABLE_OF.values()
+    fixed = [(v, amount.get((name, key), 0.0)) for name in DECISIONS
              for key, v in getattr(m, name).items() if not v.fixed]
     if any(not _within(v, value) for v, value in fixed):   # it breaks a commitment
         return None
-    for v, value in fixed:
-        v.fix(value)
     try:
-        plan = session.solve_current(explain=False)
+        plan = _solve_fixed(session, fixed, explain=False)
     except InfeasibleError:
         return None
-    finally:
-        for v, _ in fixed:
-            v.unfix()
     value = session.last_result.objective
     if plan.objective is None or value is None or value > ceiling:
         return None
     return plan
 
 
+def _solve_fixed(session, fixed: list, explain: bool = True) -> Plan:
+    """Solve the cost model with the variables of `fixed` ((variable, value) pairs) fixed; they
+    are freed again afterwards."""
+    for v, value in fixed:
+        v.fix(value)
+    try:
+        return session.solve_current(explain=explain)
+    finally:
+        for v, _ in fixed:
+            v.unfix()
+
+
 def _within(v, value: float) -> bool:
     return (v.lb is None or value >= v.lb) and (v.ub is None or value <= v.ub)
 
 
-def _fewest_changes_solve(session, ceiling: float, first_result) -> Plan:
-    """Solve 2: fewest changes within the cost ceiling, from the first solve's plan.
+def _fewest_changes_solve(session, ceiling: float, first_result, first_changes: int) -> Plan:
+    """Solve 2: fewest changes within the cost ceiling, from the first solve's plan (which has
+    `first_changes` changes).
 
     Presolve is off: with a MIP start, HiGHS 1.16's presolve reported the start's reduced-space
     objective as optimal and returned the start itself (a plan with more changes than the
@@ -258,7 +258,6 @@ def _fewest_changes_solve(session, ceiling: float, first_result) -> Plan:
     m.fewest_changes.activate()
     try:
         start = _start_values(session, first_result)
-        first_changes = float(pyo.value(m.changes, exception=False) or 0.0)
         # a relative gap that proves the fewest changes: the absolute gap stays below one change
         gap = min(session.options.mip_gap, 0.4 / (first_changes + 1.0))
         session.fewest_changes_start = start   # kept for inspection (benchmarks/)
@@ -275,14 +274,8 @@ def _cheapest_service(session) -> Plan:
     fixed). Its cost is at most solve 2's, so it stays within the ceiling."""
     hm = session.highs
     values = session.last_result.values
-    integers = [v for v in hm.variables if v.is_integer() and not v.fixed]
-    for v in integers:
-        v.fix(round(values[hm.column[id(v)]]))
-    try:
-        return session.solve_current()
-    finally:
-        for v in integers:
-            v.unfix()
+    return _solve_fixed(session, [(v, round(values[hm.column[id(v)]])) for v in hm.variables
+                                  if v.is_integer() and not v.fixed])
 
 
 def _start_values(session, first_result) -> np.ndarray:
@@ -294,11 +287,6 @@ def _start_values(session, first_result) -> np.ndarray:
         b = m.baseline_amount[k].value
         values[hm.column[id(m.change_up[k])]] = max(x - b, 0.0)
         values[hm.column[id(m.change_down[k])]] = max(b - x, 0.0)
-    hm.load(first_result)   # so that m.changes can be evaluated at the first plan
-    for k in m.BASELINE:
-        m.change_up[k].set_value(values[hm.column[id(m.change_up[k])]], skip_validation=True)
-        m.change_down[k].set_value(values[hm.column[id(m.change_down[k])]],
-                                   skip_validation=True)
     return values
 
 
