@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, UsageError
 from planner.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
 from planner.games.cli import game as game_command
 from planner.terminal import run_safely
@@ -94,14 +94,9 @@ def plan(
         result = solve(loaded, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
                        seed=seed, log=log or None)
         typer.echo(result.summary())
-        kept = f"; nothing was written to {out}" if out is not None else ""
-        if result.objective is None:
-            typer.echo(f"No plan found (status: {result.status}){kept}.", err=True)
-            raise typer.Exit(NO_PLAN)
-        if max_gap is not None and result.mip_gap is not None and result.mip_gap > max_gap:
-            typer.echo(f"The plan's MIP gap {result.mip_gap:.4%} is above --max-gap "
-                       f"{max_gap:.4%}{kept}. Allow more --time-limit or a larger --max-gap.",
-                       err=True)
+        refused = result.refusal(max_gap, f"; nothing was written to {out}" if out else "")
+        if refused is not None:
+            typer.echo(refused[1], err=True)
             raise typer.Exit(NO_PLAN)
         if out is not None:
             result.save(out)
@@ -230,13 +225,9 @@ def _open_history(history: Optional[str]):
         raise typer.BadParameter("give the run history with --history FILE_OR_URL.",
                                  param_hint="--history")
     if "://" not in history and not Path(history).exists():
-        raise PlannerErrorExit(f"--history {history}: no such history file; runs are recorded "
-                               "there by `planner replan --history`.")
+        raise UsageError(f"--history {history}: no such history file; runs are recorded there "
+                         "by `planner replan --history`.")
     return open_history(history)
-
-
-class PlannerErrorExit(PlannerError):
-    exit_code = 2
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -333,8 +324,8 @@ def diff(
                 h = h or _open_history(history)
                 records.append(from_run(h, int(given)))
             else:
-                raise PlannerErrorExit(f"{given}: neither a plan folder nor a run id; give two "
-                                       "plan folders or two run ids with --history.")
+                raise UsageError(f"{given}: neither a plan folder nor a run id; give two "
+                                 "plan folders or two run ids with --history.")
         if h is not None:
             h.close()
         result = compare(*records)

@@ -31,6 +31,12 @@ class PlannerError(Exception):
     exit_code = 1
 
 
+class UsageError(PlannerError):
+    """A command-line argument or flag that cannot be used (exit 2)."""
+
+    exit_code = 2
+
+
 class ScenarioError(PlannerError):
     """The scenario's files are missing, malformed or inconsistent."""
 

@@ -20,7 +20,7 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, UsageError
 from planner.joblog import JobLog
 
 NO_PLAN = 4
@@ -41,24 +41,20 @@ class JobResult:
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    import highspy
     import pyomo
 
     try:
         planner_version = version("consortium-planner")
     except PackageNotFoundError:   # run from a source tree
         planner_version = "unknown"
-    return {"planner": planner_version, "highs": _highs_version(highspy),
+    return {"planner": planner_version, "highs": _highs_version(),
             "pyomo": pyomo.version.version, "python": platform.python_version()}
 
 
-def _highs_version(highspy) -> str:
+def _highs_version() -> str:
     from planner.highs import new_highs
     h = new_highs()
-    try:
-        return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
-    except AttributeError:   # older highspy
-        return getattr(highspy, "__version__", "unknown")
+    return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
 
 def history_kpis(plan) -> dict:
@@ -82,8 +78,8 @@ def replan_job(scenario_path, history_target: str, out: Path | None, *,
             if out is not None:
                 check_target(out)
             if tolerance is not None and not (0 <= tolerance <= 1):
-                raise _BadFlag(f"--tolerance {tolerance!r}: must be between 0 and 1 (a share "
-                               "of the optimal annual cost, e.g. 0.01).")
+                raise UsageError(f"--tolerance {tolerance!r}: must be between 0 and 1 (a share "
+                                 "of the optimal annual cost, e.g. 0.01).")
         with log.stage("open_history"):
             history = open_history(history_target)
     except PlannerError as err:
@@ -93,10 +89,6 @@ def replan_job(scenario_path, history_target: str, out: Path | None, *,
                     share_options or {}, log, budget, options)
     finally:
         history.close()
-
-
-class _BadFlag(PlannerError):
-    exit_code = 2
 
 
 def _run(history, scenario_path, out, tolerance, wait, max_gap, share_rule, share_options, log,
@@ -170,15 +162,10 @@ def _locked_run(history, scenario, out, tolerance, max_gap, share_rule, share_op
         log.event("plan", plan_status=plan.status, objective=plan.objective,
                   mip_gap=plan.mip_gap, changes=plan.change_count)
         lines = [plan.summary()]
-        if plan.objective is None:
-            message = f"No plan found (status: {plan.status}); nothing was published."
-            finish("no_plan", False, message)
-            return JobResult(NO_PLAN, message, run_id, plan, lines=lines)
-        if max_gap is not None and plan.mip_gap is not None and plan.mip_gap > max_gap:
-            message = (f"The plan's MIP gap {plan.mip_gap:.4%} is above --max-gap "
-                       f"{max_gap:.4%}; nothing was published. Allow more --time-limit or a "
-                       "larger --max-gap.")
-            finish("gap_above_max", False, message, plan)
+        refused = plan.refusal(max_gap, "; nothing was published")
+        if refused is not None:
+            status, message = refused
+            finish(status, False, message, plan if plan.objective is not None else None)
             return JobResult(NO_PLAN, message, run_id, plan, lines=lines)
         sharing = None
         if share_rule is not None:

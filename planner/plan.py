@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planner.decisions import decision_table
+from planner.decisions import change_count, decision_table
 from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
 
@@ -51,8 +51,19 @@ class Plan:
     @property
     def change_count(self) -> int | None:
         """Sum of |after - before| over the decisions (None unless this is a re-plan)."""
-        from planner.decisions import change_count
         return None if self.changes is None else change_count(self.changes)
+
+    def refusal(self, max_gap: float | None, kept: str = "") -> tuple[str, str] | None:
+        """Why this result must not be published (exit 4), as (status, message): no plan, or a
+        gap above `max_gap`; None when it may be. `kept` ends the message's first sentence
+        (what was left as it was, e.g. "; nothing was published")."""
+        if self.objective is None:
+            return "no_plan", f"No plan found (status: {self.status}){kept}."
+        if max_gap is not None and self.mip_gap is not None and self.mip_gap > max_gap:
+            return "gap_above_max", (f"The plan's MIP gap {self.mip_gap:.4%} is above "
+                                     f"--max-gap {max_gap:.4%}{kept}. Allow more --time-limit "
+                                     "or a larger --max-gap.")
+        return None
 
     @property
     def is_optimal(self) -> bool:
