@@ -81,6 +81,13 @@ def plan(
     seed: Optional[int] = SeedOption,
     max_gap: Optional[float] = MaxGapOption,
     log: bool = typer.Option(False, help="Show the HiGHS log."),
+    goal: Optional[str] = typer.Option(
+        None, help="cost (default: least annual cost), coverage (most residents within "
+        "--minutes of --service) or worst-minutes (shortest worst trip to --service); then the "
+        "least annual cost among the plans that attain it."),
+    service: Optional[str] = typer.Option(None, help="The equipment of --goal coverage or "
+                                          "worst-minutes (e.g. CT)."),
+    minutes: Optional[float] = typer.Option(None, help="The travel minutes of --goal coverage."),
 ) -> None:
     """Solve the planning model and print a short summary."""
     from planner.scenario import load_scenario
@@ -91,8 +98,9 @@ def plan(
         loaded = load_scenario(scenario)
         if budget is not None:
             loaded = loaded.with_(budget=budget)
-        result = solve(loaded, time_limit=time_limit, mip_gap=mip_gap, threads=threads,
-                       seed=seed, log=log or None)
+        result = solve(loaded, goal=goal, service=service, minutes=minutes,
+                       time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed,
+                       log=log or None)
         typer.echo(result.summary())
         refused = result.refusal(max_gap, f"; nothing was written to {out}" if out else "")
         if refused is not None:

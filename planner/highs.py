@@ -34,6 +34,8 @@ class SolverOptions:
 
     time_limit: float = 60.0
     mip_gap: float = 1e-4
+    # the absolute gap (HiGHS's default); goals set it to prove a goal's optimum exactly
+    mip_abs_gap: float = 1e-6
     threads: int = 1
     seed: int = 0
     log: bool = False
@@ -295,6 +297,7 @@ class HighsModel:
         option("output_flag", bool(options.log))
         option("time_limit", float(options.time_limit))
         option("mip_rel_gap", float(options.mip_gap))
+        option("mip_abs_gap", float(options.mip_abs_gap))
         option("random_seed", int(options.seed))
         option("presolve", "on" if options.presolve else "off")
         option("mip_allow_restart", bool(options.restart))

@@ -106,6 +106,8 @@ def plan_json(plan) -> dict:
         "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "mip_gap": plan.mip_gap, "solve_seconds": round(plan.solve_seconds, 3),
         "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis}
+    if plan.goal is not None:   # DESIGN.md section 7
+        data["goal"] = plan.goal
     if plan.changes is not None:   # a re-plan (DESIGN.md section 7)
         data.update(changes=plan.change_count, baseline_run=plan.baseline_run)
     return json_safe(data)

@@ -47,6 +47,8 @@ class Plan:
     # re-plans only (planner.replan): decisions that differ from the baseline, and its run
     changes: pd.DataFrame | None = None
     baseline_run: int | None = None
+    # what the plan optimised (planner/goals.py): kind, service, minutes, value (plan.json `goal`)
+    goal: dict | None = None
 
     @property
     def change_count(self) -> int | None:

@@ -11,6 +11,17 @@ def _share(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _goal_lines(plan) -> list[str]:
+    g = plan.goal
+    if not g or g["kind"] == "cost" or g.get("value") is None:
+        return []
+    if g["kind"] == "coverage":
+        return [f"Goal: coverage - {g['value']:,.0f} residents within {g['minutes']:g} min of "
+                f"{g['service']} (then least annual cost)"]
+    return [f"Goal: worst-minutes - every resident within {g['value']:.1f} min of "
+            f"{g['service']} (then least annual cost)"]
+
+
 def summary_text(plan) -> str:
     k = plan.kpis
     if plan.objective is None:
@@ -20,6 +31,7 @@ def summary_text(plan) -> str:
     lines = [
         f"Scenario: {plan.scenario}",
         f"Status: {plan.status}{flag}",
+        *_goal_lines(plan),
         f"Annual cost: {_money(plan.objective, plan.currency)}   bound: "
         f"{_money(plan.bound, plan.currency)}   MIP gap: {gap}   solve: {plan.solve_seconds:.2f} s",
         f"Capital used: {_money(k['capital_used'], plan.currency)} of "

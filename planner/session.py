@@ -9,6 +9,7 @@ import pydantic
 
 from planner.diagnose import explain_infeasible, precheck
 from planner.errors import InfeasibleError, PlannerError
+from planner.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.highs import HighsModel, SolverOptions
 from planner.inputs import ModelInputs, model_inputs
 from planner.model import (build_model, paused_gc, set_decision_bounds, set_objective,
@@ -58,16 +59,24 @@ class PlanningSession:
     model's shape (same sites, zones, eligible arcs, covering sets...), only the changed
     parameter values, bounds and objective coefficients are pushed to the same HiGHS object;
     otherwise the model is rebuilt.
+
+    `goal` (cost, coverage, worst-minutes; with `service` and `minutes`, planner/goals.py) holds
+    for every variant solved here.
     """
 
-    def __init__(self, scenario: Scenario, baseline=None, **options):
+    def __init__(self, scenario: Scenario, baseline=None, goal: str | Goal | None = None,
+                 service: str | None = None, minutes: float | None = None, **options):
         self.scenario = scenario
         self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
+        self.goal = make_goal(scenario, goal, service, minutes)
         self.last_result = None
         self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
         self.rebuilds = 0
-        self._build(model_inputs(scenario))
+        self._build(self._inputs(scenario))
+
+    def _inputs(self, scenario: Scenario) -> ModelInputs:
+        return goal_inputs(model_inputs(scenario), self.goal)
 
     def _build(self, inp: ModelInputs) -> None:
         precheck(self.scenario, inp)
@@ -78,18 +87,26 @@ class PlanningSession:
             from planner.replanning import add_replanning_block
             with paused_gc():
                 add_replanning_block(self.model, inp, self.baseline)
+        if not self.goal.is_cost:
+            with paused_gc():
+                add_goal_block(self.model, inp, self.goal)
         with paused_gc():
             self.highs = HighsModel(self.model)
         self.build_seconds = time.perf_counter() - start
         self.rebuilds += 1
 
-    def solve(self, scenario: Scenario | None = None, **options) -> Plan:
-        """Solve the current scenario, or a variant of it (re-using the model where possible)."""
+    def solve(self, scenario: Scenario | None = None, coverage_at_least: float | None = None,
+              **options) -> Plan:
+        """Solve the current scenario, or a variant of it (re-using the model where possible),
+        for the session's goal. `coverage_at_least` (coverage goal only): the least annual cost
+        with at least that many residents covered (a point of an epsilon-constraint front)."""
         start = time.perf_counter()
+        if coverage_at_least is not None and self.goal.kind != "coverage":
+            raise TypeError("coverage_at_least needs a session with goal='coverage'")
         if scenario is not None and scenario is not self.scenario:
             self.scenario = scenario
             self.options = solver_options(scenario, **self._overrides)  # the variant's [solver]
-            inp = model_inputs(scenario)
+            inp = self._inputs(scenario)
             if inp.structure_key == self.inputs.structure_key:
                 precheck(scenario, inp)
                 same_costs = inp.cost_key == self.inputs.cost_key
@@ -102,14 +119,22 @@ class PlanningSession:
                 self.build_seconds = time.perf_counter() - start
             else:
                 self._build(inp)
-        return self._run(with_options(self.options, options))
+        options = with_options(self.options, options)
+        if self.goal.is_cost:
+            plan = self._run(options)
+            return replace(plan, goal=self.goal.report(plan.objective))
+        return solve_goal(self, options, coverage_at_least)
 
     def solve_current(self, start=None, explain: bool = True, **options) -> Plan:
         """Solve the model as it stands after changes made to it directly (objective, bounds,
         parameters: pushed first), optionally from the column values `start`. `explain=False`:
         an infeasible model raises InfeasibleError without computing an IIS (a probe)."""
+        return self.solve_with(with_options(self.options, options), start, explain)
+
+    def solve_with(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
+        """solve_current with complete SolverOptions (the goals' solves: planner/goals.py)."""
         self.highs.update()
-        return self._run(with_options(self.options, options), start, explain)
+        return self._run(options, start, explain)
 
     def _run(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
         result = self.highs.solve(options, start=start)
@@ -122,9 +147,14 @@ class PlanningSession:
                             self.build_seconds)
 
 
-def solve(scenario: Scenario, **options) -> Plan:
+def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | None = None,
+          minutes: float | None = None, **options) -> Plan:
     """Plan a scenario: build the model, solve it with HiGHS, return the Plan.
 
+    goal: "cost" (default, the exact annual cost), "coverage" (with service=E, minutes=T: the
+    most residents within T minutes of E) or "worst-minutes" (with service=E: the shortest
+    worst trip to E); both lexicographic, then the least annual cost (DESIGN.md section 7).
     Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
     """
-    return PlanningSession(scenario, **options).solve()
+    return PlanningSession(scenario, goal=goal, service=service, minutes=minutes,
+                           **options).solve()
