@@ -1,6 +1,7 @@
 """Who bears which cost of the grand plan (DESIGN.md section 4), and the transfer payments.
 
-Attribution rule (models/fair_division.md, "Accounting"):
+Attribution rule (models/fair_division.md, "Accounting"; the `member` of the cost ledger,
+planner/ledger.py, whose grouping by member and term the borne costs are):
 * new-unit capital and operating cost of units in service: the owner of the site;
 * relocation cost: the owner of the receiving site;
 * outreach days: the owner of the host site; a priced policy shortfall: the owner of the site;
@@ -18,77 +19,52 @@ import numpy as np
 import pandas as pd
 
 from planner.inputs import ModelInputs
+from planner.ledger import PENALTY_TERMS, TERMS
 
 TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "transfer",
                     "final_cost", "gain"]
 
 
+# the terms whose cost a service's tariff recovers: what it takes to provide the service
+TARIFF_TERMS = ("annual_capital", "operating", "service", "outreach")
+BORNE_TERMS = [t for t in TERMS if t not in PENALTY_TERMS]   # then one `penalties` column
+
+
 def tariffs(plan, inp: ModelInputs) -> pd.Series:
-    """Average cost of one unit of each service in the grand plan."""
-    eq, sp = inp.equipment, inp.specialties
-    e = plan.equipment
-    f = plan.flows
-    per_exam = eq["cost_per_exam"]
-    out = {}
-    for k in eq.index:
-        rows = e[e["equipment"] == k]
-        exams = rows["exams"].sum()
-        cost = (rows["new"] * eq.at[k, "annual_capex"]).sum() + (rows["total"] * eq.at[k, "opex"]).sum() \
-            + exams * per_exam[k]
-        out[k] = cost / exams if exams > 0 else 0.0
-    d = plan.specialist_days
-    for s in sp.index:
-        rows = d[d["specialty"] == s]
-        visits = f.loc[f["service"] == s, "units"].sum()
-        cost = (rows["outreach_days"] * sp.at[s, "cost_per_day"]).sum()
-        out[s] = cost / visits if visits > 0 else 0.0
-    return pd.Series(out, name="tariff")
+    """Average cost of one unit of each service in the grand plan: the ledger's capital,
+    operating, per-exam and outreach cost of the service over the units of it served."""
+    ledger = plan.ledger
+    cost = ledger[ledger["term"].isin(TARIFF_TERMS)].groupby("service")["amount"].sum()
+    served = plan.flows.groupby("service")["units"].sum()
+    services = list(inp.equipment.index) + list(inp.specialties.index)
+    cost, served = cost.reindex(services, fill_value=0.0), served.reindex(services, fill_value=0.0)
+    out = np.divide(cost.to_numpy(float), served.to_numpy(float),
+                    out=np.zeros(len(services)), where=served.to_numpy(float) > 0)
+    return pd.Series(out, index=services, name="tariff")
 
 
 def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
-    """Member x cost term of the grand plan, fees included; the `total` column sums to C(N)."""
-    eq, sp = inp.equipment, inp.specialties
-    owner = inp.sites["member"]
-    home = inp.zones["home_member"]
-    members = list(inp.budget_share.index)
-    table = pd.DataFrame(0.0, index=pd.Index(members, name="member"),
-                         columns=["annual_capital", "operating", "relocation", "outreach",
-                                  "travel", "service", "referral", "penalties", "fees_paid",
-                                  "fees_received"])
+    """Member x cost term of the grand plan, fees included; the `total` column sums to C(N).
 
-    def add(column, members_, values):
-        sums = pd.Series(np.asarray(values, float), index=list(members_)).groupby(level=0).sum()
-        table.loc[sums.index, column] += sums
+    The terms are the plan's ledger grouped by member (its `member` is the bearer of the
+    attribution rule above); the priced penalties are one column, `penalties`.
+    """
+    members = pd.Index(list(inp.budget_share.index), name="member")
+    by_term = plan.costs_by("member", "term")
+    by_term = by_term.unstack("term", fill_value=0.0) if len(by_term) else pd.DataFrame()
+    table = by_term.reindex(index=members, columns=BORNE_TERMS, fill_value=0.0).astype(float)
+    penalties = by_term.reindex(index=members, columns=list(PENALTY_TERMS), fill_value=0.0)
+    table["penalties"] = penalties.sum(axis=1).astype(float)
 
-    e = plan.equipment
-    add("annual_capital", e["member"], e["new"] * e["equipment"].map(eq["annual_capex"]))
-    add("operating", e["member"], e["total"] * e["equipment"].map(eq["opex"]))
-    add("relocation", e["member"], e["relocated_in"] * e["equipment"].map(
-        eq["relocation_cost"].fillna(0.0)))
-    d = plan.specialist_days
-    add("outreach", d["member"], d["outreach_days"] * d["specialty"].map(sp["cost_per_day"]))
-
+    owner, home = inp.sites["member"], inp.zones["home_member"]
     f = plan.flows
     zone_member, site_member = f["zone_id"].map(home), f["site_id"].map(owner)
-    add("travel", zone_member, f["units"] * f["minutes"] * inp.value_per_minute)
-    per_unit = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
-    add("service", site_member, f["units"] * f["service"].map(per_unit))
-    z = plan.zones
-    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
-    add("referral", z["home_member"], z["unmet"] * z["service"].map(referral))
-    u = plan.urgent
-    if "uncovered_penalty" in plan.costs and len(u):
-        add("penalties", u["zone_id"].map(home), (~u["covered"]) * inp.penalty_per_zone)
-    if "policy_shortfall" in plan.costs and len(plan.shortfall):
-        s_ = plan.shortfall
-        add("penalties", s_["site_id"].map(owner), s_["days"] * s_["specialty"].map(
-            inp.shortfall_price))
-
-    tariff = tariffs(plan, inp)
-    crossing = zone_member != site_member
-    fee = (f["units"] * f["service"].map(tariff))[crossing]
-    add("fees_paid", zone_member[crossing], fee)
-    add("fees_received", site_member[crossing], fee)
+    crossing = (zone_member != site_member).to_numpy()
+    fee = (f["units"] * f["service"].map(tariffs(plan, inp)))[crossing]
+    table["fees_paid"] = fee.groupby(zone_member[crossing].to_numpy()).sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
+    table["fees_received"] = fee.groupby(site_member[crossing].to_numpy()).sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
     table["total"] = table.drop(columns=["fees_paid", "fees_received"]).sum(axis=1) \
         + table["fees_paid"] - table["fees_received"]
     return table

@@ -398,30 +398,14 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     """The objective's coefficient of each variable, per variable family, aligned with its index
     set (:func:`index_sets`): the one place :func:`system_cost` and `ModelInputs.cost_key` read.
 
+    A column's coefficient is the sum of the unit costs the ledger gives its terms
+    (:func:`planner.ledger.prices`, where the formula of DESIGN.md section 5 is written once):
     new_units: capex*A(r,L); units: opex; relocated: relocation_cost; outreach_days:
     cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
     uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
     """
-    eq, sp = inp.equipment, inp.specialties
-    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
-    sets = index_sets(inp)
-
-    def per(column: pd.Series, keys, pos: int) -> np.ndarray:
-        return column.reindex([k[pos] for k in keys]).to_numpy(float)
-
-    coefs = {
-        "new_units": per(eq["annual_capex"], sets["NEW_PAIRS"], 1),
-        "units": per(eq["opex"], sets["UNIT_PAIRS"], 1),
-        "relocated": per(eq["relocation_cost"], sets["MOVES"], 2),
-        "outreach_days": per(sp["cost_per_day"], sets["DAY_PAIRS"], 1),
-        "flow": inp.arcs["unit_cost"].to_numpy(float),
-        "unmet": per(referral, sets["DEMAND"], 1),
-    }
-    if inp.urgent_soft:
-        coefs["uncovered"] = np.full(len(sets["COVER_ROWS"]), float(inp.penalty_per_zone))
-    if inp.policy_soft:
-        coefs["policy_shortfall"] = per(inp.shortfall_price, sets["POLICY_PAIRS"], 1)
-    return coefs
+    from planner.ledger import prices   # the ledger reads index_sets from this module
+    return prices(inp).coefficients()
 
 
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:

@@ -1,7 +1,8 @@
 """The solved plan: tidy tables, KPIs and the cost breakdown, re-derived from the solution values.
 
-The objective reported here is recomputed from the plan's own tables with the exact formula of
-DESIGN.md section 5, independently of the solver's objective (the two are compared in tests).
+The objective reported here is recomputed from the rounded solution values through the cost
+ledger (planner/ledger.py, the exact formula of DESIGN.md section 5), independently of the
+solver's objective value (the two are compared in tests); the cost breakdown groups the ledger.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pandas as pd
 from planner.decisions import change_count, decision_table
 from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
+from planner.ledger import contract_objective, cost_breakdown, empty_ledger, prices
 
 ACCESS_MINUTES = (15, 30, 60)
-PENALTY_TERMS = ["uncovered_penalty", "policy_shortfall"]  # priced, outside the contract objective
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class Plan:
     baseline_run: int | None = None
     # what the plan optimised (planner/goals.py): kind, service, minutes, value (plan.json `goal`)
     goal: dict | None = None
+    # term, site_id, zone_id, member, service, amount: every cost contribution (planner/ledger.py)
+    ledger: pd.DataFrame = field(default_factory=empty_ledger, repr=False)
+
+    def costs_by(self, *keys: str) -> pd.Series | float:
+        """Annual cost summed by ledger keys, e.g. ``plan.costs_by("member", "term")``; the
+        total (penalties included) without keys. ``costs`` is ``costs_by("term")`` with every
+        term of the plan listed."""
+        from planner.ledger import costs_by
+        return costs_by(self.ledger, *keys)
 
     @property
     def change_count(self) -> int | None:
@@ -157,8 +167,13 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
-    costs = _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered, shortfall)
-    objective = float(costs.drop(PENALTY_TERMS, errors="ignore").sum())
+    book = prices(inp)
+    entries = book.ledger({"new_units": new.to_numpy(), "units": units.to_numpy(),
+                            "relocated": moved.to_numpy(), "outreach_days": days.to_numpy(),
+                            "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
+                            "policy_shortfall": shortfall.to_numpy()})
+    costs = cost_breakdown(entries, book.terms)
+    objective = contract_objective(costs)
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
@@ -166,7 +181,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
-                decision_table(new, moved, days))
+                decision_table(new, moved, days), ledger=entries)
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:
@@ -229,32 +244,6 @@ def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
                           "relocation_cost": moving}).rename_axis("site_id")
     table["capital_used"] = table["new_units_capex"] + table["relocation_cost"]
     return table.reset_index()
-
-
-def _cost_breakdown(inp, equipment, specialist, arcs, unmet, uncovered, shortfall) -> pd.Series:
-    """Each term of the exact objective of DESIGN.md section 5, from the plan's tables."""
-    eq, sp = inp.equipment, inp.specialties
-    by_eq = equipment["equipment"]
-    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
-    per_unit = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
-    reloc = eq["relocation_cost"].fillna(0.0)
-    costs = {
-        "annual_capital": float((equipment["new"] * by_eq.map(eq["annual_capex"])).sum()),
-        "operating": float((equipment["total"] * by_eq.map(eq["opex"])).sum()),
-        "relocation": float((equipment["relocated_in"] * by_eq.map(reloc)).sum()),
-        "outreach": float((specialist["outreach_days"] *
-                           specialist["specialty"].map(sp["cost_per_day"])).sum()),
-        "travel": float((arcs["units"] * arcs["minutes"]).sum() * inp.value_per_minute),
-        "service": float((arcs["units"] * arcs["service"].map(per_unit)).sum()),
-        "referral": float((unmet * inp.demand.index.get_level_values(1).map(referral)
-                           .to_numpy()).sum()),
-    }
-    if inp.urgent_soft:
-        costs["uncovered_penalty"] = float(uncovered.sum() * inp.penalty_per_zone)
-    if inp.policy_soft:
-        costs["policy_shortfall"] = float(sum(
-            x * inp.shortfall_price[s] for (i, s), x in shortfall.items()))
-    return pd.Series(costs, name="annual_cost").rename_axis("term")
 
 
 def _access(inp, nearest: pd.DataFrame) -> dict:
