@@ -166,12 +166,14 @@ def save_plan(plan, path: str | Path, *also) -> None:
 
 def write_plan_files(plan, work: Path) -> None:
     """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
-    budget.csv, costs.csv, decisions.csv (changes.csv for a re-plan) and plan.gpkg (layers
-    sites, zones, flows)."""
+    budget.csv, costs.csv, ledger.csv (term, site_id, zone_id, member, service, amount: the
+    cost ledger that costs.csv sums by term), decisions.csv (changes.csv for a re-plan) and
+    plan.gpkg (layers sites, zones, flows)."""
     write_json(plan_json(plan), work / "plan.json")
     for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
         write_csv(getattr(plan, name), work / f"{name}.csv")
     write_csv(plan.costs.reset_index(), work / "costs.csv")
+    write_csv(plan.ledger, work / "ledger.csv")   # every cost contribution (planner/ledger.py)
     write_csv(plan.decisions, work / "decisions.csv")
     if plan.changes is not None:
         write_csv(plan.changes, work / "changes.csv")
