@@ -1,22 +1,30 @@
-"""What changed between two plans: decisions, KPIs and cost terms, as tidy tables.
+"""What changed between two plans, as tidy tables: decisions, units in service by site,
+relocations, outreach days, capital by member, KPIs and annual cost by term and by member.
 
-A plan to compare is a :class:`planner.plan.Plan`, a plan folder (its decisions.csv and
-plan.json), or a run of the history (`planner diff RUN_A RUN_B`); all become a
-:class:`PlanRecord`. The decision changes are the same table a re-plan writes as changes.csv
-(:func:`planner.decisions.decision_changes`).
+A plan to compare is a :class:`planner.plan.Plan`, a plan folder (its plan.json, decisions.csv and,
+when present, equipment.csv, budget.csv, ledger.csv and the sites of plan.gpkg), or a run of the
+history (`planner diff RUN_A RUN_B`); all become a :class:`PlanRecord`. A run records only its
+decisions, KPIs and cost terms, so the tables that need a plan's own tables (units, capital,
+costs by member, sites) are empty for it. The decision changes are the same table a re-plan
+writes as changes.csv (:func:`planner.decisions.decision_changes`); every other table has the
+columns of its keys then ``before, after, change`` (after minus before), one row per key that is
+non-zero in either plan, sorted by the keys.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from planner.decisions import change_count, decision_changes
+from planner.decisions import change_count, decision_changes, normalise
 from planner.errors import PlannerError
+
+CHANGE = ["before", "after", "change"]
 
 
 class CompareError(PlannerError):
@@ -27,45 +35,80 @@ class CompareError(PlannerError):
 
 @dataclass(frozen=True)
 class PlanRecord:
-    """The parts of a plan a comparison reads."""
+    """The parts of a plan a comparison reads (None: the source does not have that table)."""
 
     label: str
     decisions: pd.DataFrame
     kpis: dict
     costs: dict
     objective: float | None
+    equipment: pd.DataFrame | None = None   # site_id, equipment, total, ... (equipment.csv)
+    budget: pd.DataFrame | None = None      # site_id, member, capital_used, ... (budget.csv)
+    ledger: pd.DataFrame | None = None      # the cost ledger (ledger.csv, planner/ledger.py)
+    sites: pd.DataFrame | None = None       # site_id, name, member, tier, lon, lat
+
+
+def _empty(*keys: str) -> pd.DataFrame:
+    return pd.DataFrame(columns=[*keys, *CHANGE])
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Tables of what changed from `before` to `after`."""
+    """Tables of what changed from `before` to `after` (labels of the two plans).
+
+    The map of a comparison (units gained and lost by site, relocations as arrows) reads
+    `units`, `relocations` and `sites`, which holds the coordinates of both plans' sites.
+    """
 
     before: str
     after: str
     decisions: pd.DataFrame   # decision, site_id, resource, from_site, before, after
     kpis: pd.DataFrame        # kpi, before, after, change (numbers only; nested keys dotted)
     costs: pd.DataFrame       # term, before, after, change (annual cost by objective term)
+    units: pd.DataFrame = field(default_factory=lambda: _empty("site_id", "equipment"))
+    relocations: pd.DataFrame = field(
+        default_factory=lambda: _empty("from_site", "to_site", "equipment"))
+    outreach: pd.DataFrame = field(default_factory=lambda: _empty("site_id", "specialty"))
+    capital: pd.DataFrame = field(default_factory=lambda: _empty("member"))
+    member_costs: pd.DataFrame = field(default_factory=lambda: _empty("member", "term"))
+    sites: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    TABLES = ("decisions", "units", "relocations", "outreach", "capital", "kpis", "costs",
+              "member_costs")
 
     @property
     def changes(self) -> int:
         return change_count(self.decisions)
 
+    def costs_by_member(self) -> pd.DataFrame:
+        """member, before, after, change: the annual cost each member bears (all terms)."""
+        if self.member_costs.empty:
+            return _empty("member")
+        return self.member_costs.groupby("member", as_index=False, sort=True)[CHANGE].sum()
+
     def to_json(self) -> dict:
         from planner.output import json_safe
-        return json_safe({"before": self.before, "after": self.after, "changes": self.changes,
-                          "decisions": self.decisions.to_dict("records"),
-                          "kpis": self.kpis.to_dict("records"),
-                          "costs": self.costs.to_dict("records")})
+        data = {"before": self.before, "after": self.after, "changes": self.changes}
+        data.update({name: getattr(self, name).to_dict("records") for name in self.TABLES})
+        return json_safe(data)
 
     def summary(self) -> str:
         lines = [f"{self.before} -> {self.after}: {self.changes} change(s) in the decisions."]
         if len(self.decisions):
             lines.append(self.decisions.to_string(index=False))
-        moved = self.kpis[self.kpis["change"].abs() > 1e-12]
-        if len(moved):
-            lines += ["", "KPIs that changed:", moved.to_string(index=False)]
+        sections = [("Units in service that changed:", self.units),
+                    ("Capital spent by member that changed:", self.capital),
+                    ("KPIs that changed:", self.kpis)]
+        for title, table in sections:
+            moved = table[table["change"].abs() > 1e-12]
+            if len(moved):
+                lines += ["", title, moved.to_string(index=False)]
         if len(self.costs):
             lines += ["", "Annual cost by term:", self.costs.to_string(index=False)]
+        by_member = self.costs_by_member()
+        moved = by_member[by_member["change"].abs() > 1e-6]
+        if len(moved):
+            lines += ["", "Annual cost borne by member that changed:", moved.to_string(index=False)]
         return "\n".join(lines)
 
 
@@ -90,12 +133,75 @@ def _side_by_side(before: dict, after: dict, name: str) -> pd.DataFrame:
     return frame
 
 
-def compare(before, after) -> Comparison:
-    """Compare two plans (Plan objects, plan folders or PlanRecords): `after` minus `before`."""
+def before_after(before: pd.Series | None, after: pd.Series | None,
+                 keys: list[str]) -> pd.DataFrame:
+    """Two Series indexed by `keys` side by side: keys, before, after, change; a key missing on
+    one side is 0 there, keys zero on both sides are left out. Empty when either side is None
+    (its source does not have the table)."""
+    if before is None or after is None:
+        return _empty(*keys)
+    both = pd.concat([before.rename("before"), after.rename("after")], axis=1).fillna(0)
+    both = both[(both["before"] != 0) | (both["after"] != 0)]
+    both["change"] = both["after"] - both["before"]
+    both = both.sort_index().reset_index()
+    both.columns = [*keys, *CHANGE]
+    if all(float(v).is_integer() for v in both[CHANGE].to_numpy().ravel()):
+        both[CHANGE] = both[CHANGE].astype(np.int64)
+    return both
+
+
+def _summed(table: pd.DataFrame | None, keys: list[str], value: str,
+            rename: dict | None = None) -> pd.Series | None:
+    if table is None:
+        return None
+    frame = table.rename(columns=rename or {})
+    return frame.groupby(keys, sort=True)[value].sum().astype(float)
+
+
+def _decisions_of(decisions: pd.DataFrame, kind: str, keys: list[str]) -> pd.Series:
+    """The amounts of one decision kind, indexed by `keys` (from decisions.csv's columns)."""
+    rows = normalise(decisions)
+    rows = rows[rows["decision"] == kind].rename(
+        columns={"site_id": "to_site" if kind == "relocated" else "site_id",
+                 "resource": "equipment" if kind != "outreach_days" else "specialty"})
+    return rows.groupby(keys, sort=True)["amount"].sum().astype(float)
+
+
+def _sites(a: PlanRecord, b: PlanRecord) -> pd.DataFrame:
+    frames = [r.sites for r in (b, a) if r.sites is not None and len(r.sites)]
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).drop_duplicates("site_id") \
+        .sort_values("site_id", kind="stable").reset_index(drop=True)
+
+
+def compare(before, after, *, labels: tuple[str, str] | None = None) -> Comparison:
+    """Compare two plans (Plan objects, plan folders or PlanRecords): `after` minus `before`.
+
+    `labels` names the two plans in the tables' summary (default: "before"/"after" for Plans,
+    the folder for plan folders, "run N" for runs).
+    """
     a, b = as_record(before, "before"), as_record(after, "after")
+    if labels is not None:
+        a, b = replace(a, label=str(labels[0])), replace(b, label=str(labels[1]))
+    units = before_after(_summed(a.equipment, ["site_id", "equipment"], "total"),
+                         _summed(b.equipment, ["site_id", "equipment"], "total"),
+                         ["site_id", "equipment"])
+    moves = ["from_site", "to_site", "equipment"]
+    relocations = before_after(_decisions_of(a.decisions, "relocated", moves),
+                               _decisions_of(b.decisions, "relocated", moves), moves)
+    days = ["site_id", "specialty"]
+    outreach = before_after(_decisions_of(a.decisions, "outreach_days", days),
+                            _decisions_of(b.decisions, "outreach_days", days), days)
+    capital = before_after(_summed(a.budget, ["member"], "capital_used"),
+                           _summed(b.budget, ["member"], "capital_used"), ["member"])
+    member_costs = before_after(_summed(a.ledger, ["member", "term"], "amount"),
+                                _summed(b.ledger, ["member", "term"], "amount"),
+                                ["member", "term"])
     return Comparison(a.label, b.label, decision_changes(a.decisions, b.decisions),
                       _side_by_side(flatten(a.kpis), flatten(b.kpis), "kpi"),
-                      _side_by_side(a.costs, b.costs, "term"))
+                      _side_by_side(a.costs, b.costs, "term"), units, relocations, outreach,
+                      capital, member_costs, _sites(a, b))
 
 
 def as_record(plan, label: str) -> PlanRecord:
@@ -106,11 +212,21 @@ def as_record(plan, label: str) -> PlanRecord:
     if getattr(plan, "objective", None) is None:
         raise CompareError(f"the {label} plan has no solution (status {plan.status}); there is "
                            "nothing to compare.")
-    return PlanRecord(label, plan.decisions, plan.kpis, plan.costs.to_dict(), plan.objective)
+    return PlanRecord(label, plan.decisions, plan.kpis, plan.costs.to_dict(), plan.objective,
+                      plan.equipment, plan.budget, plan.ledger, plan.geometry.get("sites"))
+
+
+# columns read as numbers from a plan folder's tables (the rest stay text)
+NUMERIC = {"equipment.csv": ["existing", "new", "relocated_in", "relocated_out", "total",
+                             "exams", "utilization"],
+           "budget.csv": ["new_units_capex", "relocation_cost", "capital_used"],
+           "ledger.csv": ["amount"]}
 
 
 def from_folder(folder: Path) -> PlanRecord:
-    """A plan folder written by the planner: plan.json and decisions.csv."""
+    """A plan folder written by the planner: plan.json and decisions.csv, and the tables that a
+    folder of an earlier planner version may lack (equipment.csv, budget.csv, ledger.csv, the
+    sites of plan.gpkg)."""
     from planner.errors import ProblemList
     from planner.output import csv_unquote
     from planner.reading import read_csv, read_text
@@ -124,6 +240,12 @@ def from_folder(folder: Path) -> PlanRecord:
     problems = ProblemList()
     text = read_text(files["plan.json"], "plan.json", problems)
     decisions = read_csv(files["decisions.csv"], "decisions.csv", problems)
+    tables = {}
+    for name, numeric in NUMERIC.items():
+        if (folder / name).is_file():
+            table = read_csv(folder / name, name, problems)
+            if table is not None:
+                tables[name] = _typed(table, numeric, name, problems)
     try:
         data = json.loads(text) if text is not None else None
     except ValueError as err:
@@ -133,7 +255,42 @@ def from_folder(folder: Path) -> PlanRecord:
         raise CompareError(f"{folder}: cannot read the plan ({shown}); write the plan again.")
     decisions = csv_unquote(decisions.fillna(""))
     return PlanRecord(str(folder), decisions, data.get("kpis") or {}, data.get("costs") or {},
-                      data.get("objective"))
+                      data.get("objective"), tables.get("equipment.csv"),
+                      tables.get("budget.csv"), tables.get("ledger.csv"),
+                      _folder_sites(folder))
+
+
+def _typed(table: pd.DataFrame, numeric: list[str], name: str, problems) -> pd.DataFrame | None:
+    """An all-text table read back: text cells unquoted (csv_safe), `numeric` columns as numbers."""
+    from planner.output import csv_unquote
+    table = csv_unquote(table.fillna(""))
+    for column in numeric:
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
+        bad = values.isna() & table[column].ne("")
+        if bad.any():
+            problems.add(name, f"column {column} holds {table[column][bad].iloc[0]!r}, "
+                         "not a number", rows=[int(bad.to_numpy().argmax()) + 2])
+            return None
+        table[column] = values.fillna(0.0)
+    return table
+
+
+def _folder_sites(folder: Path) -> pd.DataFrame | None:
+    """The sites layer of plan.gpkg without its geometry (it holds lon and lat)."""
+    path = folder / "plan.gpkg"
+    if not path.is_file():
+        return None
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+    try:
+        frame = pyogrio.read_dataframe(path, layer="sites", read_geometry=False)
+    except (DataLayerError, DataSourceError) as err:   # not a readable GeoPackage
+        raise CompareError(f"{folder / 'plan.gpkg'}: cannot read the sites layer ({err}); "
+                           "write the plan again.") from err
+    keep = [c for c in ("site_id", "name", "member", "tier", "lon", "lat") if c in frame.columns]
+    return pd.DataFrame(frame[keep])
 
 
 def from_run(history, run_id: int) -> PlanRecord:
