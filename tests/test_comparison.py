@@ -79,7 +79,8 @@ def test_tables_against_the_plans_own_tables(plans):
     check(c.costs, ["term"], side_by_side(high.costs, low.costs).reindex(
         sorted(high.costs.index)).fillna(0))
     kpi = c.kpis.set_index("kpi")
-    assert kpi.at["capital_budget", "change"] == pytest.approx(LOW_BUDGET - high.kpis["capital_budget"])
+    assert kpi.at["capital_budget", "change"] == pytest.approx(
+        LOW_BUDGET - high.kpis["capital_budget"])
     assert set(c.sites["site_id"]) == set(high.equipment["site_id"])
     assert {"lon", "lat"} <= set(c.sites.columns)
     assert "Units in service that changed:" in c.summary()
