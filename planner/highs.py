@@ -12,7 +12,7 @@ object (`changeCoeff`, `changeRowsBounds`, `changeColsCost`, `changeColsBounds`)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
@@ -176,6 +176,9 @@ class HighsModel:
                 "changeColsIntegrality")
         self.is_mip = len(integer) > 0
         self._bounds = (lb, ub)
+        self._row_lower, self._row_upper = np.empty(0), np.empty(0)
+        self._version = 0          # bumped when costs, coefficients or rows change
+        self._reusable = None      # the last proven solve, kept for _still_optimal
         self._add_rows()
         self._objective_expr = None
         self._set_costs()
@@ -233,6 +236,9 @@ class HighsModel:
             lower.append(lo_value)
             upper.append(hi_value)
         self.constraints += list(constraints)
+        self._row_lower = np.concatenate([self._row_lower, np.asarray(lower, dtype=float)])
+        self._row_upper = np.concatenate([self._row_upper, np.asarray(upper, dtype=float)])
+        self._version += 1
         _check(self.highs.addRows(len(lower), np.array(lower), np.array(upper), len(index),
                                   np.array(starts, dtype=np.int32),
                                   np.array(index, dtype=np.int32),
@@ -257,21 +263,28 @@ class HighsModel:
             else highspy.ObjSense.kMaximize
         self.highs.changeObjectiveSense(sense)
         self._objective_expr = objective.expr
+        self._version += 1
 
     # --- persistent updates ------------------------------------------------------------------
     def update(self) -> None:
         """Push changed parameter values, variable bounds/fixings and a new objective to HiGHS."""
+        lb, ub = self._column_bounds()
         for k, (row, col, number, mutable, old) in enumerate(self._mutable_coefs):
             value = number + sum(_value(sign, c) for sign, c in mutable)
             if value != old:   # push only what changed
                 self.highs.changeCoeff(row, col, value)
                 self._mutable_coefs[k] = (row, col, number, mutable, value)
+                if lb[col] != ub[col]:   # on a fixed column it only shifts the row (_shift)
+                    self._version += 1
         if self._mutable_rows:
             rows = np.array([r[0] for r in self._mutable_rows], dtype=np.int32)
             bounds = np.array([self._row_bounds(lo, hi, c) for _, lo, hi, c in self._mutable_rows])
-            _check(self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0], bounds[:, 1]),
-                   "changeRowsBounds")
-        lb, ub = self._column_bounds()
+            moved = (bounds[:, 0] != self._row_lower[rows]) | (bounds[:, 1] != self._row_upper[rows])
+            if moved.any():
+                rows, bounds = rows[moved], bounds[moved]
+                _check(self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0].copy(),
+                                                   bounds[:, 1].copy()), "changeRowsBounds")
+                self._row_lower[rows], self._row_upper[rows] = bounds[:, 0], bounds[:, 1]
         changed = np.nonzero((lb != self._bounds[0]) | (ub != self._bounds[1]))[0]
         if len(changed):
             _check(self.highs.changeColsBounds(len(changed), changed.astype(np.int32), lb[changed],
@@ -305,6 +318,8 @@ class HighsModel:
                      "mip_heuristic_run_root_reduced_cost"):
             option(name, bool(options.sub_mip_heuristics))
         began = time.perf_counter()
+        if start is None and self._still_optimal(options):
+            return replace(self._reusable[-1], seconds=time.perf_counter() - began)
         h.clearSolver()  # no state from an earlier solve: same inputs, same plan
         if start is not None:
             _check(h.setSolution(len(start), np.arange(len(start), dtype=np.int32),
@@ -320,7 +335,49 @@ class HighsModel:
         gap = (info.mip_gap if self.is_mip else 0.0) if has_solution else None
         if status == "optimal" and gap is not None and not np.isfinite(gap):
             gap = 0.0
-        return SolveResult(status, objective, bound, gap, seconds, values, has_solution)
+        result = SolveResult(status, objective, bound, gap, seconds, values, has_solution)
+        self._reusable = None
+        if status == "optimal" and has_solution:
+            shift = self._shift()
+            self._reusable = (options, self._version, self._row_lower - shift,
+                              self._row_upper - shift, *self._bounds,
+                              np.asarray(h.getSolution().row_value) - shift, result)
+        return result
+
+    def _still_optimal(self, options: SolverOptions) -> bool:
+        """Whether the last proven solve answers this one too: same options, costs, coefficients
+        and rows, every row and column bound at least as tight as then, and the plan found then
+        within the new bounds. The feasible set has only shrunk and still holds that plan, so
+        it is optimal again, and the old bound (a bound over a larger set) is still valid: a
+        budget cut that the plan already meets costs no solve. Tolerance: HiGHS's primal
+        feasibility tolerance (1e-7)."""
+        if self._reusable is None:
+            return False
+        was, version, row_lo, row_hi, lb, ub, activity, result = self._reusable
+        if was != options or version != self._version:
+            return False
+        new_lb, new_ub = self._bounds
+        if not (np.all(new_lb >= lb) and np.all(new_ub <= ub)):
+            return False
+        shift = self._shift()
+        lower, upper = self._row_lower - shift, self._row_upper - shift
+        tol = 1e-7
+        x = result.values
+        return bool(np.all(lower >= row_lo) and np.all(upper <= row_hi)
+                    and np.all(activity >= lower - tol * (1 + np.abs(lower)))
+                    and np.all(activity <= upper + tol * (1 + np.abs(upper)))
+                    and np.all(x >= new_lb - tol) and np.all(x <= new_ub + tol))
+
+    def _shift(self) -> np.ndarray:
+        """Per row, the part of its activity from mutable coefficients on fixed columns (such
+        as a member's budget share times member_in = 1): moved to the row's bounds, a budget
+        change is a change of bounds, which _still_optimal can compare."""
+        shift = np.zeros(len(self._row_lower))
+        lb, ub = self._bounds
+        for row, col, _, _, value in self._mutable_coefs:
+            if lb[col] == ub[col]:
+                shift[row] += value * lb[col]
+        return shift
 
     def values_of(self, component, result: SolveResult) -> dict:
         """Values of one indexed variable, keyed by its index."""
