@@ -283,7 +283,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     cost[r0:u0] = reloc
     cost[u0:d0] = eq["opex"].reindex(unit_e).to_numpy(float)
     cost[d0:f0] = np.tile(spec["cost_per_day"].to_numpy(float), len(sites))
-    cost[f0:m0] = arcs["unit_cost"].to_numpy(float)
+    # travel and per-exam cost, written here again on purpose: the reference is independent
+    per_exam = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=spec.index)])
+    cost[f0:m0] = (arcs["minutes"].to_numpy(float) * inp.value_per_minute
+                   + arcs["service"].map(per_exam).to_numpy(float))
     referral = pd.concat([eq["referral_cost"], spec["referral_cost"]])
     cost[m0:c0] = referral.reindex(demand_idx.get_level_values(1)).to_numpy(float)
     if inp.urgent_soft:

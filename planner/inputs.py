@@ -64,7 +64,7 @@ class ModelInputs:
     specialties: pd.DataFrame  # index specialty: visits_per_day, cost_per_day, referral_cost
     demand: pd.Series          # (zone_id, service) -> units per year, positive entries only
     minutes: pd.DataFrame      # zones x sites travel minutes
-    arcs: pd.DataFrame         # zone_id, site_id, service, minutes, unit_cost (eligible only)
+    arcs: pd.DataFrame         # zone_id, site_id, service, minutes (eligible only)
     existing: pd.Series        # (site_id, equipment) -> units in place today
     clinic_visits: pd.Series   # (site_id, specialty) -> in-house clinic capacity per year
     pool: pd.Series            # specialty -> outreach days available
@@ -147,9 +147,9 @@ def _resources(scenario: Scenario, equipment: set[str], specialties: set[str]) -
     return res
 
 
-def _arcs(demand: pd.Series, minutes: pd.DataFrame, limits: pd.Series, cost_per_unit: pd.Series,
-          value_per_minute: float) -> pd.DataFrame:
-    """Eligible (zone, site, service) arcs: only pairs within the service's max_minutes."""
+def _arcs(demand: pd.Series, minutes: pd.DataFrame, limits: pd.Series) -> pd.DataFrame:
+    """Eligible (zone, site, service) arcs: only pairs within the service's max_minutes (their
+    unit cost is priced by planner/ledger.py)."""
     pieces = []
     matrix = minutes.to_numpy()
     zone_pos = pd.Series(np.arange(len(minutes.index)), index=minutes.index)
@@ -161,10 +161,8 @@ def _arcs(demand: pd.Series, minutes: pd.DataFrame, limits: pd.Series, cost_per_
             "zone_id": minutes.index[rows[z_idx]], "site_id": minutes.columns[s_idx],
             "service": service, "minutes": sub[z_idx, s_idx]}))
     if not pieces:
-        return pd.DataFrame(columns=["zone_id", "site_id", "service", "minutes", "unit_cost"])
+        return pd.DataFrame(columns=["zone_id", "site_id", "service", "minutes"])
     arcs = pd.concat(pieces, ignore_index=True)
-    arcs["unit_cost"] = arcs["minutes"] * value_per_minute + \
-        arcs["service"].map(cost_per_unit).to_numpy()
     return arcs.sort_values(["service", "zone_id", "site_id"], kind="stable",
                             ignore_index=True)
 
@@ -280,8 +278,7 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
     minutes = travel_minutes(scenario)
     demand = _demand(scenario, services)
     limits = pd.concat([equipment["max_minutes"], specialties["max_minutes"]])
-    unit_cost = pd.concat([equipment["cost_per_exam"], pd.Series(0.0, index=sp.index)])  # no per-visit cost
-    arcs = _arcs(demand, minutes, limits, unit_cost, settings.travel.value_per_minute)
+    arcs = _arcs(demand, minutes, limits)
 
     res = _resources(scenario, set(eq.index), set(sp.index))
     existing = (res[res["kind"] == "units"].groupby(["site_id", "item"])["amount"].sum()
