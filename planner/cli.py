@@ -343,6 +343,92 @@ def diff(
                else result.summary())
 
 
+def _number_list(text: str, flag: str) -> list[float]:
+    """`B1,B2,...` as numbers, or a UsageError (exit 2) naming the flag and the bad item."""
+    items = [item.strip() for item in text.split(",")]
+    numbers = []
+    for item in items:
+        try:
+            value = float(item.replace("_", ""))
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 <= value <= MAX_MONEY):
+            raise UsageError(f"{flag} {text!r}: {item!r} is not a number from 0 to "
+                             f"{MAX_MONEY:g}; give comma-separated numbers without spaces "
+                             f"or units, e.g. {flag} 6000000,12000000,24000000.")
+        numbers.append(value)
+    return numbers
+
+
+@app.command()
+def pareto(
+    scenario: Optional[Path] = ScenarioArg,
+    service: str = typer.Option(..., help="The equipment whose coverage is traced (e.g. CT)."),
+    minutes: float = typer.Option(..., help="Residents count as covered within this many "
+                                  "travel minutes of --service.",
+                                  callback=_number(0, math.inf, low_open=True)),
+    budgets: Optional[str] = typer.Option(None, help="B1,B2,...: the coverage goal at each "
+                                          "capital budget (one row each, in this order)."),
+    coverage_levels: Optional[str] = typer.Option(
+        None, help="P1,P2,...: the least annual cost covering at least P residents, at each "
+        "level; or one whole number N: N levels evenly spaced from the least-cost plan's "
+        "coverage to the most the budget allows."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write pareto.csv and one plan "
+                                       "folder per point here."),
+    time_limit: Optional[float] = TimeLimitOption,
+    mip_gap: Optional[float] = MipGapOption,
+    threads: Optional[int] = ThreadsOption,
+    seed: Optional[int] = SeedOption,
+    workers: Optional[int] = typer.Option(None, min=1, max=256, help="Local worker processes "
+                                          "(default: solve here)."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address "
+                                            "(tcp://host:port) for the points' solves."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Trace annual cost against covered residents: pareto.csv (budget, covered_population,
+    annual_cost, ...) and each point's plan folder."""
+    from contextlib import ExitStack
+
+    from planner.pareto import pareto as trace
+    from planner.scenario import load_scenario
+
+    try:
+        if (budgets is None) == (coverage_levels is None):
+            raise UsageError("planner pareto needs either --budgets B1,B2,... (the coverage "
+                             "goal at each budget) or --coverage-levels P1,P2,... (the least "
+                             "cost at each coverage), not both or neither.")
+        _check_out(out)
+        levels = None
+        if coverage_levels is not None:
+            text = coverage_levels.strip()
+            levels = int(text) if text.isdigit() else _number_list(text, "--coverage-levels")
+        given = None if budgets is None else _number_list(budgets, "--budgets")
+        loaded = load_scenario(scenario)
+        with ExitStack() as stack:
+            executor = None
+            if scheduler is not None:
+                from distributed import Client
+                executor = stack.enter_context(Client(scheduler))
+            front = trace(loaded, service, minutes, budgets=given, coverage_levels=levels,
+                          executor=executor, workers=workers, progress=progress,
+                          time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed)
+        table = front.table
+        whole = {c: "{:,.0f}".format for c in ("budget", "covered_population", "annual_cost",
+                                                "coverage_level", "capital_used")}
+        typer.echo(table.drop(columns=["message"]).to_string(
+            index=False, na_rep="", formatters={**whole, "mip_gap": "{:.1e}".format,
+                                                "solve_seconds": "{:.2f}".format}))
+        for row in table[table["annual_cost"].isna()].itertuples():
+            typer.echo(f"No plan at point {row.Index}: {row.message or row.status}", err=True)
+        if table["annual_cost"].isna().all():
+            raise typer.Exit(3 if (table["status"] == "infeasible").all() else NO_PLAN)
+        if out is not None:
+            front.save(out)
+            typer.echo(f"Pareto front written to {out}")
+    except PlannerError as err:
+        _fail(err)
+
+
 app.command("game")(game_command)
 
 
