@@ -15,7 +15,7 @@ from planner.sharing import Sharing, share
 from planner.sweep import sweep
 
 __all__ = [
-    "InfeasibleError", "ParetoFront", "Plan", "PlannerError", "PlanningSession", "Scenario", "ScenarioError",
-    "Sharing", "SolverOptions", "compare", "default_scenario_path", "load_scenario", "replan",
-    "pareto", "share", "solve", "sweep",
+    "InfeasibleError", "ParetoFront", "Plan", "PlannerError", "PlanningSession", "Scenario",
+    "ScenarioError", "Sharing", "SolverOptions", "compare", "default_scenario_path",
+    "load_scenario", "pareto", "replan", "share", "solve", "sweep",
 ]
