@@ -9,9 +9,10 @@ tables with a composite key separated by commas; no ``[...]``: every row).
 Why chunks: a :class:`PlanningSession` re-solves a variant by pushing only what changed, and
 answers a budget cut its last plan still meets without a solve (planner/highs.py), so a plan
 can depend on the variants solved before it on the same session (among tied optima). The
-variants are therefore cut into consecutive chunks of ``chunk_size`` and every chunk is solved
-in order on a session of its own, here or on an executor's worker: the result depends on the
-variants and ``chunk_size`` only, never on the executor or its number of workers.
+variants are therefore put in a fixed solve order (largest budget first: :func:`solve_order`),
+cut into consecutive chunks of ``chunk_size`` and every chunk is solved in order on a session of
+its own, here or on an executor's worker: the result depends on the variants and ``chunk_size``
+only, never on the executor or its number of workers. Rows come back in the variants' order.
 """
 
 from __future__ import annotations
@@ -197,7 +198,9 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
         raise SweepError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}.")
     if workers is not None and not (isinstance(workers, int) and 1 <= workers <= 256):
         raise SweepError(f"workers must be a whole number from 1 to 256, not {workers!r}.")
-    chunks = [points[k:k + size] for k in range(0, len(points), size)]
+    order = solve_order(points)
+    ordered = [points[k] for k in order]
+    chunks = [ordered[k:k + size] for k in range(0, len(ordered), size)]
     with ExitStack() as stack:
         executor = as_executor(executor)
         if executor is None and workers is not None and workers > 1 and len(chunks) > 1:
@@ -208,14 +211,30 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
             bar = stack.enter_context(tqdm(total=len(points), unit="plan", desc=desc))
         advance = bar.update if bar is not None else None
         if executor is None:
-            return [item for chunk in chunks
-                    for item in solve_chunk(base, chunk, goal, options, keep_plans, advance)]
-        futures = [executor.submit(solve_chunk, base, chunk, goal, options, keep_plans)
-                   for chunk in chunks]
-        if advance is not None:
-            for future in as_completed(futures):
-                advance(len(future.result()))
-        return [item for future in futures for item in future.result()]
+            solved = [item for chunk in chunks
+                      for item in solve_chunk(base, chunk, goal, options, keep_plans, advance)]
+        else:
+            futures = [executor.submit(solve_chunk, base, chunk, goal, options, keep_plans)
+                       for chunk in chunks]
+            if advance is not None:
+                for future in as_completed(futures):
+                    advance(len(future.result()))
+            solved = [item for future in futures for item in future.result()]
+    results = [None] * len(points)
+    for k, item in zip(order, solved):
+        results[k] = item
+    return results
+
+
+def solve_order(points: Sequence[Point]) -> list[int]:
+    """The order the points are solved in: largest budget first (stable), so that each cut
+    that the previous plan still meets is answered without a solve (planner/highs.py: a
+    20-budget sweep of the county solves only the budgets below the cost plan's capital).
+    Depends on the points alone, so the result does not depend on the executor."""
+    def budget(k: int) -> float:
+        value = points[k].changes.get("budget")
+        return float(value) if isinstance(value, (int, float)) else float("inf")
+    return sorted(range(len(points)), key=lambda k: -budget(k))
 
 
 # --- the table -----------------------------------------------------------------------------------
