@@ -5,9 +5,13 @@ Before solving (:func:`precheck`), in the scenario's own words:
 * policy minimum outreach days at grassroots sites exceeding a specialty's pool;
 * existing units above `max_per_site` that cannot be relocated;
 * a capital budget below the cheapest way to give every zone urgent cover (a small covering MILP
-  solved exactly: a lower bound on the capital urgent coverage needs).
+  solved exactly: a lower bound on the capital urgent coverage needs);
+* equity limits no plan can meet: a populated zone with no site within an access guarantee's
+  minutes where the service is or may be offered, or a minimum served share for a zone with no
+  eligible site that could serve it.
 If HiGHS still reports the model infeasible, :func:`explain_infeasible` computes an irreducible
-infeasible subset (IIS) of the LP relaxation and names the constraint families and rows in it.
+infeasible subset (IIS) of the LP relaxation and names the constraint families and rows in it
+(equity rows also in the scenario's words).
 """
 
 from __future__ import annotations
@@ -148,6 +152,84 @@ def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
             f"(scenario.toml budget or members.csv budget_contribution) or soften coverage."]
 
 
+def _offering_sites(inp: ModelInputs, service: str) -> list:
+    """Sites where `service` is or may be offered: units in service (existing, new or moved in)
+    for equipment; for a specialty, in-house clinics, and every site when there is an outreach
+    pool to send days from."""
+    if service in inp.equipment.index:
+        return sorted(i for i, e in inp.unit_pairs if e == service)
+    if inp.pool.get(service, 0.0) > 0:
+        return list(inp.sites.index)
+    return sorted(i for i, s in inp.clinic_visits.index if s == service)
+
+
+def _nearest_of(inp: ModelInputs, zones, sites) -> tuple[pd.Series, pd.Series]:
+    """Minutes from each zone to the nearest of `sites`, and that site ('' and inf: none)."""
+    if not sites:
+        return (pd.Series(np.inf, index=zones), pd.Series("", index=zones))
+    sub = inp.minutes.loc[zones, sites]
+    return sub.min(axis=1), sub.idxmin(axis=1)
+
+
+def _how_to_offer(inp: ModelInputs, service: str) -> str:
+    if service in inp.equipment.index:
+        return f"allow {service} at more tiers (equipment.csv allowed_tiers)"
+    return (f"give {service} an outreach pool ('{service}.outreach_days' in resources.csv) or an "
+            f"in-house clinic ('{service}.clinic_visits')")
+
+
+def _zone_list(bad: pd.Series, site: pd.Series) -> str:
+    shown = ", ".join(f"{z} (nearest possible site {site[z] or 'none'}"
+                      + (f", {m:.1f} min)" if np.isfinite(m) else ")")
+                      for z, m in bad.head(8).items())
+    return shown + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+
+
+def _equity_impossible(inp: ModelInputs) -> list[str]:
+    """Equity limits that no plan can meet, whatever it buys (stage 1: the limits are hard)."""
+    causes = []
+    populated = inp.zones.index[inp.zones["population"] > 0]
+    for service, limit in inp.access_rows.groupby("service", sort=True)["max_minutes"].first()             .items():
+        nearest, site = _nearest_of(inp, populated, _offering_sites(inp, service))
+        bad = nearest[nearest > limit]
+        if len(bad):
+            causes.append(
+                f"equity: access guarantee for {service} within {limit:g} min "
+                f"([equity.max_minutes] {service}): {len(bad)} populated zone(s) have no site "
+                f"within {limit:g} minutes where {service} is or may be offered: "
+                f"{_zone_list(bad, site)}. Raise [equity.max_minutes] {service} to at least "
+                f"{math.ceil(bad.max() * 10) / 10:g}, {_how_to_offer(inp, service)}, or remove the limit.")
+    rows = inp.share_rows.assign(share=inp.share_rows["service"].map(inp.served_share))
+    rows = rows[rows["share"] > 0]
+    if rows.empty:
+        return causes
+    served_by = set(map(tuple, inp.arcs[["zone_id", "service"]].to_numpy()))
+    for service, group in rows.groupby("service", sort=True):
+        offering = _offering_sites(inp, service)
+        if service in inp.specialties.index:   # arcs to sites that can have capacity
+            arcs = inp.arcs[(inp.arcs["service"] == service) & inp.arcs["site_id"].isin(offering)]
+            reachable = set(arcs["zone_id"])
+        else:
+            reachable = {z for z, k in served_by if k == service}
+        zones = [z for z in group["zone_id"] if z not in reachable]
+        if not zones:
+            continue
+        nearest, site = _nearest_of(inp, zones, offering)
+        share, limit = inp.served_share[service], _max_minutes(inp, service)
+        causes.append(
+            f"equity: minimum served share {share:g} of {service} demand "
+            f"([equity.min_served_share] {service}): {len(zones)} zone(s) with {service} demand "
+            f"have no site within {service}'s max_minutes ({limit:g}) that can serve it: "
+            f"{_zone_list(nearest, site)}. Lower [equity.min_served_share] {service}, raise "
+            f"max_minutes of {service}, or {_how_to_offer(inp, service)}.")
+    return causes
+
+
+def _max_minutes(inp: ModelInputs, service: str) -> float:
+    table = inp.equipment if service in inp.equipment.index else inp.specialties
+    return float(table.at[service, "max_minutes"])
+
+
 def _describe(row) -> str:
     """An implemented.csv row in words, with its spreadsheet row number."""
     what = {"new_units": f"{row['amount']:g} new {row['resource']} unit(s) at {row['site_id']}",
@@ -237,6 +319,7 @@ def precheck(scenario, inp: ModelInputs) -> None:
     causes = _commitments_impossible(scenario, inp)
     causes += [] if inp.policy_soft else _policy_over_pools(scenario, inp)
     causes += _too_many_existing(inp)
+    causes += [] if inp.equity_soft else _equity_impossible(inp)
     if not inp.urgent_soft:
         causes += _uncoverable_zones(scenario, inp)
         if not causes:
@@ -268,8 +351,10 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
                  "maxima."], [])
     h.setOptionValue("iis_strategy", 2)  # a full IIS from the LP (0 is only a bounds test)
     _, iis = h.getIis()
-    names = [hm.constraints[r].name for r in iis.row_index_] if iis.valid_ else []
+    rows = [hm.constraints[r] for r in iis.row_index_] if iis.valid_ else []
+    names = [row.name for row in rows]
     families = sorted({n.split("[")[0] for n in names})
+    equity = [text for text in map(lambda row: _equity_row(inp, row), rows) if text]
     bounded = _committed_columns(inp, hm, iis.col_index_ if iis.valid_ else [])
     if bounded:
         names.append(f"the bounds implemented.csv sets on {', '.join(bounded)}")
@@ -278,4 +363,23 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
         return (["HiGHS reports the LP relaxation infeasible but could not isolate the "
                  "conflicting constraints."], [])
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    return ([f"an irreducible set of {len(names)} conflicting constraints: {shown}."], families)
+    causes = [f"an irreducible set of {len(names)} conflicting constraints: {shown}."]
+    if equity:
+        causes.append("; ".join(equity[:10]) + (f" and {len(equity) - 10} more" if len(equity)
+                                                 > 10 else "")
+                      + ". Relax these [equity] limits in scenario.toml or raise the budget.")
+    return causes, families
+
+
+def _equity_row(inp: ModelInputs, row) -> str | None:
+    """An equity row of an IIS in the scenario's words (None for other families)."""
+    family = row.parent_component().name
+    if family == "access_guarantee":
+        zone, service = row.index()
+        limit = inp.access_rows.loc[inp.access_rows["service"] == service, "max_minutes"].iloc[0]
+        return f"equity: access guarantee for {service} within {limit:g} min, zone {zone}"
+    if family == "min_served_share":
+        zone, service = row.index()
+        return (f"equity: minimum served share {inp.served_share[service]:g} of {service} "
+                f"demand, zone {zone}")
+    return None

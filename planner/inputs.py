@@ -85,6 +85,14 @@ class ModelInputs:
     # implemented.csv rows (decision, site_id, resource, from_site, amount, limit, row): bounds
     # on decisions; none in game mode (a coalition's own plan is hypothetical)
     commitments: pd.DataFrame = None
+    # [equity] (planner/model.py add_access_guarantee, add_min_served_share; see _equity)
+    access_rows: pd.DataFrame = None   # zone_id, service, max_minutes, population: rows kept
+    access: pd.DataFrame = None        # zone_id, service, site_id, via: the rows' covering sets
+    served_share: pd.Series = None     # service -> minimum share of each zone's demand served
+    share_rows: pd.DataFrame = None    # zone_id, service: the demand a minimum share applies to
+    equity_soft: bool = False          # game mode: a shortfall is priced, not forbidden
+    access_penalty: float = 0.0        # per zone and service without its access guarantee
+    share_penalty: float = 0.0         # per unit of demand served below the minimum share
 
     @property
     def services(self) -> list[str]:
@@ -199,6 +207,60 @@ def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
             cover += [(zone, condition, equipment, s) for s in minutes.columns[row]]
     return (pd.DataFrame(cover, columns=["zone_id", "condition", "equipment", "site_id"]),
             pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "population"]))
+
+
+def _equity(scenario: Scenario, minutes: pd.DataFrame, unit_pairs: list, clinic: pd.Series,
+            demand: pd.Series, game: bool) -> dict:
+    """The tables of the [equity] limits (models/allocation.md).
+
+    Access guarantee of service k within X_k minutes: one row per populated zone z, covered by
+    the sites i with t[z,i] <= X_k (t: travel_minutes, not limited by max_minutes) where k can be
+    offered: for equipment, where units can be in service (`via` units); for a specialty, every
+    site through outreach days (`via` days) and the sites with an in-house clinic (`via`
+    clinic). In a stage-1 plan a zone with a clinic within reach is satisfied and has no row,
+    and a row implied by another's smaller covering set is dropped (as urgent coverage); in game
+    mode every row is kept, its clinics counted through their member's membership.
+    Minimum served share: one row per (zone, service) with demand and a share in the table
+    (whatever its value, so that a what-if changing it keeps the model's shape).
+    """
+    settings = scenario.settings.equity
+    zones = scenario.zones.set_index("zone_id")
+    populated = zones.index[zones["population"] > 0]
+    equipment = set(scenario.equipment["equipment"])
+    sites = minutes.columns
+    within_all = minutes.loc[populated].to_numpy()
+    rows, cover = [], []
+    for service, limit in sorted(settings.max_minutes.items()):
+        within = within_all <= limit
+        if service in equipment:
+            offered = np.asarray(sites.isin([i for i, e in unit_pairs if e == service]))
+            clinics = np.zeros(len(sites), dtype=bool)
+        else:
+            offered = np.ones(len(sites), dtype=bool)
+            clinics = np.asarray(sites.isin([i for i, k in clinic.index if k == service]))
+        reach = within & offered
+        keep = np.ones(len(populated), dtype=bool)
+        if not game:
+            keep = ~(within & clinics).any(axis=1)     # a clinic within reach: satisfied
+            kept = np.nonzero(keep)[0]
+            keep[kept] = _undominated(reach[kept])
+        via = "units" if service in equipment else "days"
+        for z, row, clinic_row, kept in zip(populated, reach, within & clinics, keep):
+            if not kept:
+                continue
+            rows.append((z, service, float(limit), float(zones.at[z, "population"])))
+            cover += [(z, service, i, via) for i in sites[row]]
+            cover += [(z, service, i, "clinic") for i in sites[clinic_row]]
+    share = pd.Series(settings.min_served_share, dtype=float).rename_axis("service")
+    share = share.sort_index()
+    keys = demand.index.to_frame(index=False)
+    share_rows = keys[keys["service"].isin(share.index)].reset_index(drop=True)
+    return dict(
+        access_rows=pd.DataFrame(rows, columns=["zone_id", "service", "max_minutes",
+                                                "population"]),
+        access=pd.DataFrame(cover, columns=["zone_id", "service", "site_id", "via"]),
+        served_share=share, share_rows=share_rows, equity_soft=game,
+        access_penalty=settings.penalty_per_zone, share_penalty=settings.penalty_per_unit)
 
 
 def _undominated(sets: np.ndarray) -> np.ndarray:
@@ -319,7 +381,8 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         value_per_minute=settings.travel.value_per_minute, urgent_soft=urgent_soft,
         penalty_per_zone=settings.urgent.penalty_per_zone, policy_soft=game,
         shortfall_price=sp["cost_per_day"] * settings.policy.shortfall_cost_factor,
-        commitments=_commitments(scenario, game))
+        commitments=_commitments(scenario, game),
+        **_equity(scenario, minutes, unit_pairs, clinic, demand, game))
 
 
 def _commitments(scenario: Scenario, game: bool) -> pd.DataFrame:

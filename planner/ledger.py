@@ -32,10 +32,10 @@ from planner.inputs import ModelInputs
 
 # The fixed vocabulary of terms, in reporting order (the names of costs.csv and plan.json costs).
 TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "service",
-         "referral", "uncovered_penalty", "policy_shortfall")
+         "referral", "uncovered_penalty", "policy_shortfall", "equity_shortfall")
 # Priced violations (soft urgent coverage, the games' bought-in policy days): in the ledger and in
 # the MILP objective, but outside the contract objective of DESIGN.md section 5.
-PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall")
+PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall", "equity_shortfall")
 KEYS = ("site_id", "zone_id", "member", "service")
 COLUMNS = ["term", *KEYS, "amount"]
 
@@ -112,6 +112,8 @@ def prices(inp: ModelInputs) -> PriceBook:
     unmet[z,k] x referral_cost_k               referral         (zone z, home of z)
     uncovered[z,c] x penalty_per_zone          uncovered_penalty  (soft urgent coverage only)
     policy_shortfall[i,s] x shortfall price    policy_shortfall   (games only)
+    access_shortfall[z,k] x [equity] penalty_per_zone,
+    share_shortfall[z,k] x [equity] penalty_per_unit   equity_shortfall (games with [equity])
 
     A(r, L) is `annual_capex` of the inputs (planner.inputs.annuity_factor); specialties have no
     per-visit cost. Every term is listed even when its variable has no column, so that a cost
@@ -167,6 +169,12 @@ def prices(inp: ModelInputs) -> PriceBook:
         site, s = keyed("POLICY_PAIRS", 2)
         add("policy_shortfall", "policy_shortfall", at(inp.shortfall_price, s), len(s), site,
             None, at(owner, site), s)
+    if inp.equity_soft and (len(inp.access_rows) or len(inp.share_rows)):
+        for variable, name, penalty in (("access_shortfall", "ACCESS_ROWS", inp.access_penalty),
+                                        ("share_shortfall", "SHARE_ROWS", inp.share_penalty)):
+            zone, k = keyed(name, 2)
+            add("equity_shortfall", variable, np.full(len(zone), float(penalty)), len(zone),
+                None, zone, at(home, zone), k)
     return PriceBook(tuple(out))
 
 

@@ -61,11 +61,15 @@ def index_sets(inp: ModelInputs) -> dict[str, list]:
         "ARCS": list(map(tuple, inp.arcs[["zone_id", "site_id", "service"]].to_numpy())),
         "POLICY_PAIRS": [(i, s) for i in grassroots for s in inp.min_days.index[inp.min_days > 0]],
         "COVER_ROWS": list(map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())),
+        # [equity]: access-guarantee rows (zone, service), minimum-share rows and their services
+        "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_SERVICES": list(inp.served_share.index),
     }
 
 
 _DIMEN = {"UNIT_PAIRS": 2, "NEW_PAIRS": 2, "MOVES": 3, "DAY_PAIRS": 2, "DEMAND": 2,
-          "POLICY_PAIRS": 2, "COVER_ROWS": 2}
+          "POLICY_PAIRS": 2, "COVER_ROWS": 2, "ACCESS_ROWS": 2, "SHARE_ROWS": 2}
 
 
 def model_shape(inp: ModelInputs) -> dict:
@@ -79,6 +83,7 @@ def model_shape(inp: ModelInputs) -> dict:
         **index_sets(inp),
         # which variables are fixed (add_variables) and which penalty terms exist (system_cost)
         "urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
+        "equity_soft": inp.equity_soft,
         # the member_in term of each site's and zone's rows (_site_in, _zone_in)
         "site_member": list(inp.sites["member"].items()),
         "zone_member": list(inp.zones["home_member"].items()),
@@ -92,6 +97,8 @@ def model_shape(inp: ModelInputs) -> dict:
         # add_urgent_coverage: the covering sets
         "cover": list(map(tuple, inp.cover[["zone_id", "condition", "equipment", "site_id"]]
                           .to_numpy())),
+        # add_access_guarantee: the covering sets (units, outreach days, clinics)
+        "access": list(map(tuple, inp.access.to_numpy())),
     }
 
 
@@ -122,6 +129,7 @@ def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.capital_limit = pyo.Param(m.SITES, mutable=True, initialize=0.0)
     m.min_members = pyo.Param(mutable=True, initialize=0)
     m.max_members = pyo.Param(mutable=True, initialize=len(inp.budget_share))
+    m.served_share = pyo.Param(m.SHARE_SERVICES, mutable=True, initialize=0.0)
     set_parameters(m, inp)
 
 
@@ -153,6 +161,8 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.capital_limit[i] = limit if math.isfinite(limit) else 0.0
     for member in m.MEMBERS:
         m.budget_share[member] = inp.budget_share[member]
+    for k in m.SHARE_SERVICES:
+        m.served_share[k] = float(inp.served_share[k])
 
 
 def _most_useful_units(inp: ModelInputs, e: str) -> float:
@@ -181,6 +191,12 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.policy_shortfall = pyo.Var(m.POLICY_PAIRS, domain=pyo.NonNegativeReals)
     if not inp.policy_soft:
         m.policy_shortfall.fix(0)
+    # [equity] shortfalls: fixed to 0 in a stage-1 plan, priced in the games of stage 2
+    m.access_shortfall = pyo.Var(m.ACCESS_ROWS, bounds=(0, 1))
+    m.share_shortfall = pyo.Var(m.SHARE_ROWS, domain=pyo.NonNegativeReals)
+    if not inp.equity_soft:
+        m.access_shortfall.fix(0)
+        m.share_shortfall.fix(0)
     m.member_in = pyo.Var(m.MEMBERS, domain=pyo.Binary)
     m.member_in.fix(1)
 
@@ -393,6 +409,48 @@ def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
                                                                  -_zone_in(m, inp, z)]) >= 0)
 
 
+def add_access_guarantee(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[equity.max_minutes]: every populated zone z has service k within X_k minutes.
+
+    Equipment e: sum_{i: t[z,i] <= X_e} units[i,e] + access_shortfall[z,e] >= member_in[home(z)].
+    Specialty s: sum_{i: t[z,i] <= X_s} outreach_days[i,s]
+    + sum_{i: t[z,i] <= X_s, clinic_visits[i,s] > 0} member_in[m(i)] + access_shortfall[z,s]
+    >= member_in[home(z)].
+
+    t is the travel time of the scenario (not limited by max_minutes). Like urgent coverage,
+    but per service and without a condition. In a stage-1 plan the shortfall is fixed to 0, a
+    zone with a clinic within reach has no row and implied rows are not generated
+    (planner.inputs._equity); in the games of stage 2 the rows hold for a coalition's own zones
+    (member_in[home(z)]) and the shortfall is priced.
+    """
+    members = {k: [] for k in m.ACCESS_ROWS}
+    for z, k, i, via in inp.access.itertuples(index=False, name=None):
+        members[(z, k)].append(m.units[i, k] if via == "units" else
+                               m.outreach_days[i, k] if via == "days" else _site_in(m, inp, i))
+    m.access_guarantee = pyo.Constraint(
+        m.ACCESS_ROWS, rule=lambda m, z, k: linear_sum(
+            members[(z, k)] + [m.access_shortfall[z, k], -_zone_in(m, inp, z)]) >= 0)
+
+
+def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[equity.min_served_share]: sum_i flow[z,i,k] + share_shortfall[z,k]
+    >= served_share[k] * demand[z,k] * member_in[home(z)] for every zone z with demand for a
+    service k that has a minimum share.
+
+    The share of a zone's demand served inside the consortium (the rest is referred out).
+    `served_share` is a mutable parameter: a what-if changing it re-solves without a
+    rebuild. The shortfall is fixed to 0 in a stage-1 plan and priced in the games.
+    """
+    by_demand = _groups(inp.arcs, ["zone_id", "service"])
+    flow = m.flow
+
+    def rule(m, z, k):
+        floor = -(m.served_share[k] * m.demand[z, k])
+        return linear_sum([flow[a] for a in by_demand.get((z, k), ())]
+                          + [m.share_shortfall[z, k], floor * _zone_in(m, inp, z)]) >= 0
+    m.min_served_share = pyo.Constraint(m.SHARE_ROWS, rule=rule)
+
+
 # --- objective --------------------------------------------------------------------------------
 def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     """The objective's coefficient of each variable, per variable family, aligned with its index
@@ -480,6 +538,8 @@ def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     add_relocation_limit(m, inp)
     add_membership_link(m, inp)
     add_urgent_coverage(m, inp)
+    add_access_guarantee(m, inp)
+    add_min_served_share(m, inp)
     m.objective = pyo.Objective(expr=system_cost(m, inp), sense=pyo.minimize)
     return m
 
@@ -489,4 +549,5 @@ CONSTRAINT_FAMILIES = (
     "specialist_capacity", "specialist_supply", "policy_minimum_outreach", "capital_budget",
     "site_capital_limit", "max_units_per_site", "relocation_limit", "membership_new_units",
     "membership_relocation", "membership_outreach", "coalition_size", "urgent_coverage",
+    "access_guarantee", "min_served_share",
 )

@@ -101,6 +101,14 @@ def _fixed_gpkg_date():
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
 
 
+def access_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """The plan's access table as written: no site offering a service (inf) is an empty cell."""
+    columns = ["zone_id", "service", "population", "minutes_before", "minutes_after"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    return table[columns].replace([math.inf], math.nan)
+
+
 def plan_json(plan) -> dict:
     data = {
         "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
@@ -167,8 +175,10 @@ def save_plan(plan, path: str | Path, *also) -> None:
 def write_plan_files(plan, work: Path) -> None:
     """plan.json, equipment.csv, specialist_days.csv, flows.csv, zones.csv, urgent.csv,
     budget.csv, costs.csv, ledger.csv (term, site_id, zone_id, member, service, amount: the
-    cost ledger that costs.csv sums by term), decisions.csv (changes.csv for a re-plan) and
-    plan.gpkg (layers sites, zones, flows)."""
+    cost ledger that costs.csv sums by term), decisions.csv (changes.csv for a re-plan),
+    access.csv (zone_id, service, population, minutes_before, minutes_after: minutes to the
+    nearest site offering each service, empty where none does; the access curves of a report)
+    and plan.gpkg (layers sites, zones, flows)."""
     write_json(plan_json(plan), work / "plan.json")
     for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
         write_csv(getattr(plan, name), work / f"{name}.csv")
@@ -177,6 +187,7 @@ def write_plan_files(plan, work: Path) -> None:
     write_csv(plan.decisions, work / "decisions.csv")
     if plan.changes is not None:
         write_csv(plan.changes, work / "changes.csv")
+    write_csv(access_csv(plan.access_minutes), work / "access.csv")
     with _fixed_gpkg_date():
         for layer in ("sites", "zones", "flows"):
             frame = geodataframe(plan, layer)

@@ -8,7 +8,7 @@ solver's objective value (the two are compared in tests); the cost breakdown gro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,13 @@ from planner.inputs import ModelInputs
 from planner.ledger import contract_objective, cost_breakdown, empty_ledger, prices
 
 ACCESS_MINUTES = (15, 30, 60)
+
+
+class Access(NamedTuple):
+    """Share of residents within some minutes of a service, before and after the plan."""
+
+    before: float
+    after: float
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,43 @@ class Plan:
     goal: dict | None = None
     # term, site_id, zone_id, member, service, amount: every cost contribution (planner/ledger.py)
     ledger: pd.DataFrame = field(default_factory=empty_ledger, repr=False)
+    # zone_id, service, population, minutes_before, minutes_after: minutes from each zone to the
+    # nearest site offering each service, today and after the plan (inf: none; access.csv)
+    access_minutes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    def access(self, service: str, minutes: float) -> Access:
+        """Share of residents within `minutes` of `service` before and after the plan: a site
+        with a unit of the equipment in service, or for a specialty a site with an in-house
+        clinic or (after) outreach days. At 15, 30 and 60 minutes these are the equipment's
+        kpis `access_before`/`access_after` keys."""
+        rows = self._access_rows(service)
+        population = rows["population"]
+        return Access(_share_within(population, rows["minutes_before"], minutes),
+                      _share_within(population, rows["minutes_after"], minutes))
+
+    def access_curve(self, service: str) -> pd.DataFrame:
+        """Share of residents within t minutes of `service`, before and after the plan, at every
+        distinct (finite) nearest-site minutes t of a zone: columns minutes, share_before,
+        share_after (the curves of "share of residents within t minutes")."""
+        rows = self._access_rows(service)
+        values = np.concatenate([rows["minutes_before"].to_numpy(float),
+                                 rows["minutes_after"].to_numpy(float)])
+        points = np.unique(values[np.isfinite(values)])
+        population = rows["population"]
+        return pd.DataFrame({
+            "minutes": points,
+            "share_before": [_share_within(population, rows["minutes_before"], t) for t in points],
+            "share_after": [_share_within(population, rows["minutes_after"], t) for t in points]})
+
+    def _access_rows(self, service: str) -> pd.DataFrame:
+        table = self.access_minutes
+        if table.empty:
+            raise ValueError(f"no access table: the plan has no solution (status {self.status})")
+        rows = table[table["service"] == service]
+        if rows.empty:
+            raise ValueError(f"unknown service {service!r}; the plan's services are "
+                             f"{sorted(table['service'].unique())}")
+        return rows
 
     def costs_by(self, *keys: str) -> pd.Series | float:
         """Annual cost summed by ledger keys, e.g. ``plan.costs_by("member", "term")``; the
@@ -138,6 +182,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
                                 for v in model.flow.values()]), 0.0)
     unmet = np.maximum(_values(hm, model.unmet, result, ["zone_id", "service"]).to_numpy(), 0.0)
     uncovered = _values(hm, model.uncovered, result, ["zone_id", "condition"])
+    access_short = _values(hm, model.access_shortfall, result, ["zone_id", "service"])
+    share_short = _values(hm, model.share_shortfall, result, ["zone_id", "service"])
 
     sites = inp.sites
     equipment = _equipment_table(inp, units, new, moved)
@@ -171,7 +217,9 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     entries = book.ledger({"new_units": new.to_numpy(), "units": units.to_numpy(),
                             "relocated": moved.to_numpy(), "outreach_days": days.to_numpy(),
                             "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
-                            "policy_shortfall": shortfall.to_numpy()})
+                            "policy_shortfall": shortfall.to_numpy(),
+                            "access_shortfall": access_short.to_numpy(),
+                            "share_shortfall": share_short.to_numpy()})
     costs = cost_breakdown(entries, book.terms)
     objective = contract_objective(costs)
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
@@ -181,7 +229,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
-                decision_table(new, moved, days), ledger=entries)
+                decision_table(new, moved, days), ledger=entries,
+                access_minutes=_access_table(inp, equipment, specialist))
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:
@@ -203,14 +252,49 @@ def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.D
 
 def _nearest_minutes(inp: ModelInputs, equipment: pd.DataFrame, column: str) -> pd.DataFrame:
     """Zones x equipment: minutes to the nearest site with at least one unit (`column`)."""
+    return _nearest(inp, {e: equipment.loc[(equipment["equipment"] == e) & (equipment[column] > 0),
+                                           "site_id"].tolist() for e in inp.equipment.index})
+
+
+def _nearest(inp: ModelInputs, offered: dict[str, list]) -> pd.DataFrame:
+    """Zones x services: minutes to the nearest of the sites offering each service (inf: none)."""
     out = {}
-    for e in inp.equipment.index:
-        rows = equipment[(equipment["equipment"] == e) & (equipment[column] > 0)]
-        if rows.empty:
-            out[e] = np.full(len(inp.minutes), np.inf)
-        else:
-            out[e] = inp.minutes[rows["site_id"].tolist()].min(axis=1).to_numpy()
+    for k, sites in offered.items():
+        out[k] = (inp.minutes[sites].min(axis=1).to_numpy() if sites
+                  else np.full(len(inp.minutes), np.inf))
     return pd.DataFrame(out, index=inp.minutes.index)
+
+
+def _specialty_nearest(inp: ModelInputs, specialist: pd.DataFrame, after: bool) -> pd.DataFrame:
+    """Zones x specialties: minutes to the nearest site with an in-house clinic, or (after the
+    plan) with outreach days."""
+    offers = specialist["clinic_visits"] > 0
+    if after:
+        offers |= specialist["outreach_days"] > 0
+    return _nearest(inp, {s: specialist.loc[offers & (specialist["specialty"] == s),
+                                            "site_id"].tolist() for s in inp.specialties.index})
+
+
+def _access_table(inp: ModelInputs, equipment: pd.DataFrame,
+                  specialist: pd.DataFrame) -> pd.DataFrame:
+    """zone_id, service, population, minutes_before, minutes_after for every service (tidy)."""
+    before = pd.concat([_nearest_minutes(inp, equipment, "existing"),
+                        _specialty_nearest(inp, specialist, after=False)], axis=1)
+    after = pd.concat([_nearest_minutes(inp, equipment, "total"),
+                       _specialty_nearest(inp, specialist, after=True)], axis=1)
+    zones = inp.minutes.index
+    population = inp.zones["population"].reindex(zones).to_numpy(float)
+    return pd.concat([pd.DataFrame({"zone_id": zones.to_numpy(), "service": k,
+                                    "population": population,
+                                    "minutes_before": before[k].to_numpy(float),
+                                    "minutes_after": after[k].to_numpy(float)})
+                      for k in inp.services], ignore_index=True)
+
+
+def _share_within(population: pd.Series, minutes: pd.Series, t: float) -> float:
+    """Share of the residents whose nearest minutes are at most t (0 without residents)."""
+    total = population.sum()
+    return float(population[minutes.to_numpy() <= t].sum() / total) if total else 0.0
 
 
 def _urgent_table(scenario, inp, equipment, uncovered) -> pd.DataFrame:
@@ -248,8 +332,7 @@ def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
 
 def _access(inp, nearest: pd.DataFrame) -> dict:
     population = inp.zones["population"].reindex(nearest.index)
-    total = population.sum()
-    return {f"{e}_within_{t}min": float(population[nearest[e] <= t].sum() / total) if total else 0.0
+    return {f"{e}_within_{t}min": _share_within(population, nearest[e], t)
             for e in nearest.columns for t in ACCESS_MINUTES}
 
 

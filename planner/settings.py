@@ -16,6 +16,7 @@ MAX_MONEY = 1e12          # any amount of money (currency)
 MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine
 MAX_SEED = 2_147_483_647  # HiGHS random_seed is a C int
 MAX_TIME_LIMIT = 1e7      # seconds (about 116 days)
+MAX_ACCESS_MINUTES = 1e5  # minutes (about 70 days), as urgent_minutes and max_minutes
 
 
 def _number(*, gt: float | None = None, ge: float | None = None, le: float,
@@ -58,6 +59,24 @@ class UrgentSettings(_Strict):
         "(0 to 1e12)")
 
 
+class EquitySettings(_Strict):
+    """Optional equity limits of the cost model (models/allocation.md: access_guarantee,
+    min_served_share), keyed by service (an equipment or a specialty)."""
+
+    max_minutes: dict[StrictStr, _number(gt=0, le=MAX_ACCESS_MINUTES)] = Field(
+        default_factory=dict, description="service -> every populated zone has a site offering "
+        "it within this many minutes (> 0, at most 1e5)")
+    min_served_share: dict[StrictStr, Rate] = Field(
+        default_factory=dict, description="service -> share of each zone's demand served in "
+        "the consortium (0 to 1)")
+    penalty_per_zone: Money = Field(
+        1.0e7, description="fair-division games: currency per year for each zone and service a "
+        "coalition leaves without its access guarantee (0 to 1e12)")
+    penalty_per_unit: Money = Field(
+        1.0e4, description="fair-division games: currency per unit of demand a coalition serves "
+        "below the minimum share (0 to 1e12)")
+
+
 class SolverSettings(_Strict):
     time_limit: _number(gt=0, le=MAX_TIME_LIMIT) = Field(
         60.0, description="seconds (> 0, at most 1e7)")
@@ -78,6 +97,7 @@ class ScenarioSettings(_Strict):
     travel: TravelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
+    equity: EquitySettings = Field(default_factory=EquitySettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
 
 
@@ -93,6 +113,10 @@ LIMITS_TEXT = """\
 | `[policy] shortfall_cost_factor` | 0 to 1,000 |
 | `[urgent] soft` | true or false |
 | `[urgent] penalty_per_zone` | 0 to 1e12 |
+| `[equity.max_minutes]` | > 0, at most 1e5 minutes per service |
+| `[equity.min_served_share]` | 0 to 1 per service |
+| `[equity] penalty_per_zone` | 0 to 1e12 |
+| `[equity] penalty_per_unit` | 0 to 1e12 |
 | `[solver] time_limit` | > 0, at most 1e7 seconds |
 | `[solver] mip_gap` | 0 to 1 |
 | `[solver] threads` | whole number, 1 to 64 |

@@ -271,7 +271,20 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     if unknown_specialties:
         problems.add(file_of("scenario"), f"[policy.min_outreach_days] names unknown specialty "
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
+    _check_equity(settings, equipment, specialties, problems, file_of("scenario"))
     check_implemented(tables, problems, file_of("implemented"))
+
+
+def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
+                  problems: ProblemList, where: str) -> None:
+    """[equity] keys name services of equipment.csv or specialties.csv."""
+    services = equipment | specialties
+    for key in ("max_minutes", "min_served_share"):
+        unknown = sorted(k for k in getattr(settings.equity, key) if k not in services)
+        if unknown:
+            problems.add(where, f"[equity.{key}] names unknown service(s) {unknown}; services "
+                         f"are the equipment of equipment.csv and the specialties of "
+                         f"specialties.csv: {sorted(services)}.")
 
 
 def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
