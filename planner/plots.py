@@ -1,0 +1,120 @@
+"""The plan's figure (matplotlib): annual cost by term, access curves, utilisation by site.
+
+Why one figure of three panels: it is what a director reads first (what it costs, who gains
+access, whether the units are used), it fits a notebook cell and a page of the HTML report, and
+tests find each panel by its label (``costs``, ``access``, ``utilization``). Figures are made
+with :class:`matplotlib.figure.Figure`, never pyplot: no global state, no GUI backend needed on a
+headless machine, and notebooks display the returned Figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.picture_data import PictureData
+
+PANELS = ("costs", "access", "utilization")
+# Site and scenario names may be Chinese: DejaVu Sans (matplotlib's own) has no CJK glyphs, so
+# the first of these that is installed is its fallback (.ci/run installs WenQuanYi Micro Hei).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
+             "Microsoft YaHei", "PingFang SC", "SimHei")
+
+
+def font_families() -> list[str]:
+    """DejaVu Sans, then the installed CJK fonts of :data:`CJK_FONTS` (glyph fallback)."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *[name for name in CJK_FONTS if name in installed]]
+
+
+def plan_figure(data: PictureData, *, figsize: tuple[float, float] | None = None):
+    """The three panels of `data` (see the module docstring); returns the Figure."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    families = font_families()
+    sites_drawn = max(1, int((data.equipment["total"] > 0).groupby(
+        data.equipment["site_id"]).any().sum()))
+    with matplotlib.rc_context({"font.family": families}):
+        figure = Figure(figsize=figsize or (13.0, 4.0 + 0.22 * sites_drawn),
+                        layout="constrained")
+        axes = figure.subplot_mosaic([["costs", "access"], ["utilization", "utilization"]],
+                                     height_ratios=[4.0, max(2.0, 0.22 * sites_drawn)])
+        for name in PANELS:
+            axes[name].set_label(name)
+            axes[name].set_gid(f"panel-{name}")   # the group id in an SVG
+        draw_costs(axes["costs"], data)
+        draw_access(axes["access"], data)
+        draw_utilization(axes["utilization"], data)
+        figure.suptitle(f"{data.scenario}: annual cost {_millions(data.objective)} M "
+                        f"{data.currency}", fontsize=11)
+    for text in figure.findobj(Text):   # drawn later (notebook, savefig): keep the fallback
+        text.set_fontfamily(families)
+    return figure
+
+
+def _millions(value) -> str:
+    return "n/a" if value is None else f"{value / 1e6:,.2f}"
+
+
+def draw_costs(ax, data: PictureData) -> None:
+    """Horizontal bars: annual cost by objective term (terms of zero cost left out)."""
+    costs = data.costs[data.costs.abs() > 1e-9]
+    terms = list(costs.index)[::-1]
+    values = costs.to_numpy(dtype=float)[::-1] / 1e6
+    bars = ax.barh(terms, values, color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{v:,.2f}" for v in values], padding=3, fontsize=8)
+    ax.set_xlabel(f"annual cost (M {data.currency})")
+    ax.set_title("Annual cost by term")
+    ax.margins(x=0.2)
+
+
+def draw_access(ax, data: PictureData) -> None:
+    """Share of residents within t minutes of each equipment: before (dashed) and after."""
+    from matplotlib.ticker import PercentFormatter
+
+    colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+    step = data.access is not None
+    right = 0.0
+    for n, equipment in enumerate(data.equipment_names):
+        colour = colours[n % len(colours)]
+        curve = data.access_curve(equipment)
+        if len(curve):
+            right = max(right, float(curve["minutes"].max()))
+        for when, style in (("before", "--"), ("after", "-")):
+            ax.plot(curve["minutes"], curve[f"share_{when}"], linestyle=style, color=colour,
+                    label=f"{equipment} {when}", drawstyle="steps-post" if step else "default",
+                    marker=None if step else "o", markersize=4)
+    ax.set_xlim(0, right * 1.02 if right else 60)
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("travel minutes to the nearest unit")
+    ax.set_ylabel("share of residents")
+    ax.set_title("Residents within t minutes of a unit")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def draw_utilization(ax, data: PictureData) -> None:
+    """Grouped horizontal bars: exams over capacity at each site with units in service."""
+    from matplotlib.ticker import PercentFormatter
+
+    used = data.equipment[data.equipment["total"] > 0]
+    table = used.pivot_table(index="site_id", columns="equipment", values="utilization",
+                             aggfunc="first").reindex(columns=data.equipment_names)
+    table = table.dropna(axis=1, how="all").sort_index(ascending=False)
+    names = dict(zip(data.sites["site_id"], data.sites["name"]))
+    rows = np.arange(len(table))
+    width = 0.8 / max(1, len(table.columns))
+    for n, equipment in enumerate(table.columns):
+        ax.barh(rows + (n - (len(table.columns) - 1) / 2) * width,
+                table[equipment].fillna(0.0).to_numpy(), height=width, label=equipment)
+    ax.set_yticks(rows, [f"{names.get(s, s)} ({s})" for s in table.index], fontsize=8)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("utilisation (exams / nameplate capacity)")
+    ax.set_title("Utilisation of the units in service, by site")
+    ax.grid(axis="x", alpha=0.3)
+    if len(table.columns):
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
