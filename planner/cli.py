@@ -429,6 +429,26 @@ def pareto(
         _fail(err)
 
 
+@app.command()
+def report(
+    plan_dir: Path = typer.Argument(..., help="A plan folder (written by planner plan --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The HTML file to write (default: "
+                                       "PLAN_DIR/report.html); an existing file is replaced "
+                                       "only if it is a report the planner wrote."),
+    equipment: Optional[str] = typer.Option(None, help="Colour the map's zones by minutes to "
+                                            "this equipment (default: the plan's first)."),
+) -> None:
+    """Write one self-contained HTML page of a plan (KPIs, decisions, map, charts) that opens
+    offline."""
+    from planner.html_report import write_report
+
+    try:
+        written = write_report(plan_dir, out, equipment)
+    except PlannerError as err:
+        _fail(err)
+    typer.echo(f"Report written to {written}")
+
+
 app.command("game")(game_command)
 
 

@@ -134,6 +134,23 @@ class Plan:
         from planner.output import geodataframe
         return geodataframe(self, layer)
 
+    def plot(self, *, figsize: tuple[float, float] | None = None):
+        """A matplotlib Figure: annual cost by term, the share of residents within t minutes of
+        each equipment before and after, utilisation by site (planner/plots.py)."""
+        from planner.picture_data import from_plan
+        from planner.plots import plan_figure
+        return plan_figure(from_plan(self), figsize=figsize)
+
+    def explore(self, equipment: str | None = None, *, tiles: str | None = "OpenStreetMap",
+                boundary=None):
+        """An interactive folium (Leaflet) map: sites sized by units in service, zones coloured
+        by minutes to the nearest unit of `equipment` (default: the first), relocations as
+        arrows, `boundary` (GeoJSON, shapely geometry or GeoDataFrame) when given
+        (planner/maps.py)."""
+        from planner.maps import plan_map
+        from planner.picture_data import from_plan
+        return plan_map(from_plan(self), equipment, tiles=tiles, boundary=boundary)
+
     def save(self, path) -> None:
         """Write the plan folder of DESIGN.md section 5, atomically."""
         from planner.output import save_plan
