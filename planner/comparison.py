@@ -86,6 +86,12 @@ class Comparison:
             return _empty("member")
         return self.member_costs.groupby("member", as_index=False, sort=True)[CHANGE].sum()
 
+    def explore(self, *, tiles: str | None = "OpenStreetMap"):
+        """A folium map: sites coloured by the change in their units in service (added,
+        removed, changed, unchanged), the relocations of both plans (planner/maps.py)."""
+        from planner.maps import comparison_map
+        return comparison_map(self, tiles=tiles)
+
     def to_json(self) -> dict:
         from planner.output import json_safe
         data = {"before": self.before, "after": self.after, "changes": self.changes}
