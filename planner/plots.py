@@ -109,8 +109,9 @@ def draw_utilization(ax, data: PictureData) -> None:
     rows = np.arange(len(table))
     width = 0.8 / max(1, len(table.columns))
     for n, equipment in enumerate(table.columns):
-        ax.barh(rows + (n - (len(table.columns) - 1) / 2) * width,
-                table[equipment].fillna(0.0).to_numpy(), height=width, label=equipment)
+        present = table[equipment].notna().to_numpy()   # no bar where the site has no unit
+        ax.barh((rows + (n - (len(table.columns) - 1) / 2) * width)[present],
+                table[equipment].to_numpy()[present], height=width, label=equipment)
     ax.set_yticks(rows, [f"{names.get(s, s)} ({s})" for s in table.index], fontsize=8)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("utilisation (exams / nameplate capacity)")
