@@ -1,8 +1,13 @@
 """Speed of what-if studies on the embedded default scenario (issue 8, item 8).
 
-    python benchmarks/bench_whatif.py [--workers 2] [--only sweep|pareto]
+    python benchmarks/bench_whatif.py [--workers 2] [--only resolve|sweep|pareto]
 
 Sections (one function each; run alone with --only):
+
+* `resolve`: single what-ifs on one PlanningSession (budget cut the plan meets, budget cut that
+  binds, budget raise) and the coverage goal, each beside HiGHS driven directly: the same
+  updated model copied out of the session (getLp) and solved by a fresh highspy object with the
+  same options. Targets: a budget re-solve < 0.3 s, a coverage-goal solve < 3 s.
 
 * `sweep`: a 20-point budget sweep of the cost goal (planner.sweep, budgets evenly spaced
   from 6M to 30M CNY), in this process and on a local pool of --workers processes. Target
@@ -37,6 +42,51 @@ def _line(label: str, seconds: float, table, target: float) -> str:
             f"{missing} without a plan; target < {target:g} s: {verdict})")
 
 
+def _direct_seconds(session) -> float:
+    """HiGHS alone on a copy of the session's current model (same options)."""
+    from planner.highs import new_highs, run
+
+    h = new_highs()
+    h.passModel(session.highs.highs.getLp())
+    o = session.options
+    for name, value in (("time_limit", float(o.time_limit)), ("mip_rel_gap", float(o.mip_gap)),
+                        ("random_seed", int(o.seed)), ("mip_allow_restart", bool(o.restart)),
+                        ("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False),
+                        ("mip_heuristic_run_root_reduced_cost", False)):
+        h.setOptionValue(name, value)
+    start = time.perf_counter()
+    run(h, o.threads)
+    return time.perf_counter() - start
+
+
+def bench_resolve(scenario, workers: int) -> list[str]:
+    """Budget what-ifs on one session, and the coverage goal, beside HiGHS direct."""
+    from planner.session import PlanningSession
+
+    lines = []
+    session = PlanningSession(scenario)
+    used = session.solve().kpis["capital_used"]
+    for label, budget in (("budget cut the plan meets", used + 1e6),
+                          ("budget cut that binds", 0.6 * used),
+                          ("budget raise", 30e6), ("budget back to 24M", 24e6)):
+        start = time.perf_counter()
+        plan = session.solve(scenario.with_(budget=budget))
+        seconds = time.perf_counter() - start
+        direct = _direct_seconds(session)
+        verdict = "ok" if seconds < 0.3 else "ABOVE TARGET"
+        lines.append(f"re-solve, {label:<28} {seconds:6.2f} s (HiGHS in it {plan.solve_seconds:5.2f}"
+                     f" s; HiGHS direct on the same model {direct:5.2f} s; ratio "
+                     f"{seconds / direct:5.2f}; target < 0.3 s: {verdict})")
+    start = time.perf_counter()
+    plan = planner.solve(scenario, goal="coverage", service="CT", minutes=15)
+    seconds = time.perf_counter() - start
+    verdict = "ok" if seconds < 3 else "ABOVE TARGET"
+    lines.append(f"coverage goal CT 15 min, build + 2 solves  {seconds:6.2f} s (HiGHS "
+                 f"{plan.solve_seconds:5.2f} s; covered {plan.goal['value']:,.0f}; target < 3 s: "
+                 f"{verdict})")
+    return lines
+
+
 def bench_sweep(scenario, workers: int) -> list[str]:
     """A 20-point budget sweep, here and on `workers` processes."""
     lines = []
@@ -64,7 +114,7 @@ def bench_pareto(scenario, workers: int) -> list[str]:
     return lines
 
 
-SECTIONS = {"sweep": bench_sweep, "pareto": bench_pareto}
+SECTIONS = {"resolve": bench_resolve, "sweep": bench_sweep, "pareto": bench_pareto}
 
 
 def main() -> None:
