@@ -141,7 +141,8 @@ def test_specialty_access_and_share_match_enumeration(limit, share, clinic):
     assert plan.status == "optimal"
     assert plan.objective == pytest.approx(brute_force_cardiology(limit, share, clinic))
     days = plan.specialist_days.set_index("site_id")
-    offers = {i for i in SITES if days.at[i, "outreach_days"] > 0 or days.at[i, "clinic_visits"] > 0}
+    offers = {i for i in SITES
+              if days.at[i, "outreach_days"] > 0 or days.at[i, "clinic_visits"] > 0}
     for a in range(3):
         assert any(CARDIO_MINUTES[a, SITES.index(i)] <= limit for i in offers)
     assert plan.access("cardiology", limit).after == 1.0
