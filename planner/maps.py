@@ -46,8 +46,9 @@ def _arrow(m, start: tuple[float, float], end: tuple[float, float], colour: str,
     """A line start -> end (lat, lon) and a filled arrowhead at `end`, in the map's plane."""
     import folium
 
-    _add_tooltip(folium.PolyLine([start, end], color=colour, weight=3, opacity=0.85,
-                                 dash_array=dash, className="planner-relocation"), tooltip).add_to(m)
+    line = folium.PolyLine([start, end], color=colour, weight=3, opacity=0.85, dash_array=dash,
+                           className="planner-relocation")
+    _add_tooltip(line, tooltip).add_to(m)
     # the arrowhead: a triangle in local (lon scaled by cos(lat), lat) coordinates
     scale = math.cos(math.radians(end[0]))
     dy, dx = end[0] - start[0], (end[1] - start[1]) * scale

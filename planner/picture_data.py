@@ -24,9 +24,6 @@ import pandas as pd
 
 from planner.errors import PlannerError
 
-ACCESS_COLUMNS = ["zone_id", "service", "population", "minutes_before", "minutes_after"]
-
-
 class PictureError(PlannerError):
     """A plan (folder) that cannot be drawn (exit 2)."""
 
@@ -57,7 +54,8 @@ class PictureData:
     outreach: pd.DataFrame     # site_id, specialty, outreach_days
     decisions: pd.DataFrame    # decisions.csv
     costs: pd.Series           # objective term -> annual cost
-    access: pd.DataFrame | None = None   # ACCESS_COLUMNS, when the plan has them
+    access: pd.DataFrame | None = None   # zone_id, service, population, minutes_before,
+    #                                      minutes_after (access.csv), when the plan has them
     urgent: pd.DataFrame | None = None   # urgent.csv: zone_id, equipment, nearest_minutes, ...
     zone_service: pd.DataFrame | None = None   # zones.csv: zone_id, service, mean_minutes, ...
 
