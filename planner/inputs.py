@@ -99,6 +99,19 @@ class ModelInputs:
         return list(self.equipment.index) + list(self.specialties.index)
 
     @functools.cached_property
+    def index_sets(self) -> dict[str, list]:
+        """The model's index sets (planner.model.index_sets), computed once per inputs."""
+        from planner.model import index_sets
+        return index_sets(self)
+
+    @functools.cached_property
+    def price_book(self):
+        """Every term's unit price (planner.ledger.prices), computed once per inputs: the
+        objective's coefficients and the plan's ledger both read it."""
+        from planner.ledger import prices
+        return prices(self)
+
+    @functools.cached_property
     def structure_key(self) -> str:
         """What fixes the model's shape; inputs with the same key re-solve without a rebuild.
 

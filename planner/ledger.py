@@ -119,11 +119,10 @@ def prices(inp: ModelInputs) -> PriceBook:
     per-visit cost. Every term is listed even when its variable has no column, so that a cost
     breakdown always names the same terms.
     """
-    from planner.model import index_sets   # the model's sets, in the model's order
 
     eq, sp = inp.equipment, inp.specialties
     owner, home = inp.sites["member"], inp.zones["home_member"]
-    sets = index_sets(inp)
+    sets = inp.index_sets
     referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
     per_exam = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
     out: list[Price] = []

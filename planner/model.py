@@ -80,7 +80,7 @@ def model_shape(inp: ModelInputs) -> dict:
     """
     eq = inp.equipment
     return {
-        **index_sets(inp),
+        **inp.index_sets,
         # which variables are fixed (add_variables) and which penalty terms exist (system_cost)
         "urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
         "equity_soft": inp.equity_soft,
@@ -103,7 +103,7 @@ def model_shape(inp: ModelInputs) -> dict:
 
 
 def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    for name, members in index_sets(inp).items():
+    for name, members in inp.index_sets.items():
         if name == "ARCS":
             m.ARCS = pyo.RangeSet(0, len(members) - 1)  # row positions of inp.arcs
         else:
@@ -462,8 +462,7 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
     uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
     """
-    from planner.ledger import prices   # the ledger reads index_sets from this module
-    return prices(inp).coefficients()
+    return inp.price_book.coefficients()
 
 
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:

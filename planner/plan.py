@@ -16,7 +16,7 @@ import pandas as pd
 from planner.decisions import change_count, decision_table
 from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
-from planner.ledger import contract_objective, cost_breakdown, empty_ledger, prices
+from planner.ledger import contract_objective, cost_breakdown, empty_ledger
 
 ACCESS_MINUTES = (15, 30, 60)
 
@@ -230,7 +230,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
-    book = prices(inp)
+    book = inp.price_book
     entries = book.ledger({"new_units": new.to_numpy(), "units": units.to_numpy(),
                             "relocated": moved.to_numpy(), "outreach_days": days.to_numpy(),
                             "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
