@@ -92,7 +92,14 @@ def check_plan_the_county(notebook, workdir: Path) -> None:
     assert math.isclose(ledger["amount"].sum(), saved["objective"], rel_tol=1e-9)
     decisions = pd.read_csv(folder / "decisions.csv")
     assert set(decisions["decision"]) <= {"new_units", "relocated", "outreach_days"}
-    assert (workdir / "costs_by_term.png").read_bytes()[:8] == PNG_MAGIC
+    assert (workdir / "plan.png").read_bytes()[:8] == PNG_MAGIC
+    # the map and the report draw every site of the scenario (their ids are in the popups)
+    import planner
+    sites = planner.load_scenario(None).sites["site_id"]
+    for page in (workdir / "plan_map.html", folder / "report.html"):
+        html = page.read_text(encoding="utf-8")
+        assert html.lstrip().lower().startswith("<!doctype html")
+        assert [s for s in sites if s not in html] == []
 
 
 def _number(pattern: str, text: str) -> float:
@@ -123,7 +130,24 @@ def check_what_if(notebook, workdir: Path) -> None:
     least = _number(r"least-cost plan: ([\d.]+)% of residents", shown)
     assert _number(r"coverage goal: +([\d.]+)% of residents", shown) >= least
     worst_before = _number(r"least-cost plan ([\d.]+) min", shown)
-    assert _number(r"worst-minutes plan ([\d.]+) min", shown) <= worst_before
+    shortest = _number(r"worst-minutes plan ([\d.]+) min", shown)
+    assert shortest <= worst_before
+    # the equity limits against the worst-minutes goal: 25 min is met, and costs no more than
+    # the worst-minutes plan (which meets it); 20 min is explained as infeasible, so the
+    # shortest worst trip must be above 20 min
+    assert _number(r"worst trip to a CT under the limit: ([\d.]+) min", shown) <= 25.0
+    costs = re.search(r"annual cost: ([\d,]+) -> ([\d,]+) CNY \(\+[\d,]+\)\n"
+                      r"residents within 20", shown)
+    fair = re.search(r"worst-minutes plan.*\nannual cost: [\d,]+ -> ([\d,]+) CNY", shown)
+    assert costs and fair
+    assert float(costs.group(2).replace(",", "")) <= float(fair.group(1).replace(",", "")) + 1
+    assert "access guarantee for CT within 20 min" in shown
+    assert shortest > 20.0
+    # an MRI costs 5.9 M: under the 5 M budget the site that got one in the 24 M plan has one
+    # unit fewer, and the comparison map's popups say so ("MRI: 2 -> 1", escaped in the page)
+    html = (workdir / "comparison_map.html").read_text(encoding="utf-8")
+    changes = [(int(a), int(b)) for a, b in re.findall(r"MRI: (\d+) -\\u003e (\d+)", html)]
+    assert [c for c in changes if c[0] != c[1]] == [(2, 1)], changes
     for name in ("budget_sweep.png", "pareto.png"):
         assert (workdir / name).read_bytes()[:8] == PNG_MAGIC
 
