@@ -123,6 +123,15 @@ def test_a_site_popup_opens_with_its_units(browser, report):
                   key=lambda e: e.size["width"])
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', "
                            "{bubbles: true}));", biggest)
-    popup = browser.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
-    assert "tier:" in popup.text and "in service" in popup.text
+    # Leaflet fades the popup in: read its text once it is there rather than at one instant
+    # (`.text` of a half-faded element can still be empty on a loaded machine).
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def popup_text(driver):
+        found = driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content")
+        text = found[0].get_attribute("textContent") if found else ""
+        return text if "tier:" in text else False
+
+    text = WebDriverWait(browser, 10, poll_frequency=0.1).until(popup_text)
+    assert "tier:" in text and "in service" in text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
