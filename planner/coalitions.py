@@ -17,11 +17,13 @@ from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
+import highspy
+import numpy as np
 import pyomo.environ as pyo
 
-from planner.highs import HighsModel, SolverOptions
+from planner.highs import HighsModel, SolverOptions, run
 from planner.inputs import model_inputs
-from planner.model import build_model, linear_sum, set_objective
+from planner.model import build_model, linear_sum
 from planner.scenario import Scenario
 
 GAME_MIP_GAP = 1e-7  # coalition values must be near-exact for cores to be meaningful
@@ -33,10 +35,31 @@ class CoalitionCost:
     cost: float
     status: str
     bound: float
+    terms: tuple[tuple[str, float], ...] = ()   # the cost by ledger term (term, amount)
+
+
+@dataclass(frozen=True)
+class Separation:
+    """What one separation MILP found for an allocation x of the savings game.
+
+    `candidates`: coalitions from the MILP's improving solutions, best first, each with the
+    excess its solution proves (a lower bound on e(S, x): the solution's plan is feasible for S
+    but maybe not S's cheapest). `bound`: a proven upper bound on max_S e(S, x) over the proper
+    coalitions not excluded (the MILP's dual bound), valid even when the time limit stopped it.
+    """
+
+    candidates: tuple[tuple[frozenset[str], float], ...]
+    bound: float
+    status: str
+    seconds: float
 
 
 class CoalitionModel:
-    """The planning model of a scenario in game mode, handed to HiGHS once."""
+    """The planning model of a scenario in game mode, handed to HiGHS once.
+
+    Switching coalitions changes only the bounds of the membership columns, and the separation
+    objective only their costs: nothing is rebuilt between solves.
+    """
 
     def __init__(self, scenario: Scenario, options: SolverOptions | None = None):
         self.scenario = scenario
@@ -48,13 +71,30 @@ class CoalitionModel:
         base = options or SolverOptions(time_limit=s.time_limit, threads=1, seed=s.seed)
         self.options = replace(base, mip_gap=min(base.mip_gap, GAME_MIP_GAP))
         self._cuts: dict[frozenset[str], pyo.Param] = {}
+        self._member_vars = [self.model.member_in[m] for m in self.members]
+        self._member_columns = np.array([self.highs.column[id(v)] for v in self._member_vars],
+                                        dtype=np.int32)
+        self._term_columns = _term_columns(self.model, self.inputs, self.highs)
+        self._separating = False
 
     def _fix_members(self, coalition: Iterable[str]) -> None:
         inside = set(coalition)
-        for member, var in self.model.member_in.items():
+        for member, var in zip(self.members, self._member_vars):
             var.fix(1 if member in inside else 0)
-        self.model.min_members = 0
-        self.model.max_members = len(self.members)
+        if self._separating:     # back from a separation: its cardinality row and costs go
+            self.model.min_members = 0
+            self.model.max_members = len(self.members)
+            self.highs.set_column_costs(self._member_columns, np.zeros(len(self.members)))
+            self._exclude(())
+            self.highs.update()
+            self._separating = False
+        else:
+            self.highs.push_bounds(self._member_vars)
+
+    def terms(self, values: np.ndarray) -> tuple[tuple[str, float], ...]:
+        """A solution's cost by ledger term (the price book of planner/ledger.py)."""
+        return tuple((term, math.fsum((costs * values[columns]).tolist()))
+                     for term, columns, costs in self._term_columns)
 
     def cost(self, coalition: Iterable[str]) -> CoalitionCost:
         """C(S): the optimal annual cost of the coalition planning alone (0 for the empty set)."""
@@ -65,21 +105,41 @@ class CoalitionModel:
         if not coalition:
             return CoalitionCost(coalition, 0.0, "optimal", 0.0)
         self._fix_members(coalition)
-        set_objective(self.model, self.inputs)
-        self.highs.update()
         result = self.highs.solve(self.options)
         if not result.has_solution:
             raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
-        return CoalitionCost(coalition, result.objective, result.status, result.bound)
+        return CoalitionCost(coalition, result.objective, result.status, result.bound,
+                             self.terms(result.values))
 
     def plan(self, coalition: Iterable[str]):
         """The coalition's optimal plan as a Plan (tables, costs), e.g. the grand plan."""
         from planner.plan import extract_plan
         self._fix_members(coalition)
-        set_objective(self.model, self.inputs)
-        self.highs.update()
         result = self.highs.solve(self.options)
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
+
+    def lp_cost_shares(self) -> tuple[dict[str, float], float]:
+        """Owen's LP-duality cost shares of the grand coalition (Owen 1975).
+
+        Every right-hand side of the game model is a multiple of the membership columns (demand,
+        existing units, budget shares, pools, coverage: x member_in), so the LP relaxation's
+        value f(r) at a membership vector r is bounded below by any of its dual solutions:
+        f(r) >= K + sum_m w_m r_m, with w_m the reduced cost of member_in[m] (fixed at 1) and K
+        the rest of the dual objective. Returns (w, K), with f(1) = K + sum_m w_m. When K >= 0,
+        any split of K with non-negative parts added to w is in the core of the LP game (a
+        coalition's share never exceeds its LP cost), and so in the core of the planning game
+        when the grand LP has no integrality gap (Goemans & Skutella 2004).
+        """
+        self._fix_members(self.members)
+        h = self.highs.relaxation()
+        h.setOptionValue("time_limit", float(self.options.time_limit))
+        run(h, 1)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(f"LP relaxation of the grand coalition: {h.modelStatusToString(h.getModelStatus())}")
+        duals = np.asarray(h.getSolution().col_dual)
+        value = h.getInfo().objective_function_value
+        shares = {m: float(duals[j]) for m, j in zip(self.members, self._member_columns.tolist())}
+        return shares, value - math.fsum(shares.values())
 
     def _exclude(self, coalitions: Iterable[frozenset[str]]) -> None:
         """No-good cuts: sum_{m in S} (1 - member_in[m]) + sum_{m not in S} member_in[m] >= on_S,
@@ -105,30 +165,69 @@ class CoalitionModel:
         for coalition, on in self._cuts.items():
             on.set_value(1 if coalition in wanted else 0)
 
-    def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float],
-                          exclude: Iterable[frozenset[str]] = ()) -> tuple[frozenset[str], float]:
-        """The coalition S (not empty, not all, not excluded) maximising the excess of the savings
-        game, e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), and that excess.
+    def separate(self, standalone: dict[str, float], allocation: dict[str, float],
+                 exclude: Iterable[frozenset[str]] = (), time_limit: float | None = None
+                 ) -> Separation:
+        """The coalitions S (not empty, not all, not excluded) of largest excess in the savings
+        game, e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), with a proven bound.
 
         One MILP: minimise system cost - sum_m (C({m}) - x[m]) * member_in[m] over free binary
         member_in with 1 <= sum member_in <= n - 1 (and no-good cuts for excluded coalitions).
+        Its improving solutions are kept (HiGHS's saved MIP solutions): several candidates per
+        MILP, which the caller prices exactly, in parallel.
         """
         self._exclude(frozenset(c) for c in exclude)
-        for var in self.model.member_in.values():
+        for var in self._member_vars:
             var.unfix()
         self.model.min_members = 1
         self.model.max_members = len(self.members) - 1
-        weights = {m: standalone[m] - allocation[m] for m in self.members}
-        set_objective(self.model, self.inputs, member_weights=weights)
+        self._separating = True
         self.highs.update()
-        result = self.highs.solve(self.options)
+        weights = np.array([standalone[m] - allocation[m] for m in self.members])
+        self.highs.set_column_costs(self._member_columns, -weights)
+        options = self.options if time_limit is None else replace(self.options,
+                                                                  time_limit=time_limit)
+        h = self.highs.highs
+        h.setOptionValue("mip_improving_solution_save", True)
+        try:
+            result = self.highs.solve(options)
+            saved = h.getSavedMipSolutions() if result.has_solution else []
+        finally:
+            h.setOptionValue("mip_improving_solution_save", False)
         if not result.has_solution:
             raise RuntimeError(f"separation problem: no solution ({result.status})")
-        values = self.highs.values_of(self.model.member_in, result)
-        coalition = frozenset(m for m, y in values.items() if y > 0.5)
-        self._fix_members(self.members)
-        self._exclude(())
-        return coalition, -result.objective
+        found: dict[frozenset[str], float] = {}
+        for solution in [*saved, None]:
+            values = result.values if solution is None else np.asarray(solution.col_value)
+            objective = result.objective if solution is None else solution.objective
+            coalition = frozenset(m for m, j in zip(self.members, self._member_columns.tolist())
+                                  if values[j] > 0.5)
+            found[coalition] = max(found.get(coalition, -math.inf), -objective)
+        candidates = tuple(sorted(found.items(), key=lambda kv: (-kv[1], sorted(kv[0]))))
+        bound = -result.bound if result.bound is not None else math.inf
+        return Separation(candidates, max(bound, candidates[0][1]), result.status,
+                          result.seconds)
+
+    def most_dissatisfied(self, standalone: dict[str, float], allocation: dict[str, float],
+                          exclude: Iterable[frozenset[str]] = ()) -> tuple[frozenset[str], float]:
+        """The coalition of largest excess and that excess (an exact separation)."""
+        found = self.separate(standalone, allocation, exclude)
+        return found.candidates[0]
+
+
+def _term_columns(model, inp, highs: HighsModel) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(term, HiGHS columns, unit costs) for each ledger term: a solution's cost by term is a
+    dot product (the same prices as the objective: planner/ledger.py)."""
+    by_term: dict[str, tuple[list, list]] = {}
+    for price in inp.price_book.prices:
+        var = getattr(model, price.variable)
+        keys = range(len(price.unit_cost)) if price.variable == "flow" \
+            else list(var.index_set())
+        columns, costs = by_term.setdefault(price.term, ([], []))
+        columns += [highs.column[id(var[k])] for k in keys]
+        costs += price.unit_cost.tolist()
+    return [(term, np.array(c, dtype=np.int64), np.array(u, dtype=float))
+            for term, (c, u) in by_term.items()]
 
 
 # --- parallel evaluation: one persistent model per worker process ------------------------------

@@ -294,6 +294,40 @@ class HighsModel:
         if objective.expr is not self._objective_expr:
             self._set_costs()
 
+    def set_column_costs(self, columns: np.ndarray, costs: np.ndarray) -> None:
+        """Change the objective coefficients of some columns in place (stage 2's member weights:
+        no objective is rebuilt; the Pyomo objective keeps the system cost)."""
+        columns = np.asarray(columns, dtype=np.int32)
+        _check(self.highs.changeColsCost(len(columns), columns,
+                                         np.asarray(costs, dtype=float)), "changeColsCost")
+        self._version += 1
+
+    def push_bounds(self, variables: list[VarData]) -> None:
+        """Push the bounds (fixings) of a few variables only: a coalition switch changes the
+        membership columns, and reading every column's bounds (:meth:`update`) costs more than
+        the switch itself."""
+        lb, ub = self._bounds[0].copy(), self._bounds[1].copy()   # copies: solves keep the old
+        columns = np.array([self.column[id(v)] for v in variables], dtype=np.int32)
+        for j, v in zip(columns.tolist(), variables):
+            if v.fixed:
+                lb[j] = ub[j] = v.value
+            else:
+                lo, hi = v.bounds
+                lb[j] = -INF if lo is None else lo
+                ub[j] = INF if hi is None else hi
+        _check(self.highs.changeColsBounds(len(columns), columns, lb[columns], ub[columns]),
+               "changeColsBounds")
+        self._bounds = (lb, ub)
+
+    def relaxation(self) -> highspy.Highs:
+        """A separate HiGHS copy of the current model with every column continuous (the LP
+        relaxation), so a relaxation solve never touches this model's state."""
+        lp = self.highs.getLp()
+        lp.integrality_ = []
+        h = new_highs()
+        _check(h.passModel(lp), "passModel")
+        return h
+
     # --- solve --------------------------------------------------------------------------------
     def solve(self, options: SolverOptions, start: np.ndarray | None = None) -> SolveResult:
         """Solve from scratch (no state from an earlier solve: same inputs, same plan), or from
