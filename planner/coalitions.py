@@ -14,7 +14,7 @@ import hashlib
 import math
 import pickle
 from collections.abc import Iterable
-from concurrent.futures import Executor
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, replace
 
 import highspy
@@ -24,6 +24,7 @@ import pyomo.environ as pyo
 from planner.highs import HighsModel, SolverOptions, run
 from planner.inputs import model_inputs
 from planner.model import build_model, linear_sum
+from planner.progress import TimeBudgetSpent
 from planner.scenario import Scenario
 
 GAME_MIP_GAP = 1e-7  # coalition values must be near-exact for cores to be meaningful
@@ -118,6 +119,23 @@ class CoalitionModel:
         result = self.highs.solve(self.options)
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
 
+    def _relaxation(self, coalition: Iterable[str]) -> highspy.Highs:
+        """The LP relaxation of the coalition's model, solved on a separate HiGHS copy."""
+        self._fix_members(coalition)
+        h = self.highs.relaxation()
+        h.setOptionValue("time_limit", float(self.options.time_limit))
+        run(h, 1)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(f"LP relaxation of coalition {sorted(coalition)}: "
+                               f"{h.modelStatusToString(h.getModelStatus())}")
+        return h
+
+    def lp_cost(self, coalition: Iterable[str]) -> float:
+        """C_LP(S): the LP relaxation's optimal cost for the coalition (a lower bound on C(S))."""
+        coalition = frozenset(coalition)
+        return self._relaxation(coalition).getInfo().objective_function_value if coalition \
+            else 0.0
+
     def lp_cost_shares(self) -> tuple[dict[str, float], float]:
         """Owen's LP-duality cost shares of the grand coalition (Owen 1975).
 
@@ -130,12 +148,7 @@ class CoalitionModel:
         coalition's share never exceeds its LP cost), and so in the core of the planning game
         when the grand LP has no integrality gap (Goemans & Skutella 2004).
         """
-        self._fix_members(self.members)
-        h = self.highs.relaxation()
-        h.setOptionValue("time_limit", float(self.options.time_limit))
-        run(h, 1)
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"LP relaxation of the grand coalition: {h.modelStatusToString(h.getModelStatus())}")
+        h = self._relaxation(self.members)
         duals = np.asarray(h.getSolution().col_dual)
         value = h.getInfo().objective_function_value
         shares = {m: float(duals[j]) for m, j in zip(self.members, self._member_columns.tolist())}
@@ -255,8 +268,10 @@ def solve_batch(key: str, scenario: Scenario, options: SolverOptions | None,
     return [model.cost(c) for c in coalitions]
 
 
-def _batches(items: list, count: int) -> list[list]:
-    size = max(1, -(-len(items) // max(count, 1)))
+def _batches(items: list, count: int, largest: int = 32) -> list[list]:
+    """`items` in about `count` batches of at most `largest`: small enough that a deadline, a
+    progress bar and the disk store see results often, large enough to keep workers busy."""
+    size = min(largest, max(1, -(-len(items) // max(count, 1))))
     return [items[k:k + size] for k in range(0, len(items), size)]
 
 
@@ -264,10 +279,16 @@ class CoalitionValues:
     """A cache of C(S), filled in parallel batches on a concurrent.futures.Executor.
 
     With ``executor=None`` the costs are computed in this process (one persistent model).
+    `progress` (planner.progress.Progress) advances per coalition solved; `store` (a
+    planner.coalition_store.CoalitionStore) gets every batch as soon as it is solved, so an
+    interrupted run resumes from what it had; `deadline` (planner.progress.Deadline) stops
+    submitting new batches once the time budget is spent (compute then returns early, and
+    `complete` says so).
     """
 
     def __init__(self, scenario: Scenario, executor: Executor | None = None,
-                 workers: int = 1, options: SolverOptions | None = None, progress=None):
+                 workers: int = 1, options: SolverOptions | None = None, progress=None,
+                 store=None, deadline=None):
         self.scenario = scenario
         self.executor = executor
         self.workers = max(1, workers)
@@ -276,44 +297,75 @@ class CoalitionValues:
         self.costs: dict[frozenset[str], CoalitionCost] = {}
         self.members = list(scenario.members["member"])
         self.progress = progress
+        self.store = store
+        self.deadline = deadline
+        self.solved = 0                     # coalitions solved in this run (not from the store)
+        if store is not None:
+            self.costs.update(store.load())
 
     def local_model(self) -> CoalitionModel:
         return _worker_model(self.key, self.scenario, self.options)
 
-    def compute(self, coalitions: Iterable[Iterable[str]]) -> None:
-        """Compute every coalition not yet cached (in batches, in parallel when possible)."""
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and self.deadline.over()
+
+    def compute(self, coalitions: Iterable[Iterable[str]]) -> bool:
+        """Compute every coalition not yet cached (in batches, in parallel when possible).
+
+        Returns True when all are cached, False when the deadline stopped it first."""
         todo = sorted({frozenset(c) for c in coalitions} - set(self.costs), key=_order)
         if not todo:
-            return
+            return True
         if self.executor is None:
             model = self.local_model()
-            for c in todo:
-                self.costs[c] = model.cost(c)
-                self._advance(1)
-            return
-        futures = [self.executor.submit(solve_batch, self.key, self.scenario, self.options, b)
-                   for b in _batches(todo, 4 * self.workers)]
-        for future in futures:
-            batch = future.result()
-            for item in batch:
-                self.costs[item.coalition] = item
-            self._advance(len(batch))
+            for batch in _batches(todo, 1, largest=8):
+                if self._out_of_time():
+                    return False
+                self._record([model.cost(c) for c in batch])
+            return True
+        pending = set()
+        batches = iter(_batches(todo, 8 * self.workers))
+        for batch in batches:
+            if self._out_of_time():
+                break
+            pending.add(self.executor.submit(solve_batch, self.key, self.scenario,
+                                             self.options, batch))
+            if len(pending) >= 2 * self.workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._record(future.result())
+        for future in pending:   # what was submitted is finished, even past the deadline
+            self._record(future.result())
+        return all(c in self.costs for c in todo)
 
-    def _advance(self, n: int) -> None:
+    def _record(self, batch: list[CoalitionCost]) -> None:
+        for item in batch:
+            self.costs[item.coalition] = item
+        self.solved += len(batch)
+        if self.store is not None:
+            self.store.add(batch)
         if self.progress is not None:
-            self.progress.update(n)
+            self.progress.advance(len(batch))
 
     def cost(self, coalition: Iterable[str]) -> float:
         key = frozenset(coalition)
-        if key not in self.costs:
-            self.compute([key])
+        if key not in self.costs and not self.compute([key]):
+            raise TimeBudgetSpent(f"the time budget ran out before coalition {sorted(key)}")
         return self.costs[key].cost
 
     def savings(self, coalition: Iterable[str]) -> float:
         """v(S) = sum_{m in S} C({m}) - C(S), the savings game."""
         key = frozenset(coalition)
-        self.compute([key] + [frozenset([m]) for m in key])
+        if not self.compute([key] + [frozenset([m]) for m in key]):
+            raise TimeBudgetSpent(f"the time budget ran out before coalition {sorted(key)}")
         return math.fsum(self.costs[frozenset([m])].cost for m in key) - self.costs[key].cost
+
+    def savings_many(self, coalitions: list[frozenset[str]]) -> list[float]:
+        """v(S) of a batch, solved together (in parallel) first: the samplers' evaluator."""
+        if not self.compute(list(coalitions) + [frozenset([m]) for m in self.members]):
+            raise TimeBudgetSpent(f"the time budget ran out with {len(coalitions)} coalitions "
+                                  "to value")
+        return [self.savings(c) for c in coalitions]
 
 
 def _order(coalition: frozenset[str]) -> tuple:
