@@ -35,6 +35,9 @@ class Deadline:
             return math.inf
         return max(0.0, self.seconds - (time.monotonic() - self.start))
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
     def over(self) -> bool:
         if self.left() <= 0.0:
             self.reached = True

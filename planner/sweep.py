@@ -190,8 +190,8 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
                executor=None, workers: int | None = None, chunk_size: int | None = None,
                keep_plans: bool = False, progress: bool = True, desc: str = "sweep") -> list:
     """[(row, plan)] in the order of `points`, chunk by chunk (module docstring) on `executor`,
-    on a local pool of `workers` processes (the stage-2 pool, planner/sharing.py), or here."""
-    from planner.sharing import _process_pool
+    on a local pool of `workers` processes (planner/workers.py), or here."""
+    from planner.workers import process_pool
 
     size = CHUNK_SIZE if chunk_size is None else chunk_size
     if not (isinstance(size, int) and size >= 1):
@@ -204,7 +204,7 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
     with ExitStack() as stack:
         executor = as_executor(executor)
         if executor is None and workers is not None and workers > 1 and len(chunks) > 1:
-            executor = stack.enter_context(_process_pool(workers))
+            executor = stack.enter_context(process_pool(workers))
         bar = None
         if progress:
             from tqdm import tqdm
