@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import highspy
 import numpy as np
@@ -33,6 +34,21 @@ _FREE, _FIXED, _DROPPED = 0, 1, 2
 # most_dissatisfied(x, exclude) -> (coalition, excess) or None; see least_core_by_generation
 Oracle = Callable[[dict[str, float], frozenset[frozenset[str]]],
                   "tuple[frozenset[str] | Sequence[str], float] | None"]
+
+
+@runtime_checkable
+class SeparationOracle(Protocol):
+    """A separation oracle that can hand out several rows at once (e.g. cached coalitions and a
+    MILP's solution pool) and knows the threshold of the round.
+
+    `separate(x, exclude, threshold)` returns proper coalitions not in `exclude` with their
+    excess e(S, x) (game units), each above `threshold`; an empty list certifies that no
+    coalition outside `exclude` has an excess above `threshold`. A plain `Oracle` function
+    (the single most dissatisfied coalition) serves too.
+    """
+
+    def separate(self, x: dict[str, float], exclude: frozenset[frozenset[str]],
+                 threshold: float) -> list[tuple[frozenset[str], float]]: ...
 
 
 @dataclass(frozen=True)
@@ -228,24 +244,32 @@ class _OracleSeparator:
     def __call__(self, y: np.ndarray, threshold: float) -> list[tuple[int, float]]:
         self.calls += 1
         x = {p: float(self.sign * self.scale * yi) for p, yi in zip(self.players, y)}
-        found = self.oracle(x, frozenset(self.excluded))
-        if found is None:
-            return []
-        coalition, excess = frozenset(found[0]), float(found[1])
+        if isinstance(self.oracle, SeparationOracle):
+            found = self.oracle.separate(x, frozenset(self.excluded), threshold * self.scale)
+        else:
+            found = self.oracle(x, frozenset(self.excluded))
+            found = [] if found is None else [found]
+        rows = []
+        for coalition, excess in found:
+            coalition, excess = frozenset(coalition), float(excess)
+            self._check(coalition)
+            if excess / self.scale <= threshold:
+                continue
+            mask = sum(1 << self.index[p] for p in coalition)
+            if self.value is not None:
+                w = self.sign * float(self.value(coalition)) / self.scale
+            else:  # e(S) = w(S) - y(S)
+                w = excess / self.scale + float(y[[self.index[p] for p in coalition]].sum())
+            rows.append((mask, w))
+        return rows
+
+    def _check(self, coalition: frozenset[str]) -> None:
         unknown = coalition - self.index.keys()
         if unknown or not 0 < len(coalition) < len(self.players) or coalition in self.excluded:
             why = (f"unknown players {sorted(unknown)}" if unknown else
                    "an excluded (already fixed) coalition" if coalition in self.excluded else
                    "the empty or the grand coalition")
-            raise GameError(f"the most_dissatisfied oracle returned {sorted(coalition)}: {why}")
-        if excess / self.scale <= threshold:
-            return []
-        mask = sum(1 << self.index[p] for p in coalition)
-        if self.value is not None:
-            w = self.sign * float(self.value(coalition)) / self.scale
-        else:  # e(S) = w(S) - y(S)
-            w = excess / self.scale + float(y[[self.index[p] for p in coalition]].sum())
-        return [(mask, w)]
+            raise GameError(f"the separation oracle returned {sorted(coalition)}: {why}")
 
 
 class _Span:
@@ -477,7 +501,7 @@ def _nearest_within(game: Game, allocation: Mapping[str, float],
 # --- constraint generation (large games, oracles) ----------------------------------------------
 
 def _generation_lp(players, v_grand, most_dissatisfied, singletons, kind, value,
-                   individually_rational):
+                   individually_rational, target=None, epsilon=None):
     players = tuple(players)
     n = len(players)
     if kind not in ("profit", "cost"):
@@ -489,7 +513,9 @@ def _generation_lp(players, v_grand, most_dissatisfied, singletons, kind, value,
     scale = _scale(np.append(single, v_grand))
     ws_single, grand = sign * single / scale, sign * float(v_grand) / scale
     lower = _imputation_bounds(ws_single, grand) if individually_rational else None
-    lp = _ExcessLP(n, grand, lower=lower)
+    lp = _ExcessLP(n, grand, lower=lower,
+                   target=None if target is None else sign * np.asarray(target) / scale,
+                   epsilon=None if epsilon is None else epsilon / scale)
     lp.add(list(1 << np.arange(n)), ws_single)
     separator = _OracleSeparator(players, most_dissatisfied, sign, scale, value)
     return lp, separator, sign, scale
@@ -540,8 +566,29 @@ def nucleolus_by_generation(players: Sequence[str], v_grand: float, most_dissati
                             _generated(lp, players), separator.calls)
 
 
+def nearest_by_generation(players: Sequence[str], v_grand: float,
+                          most_dissatisfied: "Oracle | SeparationOracle",
+                          singletons: Mapping[str, float], target: Mapping[str, float], *,
+                          epsilon: float = 0.0, kind: str = "profit",
+                          value: Callable[[frozenset[str]], float] | None = None,
+                          tol: float = LP_TOL) -> dict[str, float] | None:
+    """The allocation nearest (L1) to `target` with e(S, x) <= epsilon for every proper S and
+    x(N) = v(N): the nearest core allocation for epsilon = 0, the nearest least-core one for
+    epsilon = eps*. The same excess LP as the least core with the distance as objective; rows
+    come from the oracle until none exceeds epsilon. None when that set is empty."""
+    players = tuple(players)
+    lp, separator, sign, scale = _generation_lp(
+        players, v_grand, most_dissatisfied, singletons, kind, value, False,
+        target=[float(target[p]) for p in players], epsilon=epsilon)
+    solution = _optimise(lp, separator, tol)
+    if solution is None:
+        return None
+    return {p: float(sign * scale * yi) for p, yi in zip(players, solution[0])}
+
+
 __all__ = ["Blocking", "CoreReport", "GenerationResult", "LeastCore", "Nucleolus", "Oracle",
            "core_is_empty", "core_report", "enumeration_oracle", "excesses", "least_core",
            "least_core_by_generation", "least_core_epsilon", "nearest_allocation",
+           "nearest_by_generation", "SeparationOracle",
            "nearest_core_allocation", "nearest_least_core_allocation", "nucleolus_by_generation",
            "nucleolus_solution"]
