@@ -53,6 +53,11 @@ WORK_MINUTES_PER_YEAR = 250 * 8 * 60  # ASSUMPTION: 250 working days of 8 hours
 # DERIVED: 1.127 CNY per minute of a patient's time; x 2 because value_per_minute prices one
 # minute of the one-way trip and the patient also travels back (DESIGN §3) -> 2.25. ESTIMATE.
 VALUE_PER_MINUTE = round(2 * WAGE_HEALTH_SECTOR / WORK_MINUTES_PER_YEAR, 2)
+# A stroke case without a CT within 30 min is transferred and treated out of the county: the
+# excess of a tertiary stay (13,930.6) over a secondary (county) one (6,762.3), NHC Q1 2022
+# (FACTS §5), plus ESTIMATE 1,000 CNY for the ambulance transfer; late treatment's health loss is
+# not priced (a lower bound).
+COST_PER_LATE_CASE = round(13930.6 - 6762.3 + 1000.0, 1)
 
 # --------------------------------------------------------------------------------------------
 # Township-level units: member ids, names, population estimates
@@ -555,13 +560,18 @@ value_per_minute = {VALUE_PER_MINUTE}
 
 [policy]
 grassroots_tiers = ["township"]
+# fair-division games: a policy day a coalition cannot staff sends its visits to referral
+shortfall_priced_as = "referrals"
 
 [policy.min_outreach_days]
 {mins}
 
 [urgent]
 soft = false
-penalty_per_zone = 5000000
+# fair-division games: a zone a coalition leaves without a CT within 30 min pays per stroke case
+# (excess of a tertiary over a county stay + transfer; data/README.md), not a lump sum
+penalty_per_zone = 0
+cost_per_late_case = {COST_PER_LATE_CASE}
 
 [solver]
 time_limit = 60

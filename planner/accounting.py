@@ -102,3 +102,41 @@ def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) ->
                           "transfer": (final - borne_c) / 100.0, "final_cost": final / 100.0,
                           "gain": alloc_c / 100.0})
     return table[TRANSFER_COLUMNS]
+
+
+def savings_by_term(standalone_terms: dict[str, dict[str, float]],
+                    grand_terms: dict[str, float]) -> pd.DataFrame:
+    """Where the savings come from: per cost term, the members' standalone costs summed, the
+    grand plan's cost and their difference. The `savings` column sums to v(N) = sum_m C({m}) -
+    C(N), because every cost is the sum of its ledger terms (one price book, planner/ledger.py).
+
+    `standalone_terms`: member -> term -> amount of its plan alone; `grand_terms`: term -> amount.
+    """
+    terms = [t for t in TERMS if t in grand_terms
+             or any(t in by_term for by_term in standalone_terms.values())]
+    alone = [float(np.sum([standalone_terms[m].get(t, 0.0) for m in sorted(standalone_terms)]))
+             for t in terms]
+    grand = [float(grand_terms.get(t, 0.0)) for t in terms]
+    table = pd.DataFrame({"term": terms, "standalone": alone, "grand": grand})
+    table["savings"] = table["standalone"] - table["grand"]
+    return table
+
+
+def transfer_flags(table: pd.DataFrame, budgets: pd.Series) -> list[dict]:
+    """Transfers a manager should look at twice: one whose size exceeds the member's standalone
+    cost (it pays or receives more than planning alone would cost it in a year) or its capital
+    budget contribution. `table` is transfers.csv (TRANSFER_COLUMNS); `budgets`: member ->
+    budget_contribution."""
+    flags = []
+    for row in table.itertuples():
+        size = abs(row.transfer)
+        limits = (("standalone_cost", row.standalone_cost),
+                  ("budget_contribution", float(budgets.get(row.member, np.nan))))
+        for name, limit in limits:
+            if np.isfinite(limit) and size > limit + 0.005:
+                verb = "pays" if row.transfer > 0 else "receives"
+                flags.append({"member": row.member, "transfer": float(row.transfer),
+                              "exceeds": name, "limit": float(limit),
+                              "text": f"{row.member} {verb} {size:,.2f}, more than its "
+                                      f"{name.replace('_', ' ')} ({limit:,.2f})"})
+    return flags

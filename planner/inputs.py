@@ -75,13 +75,14 @@ class ModelInputs:
     moves: pd.DataFrame        # from_site, to_site, equipment where existing units may move
     unit_pairs: list           # (site_id, equipment) where units can be in service
     cover: pd.DataFrame        # zone_id, condition, equipment, site_id: urgent covering sets
-    cover_rows: pd.DataFrame   # zone_id, condition, equipment, population: rows kept
+    cover_rows: pd.DataFrame   # zone_id, condition, equipment, population, cases: rows kept
     budget: float
     value_per_minute: float
     urgent_soft: bool
     penalty_per_zone: float
     policy_soft: bool          # game mode: a policy-minimum shortfall is bought in, at a price
     shortfall_price: pd.Series  # specialty -> price of one missing policy day (game mode)
+    cost_per_late_case: float = 0.0   # [urgent]: per urgent case of an uncovered zone (priced)
     # implemented.csv rows (decision, site_id, resource, from_site, amount, limit, row): bounds
     # on decisions; none in game mode (a coalition's own plan is hypothetical)
     commitments: pd.DataFrame = None
@@ -141,13 +142,20 @@ def _digest(*parts) -> str:
     return h.hexdigest()
 
 
-def _demand(scenario: Scenario, services: list[str]) -> pd.Series:
-    """D[z,k] = population_z / 1000 x sum_c rate[z,c] x units_per_case[c,k]."""
+def _rates(scenario: Scenario) -> pd.DataFrame:
+    """Cases per 1,000 residents a year, zones x conditions (zone-level overrides applied)."""
     zones, conditions = scenario.zones, scenario.conditions
     rates = pd.DataFrame(np.outer(np.ones(len(zones)), conditions["cases_per_1000"].to_numpy()),
                          index=zones["zone_id"], columns=conditions["condition"])
     for row in scenario.zone_conditions.itertuples():
         rates.loc[row.zone_id, row.condition] = row.cases_per_1000
+    return rates
+
+
+def _demand(scenario: Scenario, services: list[str]) -> pd.Series:
+    """D[z,k] = population_z / 1000 x sum_c rate[z,c] x units_per_case[c,k]."""
+    zones, conditions = scenario.zones, scenario.conditions
+    rates = _rates(scenario)
     per_case = (scenario.condition_services
                 .pivot_table(index="condition", columns="service", values="units_per_case",
                              aggfunc="sum")
@@ -195,8 +203,11 @@ def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
     A row is (zone, condition) for each populated zone and urgent condition with cases. With hard
     coverage, a row whose covering set contains another row's set (same equipment) is implied by
     it and dropped (Toregas & ReVelle 1973); soft coverage prices every row, so all are kept.
+    `cases` is the row's urgent cases a year (population x rate / 1000), what a late case costs
+    is priced on.
     """
     zones = scenario.zones.set_index("zone_id")
+    rates = _rates(scenario)
     populated = zones.index[zones["population"] > 0]
     urgent = scenario.conditions.dropna(subset=["urgent_service"])
     urgent = urgent[urgent["cases_per_1000"] > 0]
@@ -216,10 +227,13 @@ def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
         for (zone, condition), row, kept in zip(keys, matrix, keep):
             if not kept:
                 continue
-            rows.append((zone, condition, equipment, float(zones.at[zone, "population"])))
+            population = float(zones.at[zone, "population"])
+            cases = population * float(rates.at[zone, condition]) / 1000.0
+            rows.append((zone, condition, equipment, population, cases))
             cover += [(zone, condition, equipment, s) for s in minutes.columns[row]]
     return (pd.DataFrame(cover, columns=["zone_id", "condition", "equipment", "site_id"]),
-            pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "population"]))
+            pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "population",
+                                        "cases"]))
 
 
 def _equity(scenario: Scenario, minutes: pd.DataFrame, unit_pairs: list, clinic: pd.Series,
@@ -393,9 +407,19 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         cover_rows=cover_rows, budget=scenario.budget,
         value_per_minute=settings.travel.value_per_minute, urgent_soft=urgent_soft,
         penalty_per_zone=settings.urgent.penalty_per_zone, policy_soft=game,
-        shortfall_price=sp["cost_per_day"] * settings.policy.shortfall_cost_factor,
+        shortfall_price=_shortfall_price(sp, settings.policy),
+        cost_per_late_case=settings.urgent.cost_per_late_case,
         commitments=_commitments(scenario, game),
         **_equity(scenario, minutes, unit_pairs, clinic, demand, game))
+
+
+def _shortfall_price(specialties: pd.DataFrame, policy) -> pd.Series:
+    """What one policy day a coalition cannot staff costs it (game mode), per specialty: its
+    buy-in (shortfall_cost_factor x cost_per_day) or the visits the day would have served,
+    referred out (visits_per_day x referral_cost)."""
+    if policy.shortfall_priced_as == "referrals":
+        return specialties["visits_per_day"] * specialties["referral_cost"]
+    return specialties["cost_per_day"] * policy.shortfall_cost_factor
 
 
 def _commitments(scenario: Scenario, game: bool) -> pd.DataFrame:

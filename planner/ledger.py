@@ -110,7 +110,8 @@ def prices(inp: ModelInputs) -> PriceBook:
     flow[z,i,k] x t[z,i] value_per_minute      travel           (zone z and site i, home of z)
     flow[z,i,k] x cost_per_exam_k              service          (zone z and site i, owner of i)
     unmet[z,k] x referral_cost_k               referral         (zone z, home of z)
-    uncovered[z,c] x penalty_per_zone          uncovered_penalty  (soft urgent coverage only)
+    uncovered[z,c] x (penalty_per_zone + cases[z,c] x cost_per_late_case)
+                                               uncovered_penalty  (soft urgent coverage only)
     policy_shortfall[i,s] x shortfall price    policy_shortfall   (games only)
     access_shortfall[z,k] x [equity] penalty_per_zone,
     share_shortfall[z,k] x [equity] penalty_per_unit   equity_shortfall (games with [equity])
@@ -162,8 +163,9 @@ def prices(inp: ModelInputs) -> PriceBook:
     if inp.urgent_soft:
         rows = inp.cover_rows
         zone = rows["zone_id"].to_numpy(object)
-        add("uncovered_penalty", "uncovered", np.full(len(rows), float(inp.penalty_per_zone)),
-            len(rows), None, zone, at(home, zone), rows["equipment"].to_numpy(object))
+        price = float(inp.penalty_per_zone) + rows["cases"].to_numpy(float) * \
+            float(inp.cost_per_late_case)
+        add("uncovered_penalty", "uncovered", price, len(rows), None, zone, at(home, zone), rows["equipment"].to_numpy(object))
     if inp.policy_soft:
         site, s = keyed("POLICY_PAIRS", 2)
         add("policy_shortfall", "policy_shortfall", at(inp.shortfall_price, s), len(s), site,

@@ -39,6 +39,8 @@ SETTING_PATHS = {
     "min_outreach_days": ("policy", "min_outreach_days"),
     "urgent_soft": ("urgent", "soft"),
     "penalty_per_zone": ("urgent", "penalty_per_zone"),
+    "cost_per_late_case": ("urgent", "cost_per_late_case"),
+    "shortfall_priced_as": ("policy", "shortfall_priced_as"),
     "equity_max_minutes": ("equity", "max_minutes"),     # service -> minutes (access guarantee)
     "min_served_share": ("equity", "min_served_share"),  # service -> share of demand served
     "time_limit": ("solver", "time_limit"),

@@ -50,6 +50,10 @@ class PolicySettings(_Strict):
     shortfall_cost_factor: _number(ge=0, le=1000) = Field(
         3.0, description="fair-division games: a policy day a coalition cannot staff from its "
         "own pools is bought in at this multiple of the specialty's cost_per_day (0 to 1,000)")
+    shortfall_priced_as: Literal["buy-in", "referrals"] = Field(
+        "buy-in", description="fair-division games: a missing policy day costs its buy-in "
+        "(shortfall_cost_factor x cost_per_day) or the visits it would have served, referred "
+        "out (visits_per_day x referral_cost)")
 
 
 class UrgentSettings(_Strict):
@@ -57,6 +61,10 @@ class UrgentSettings(_Strict):
     penalty_per_zone: Money = Field(
         1.0e7, description="currency per year for each populated zone left without urgent cover "
         "(0 to 1e12)")
+    cost_per_late_case: Money = Field(
+        0.0, description="currency for each urgent case (cases_per_1000 x population / 1,000 a "
+        "year) of a zone left without urgent cover, added to penalty_per_zone wherever coverage "
+        "is priced (soft = true, and the coalitions of the fair-division games) (0 to 1e12)")
 
 
 class EquitySettings(_Strict):
@@ -112,7 +120,9 @@ LIMITS_TEXT = """\
 | `[policy.min_outreach_days]` | 0 to 366 days per site |
 | `[policy] shortfall_cost_factor` | 0 to 1,000 |
 | `[urgent] soft` | true or false |
+| `[policy] shortfall_priced_as` | "buy-in" or "referrals" |
 | `[urgent] penalty_per_zone` | 0 to 1e12 |
+| `[urgent] cost_per_late_case` | 0 to 1e12 |
 | `[equity.max_minutes]` | > 0, at most 1e5 minutes per service |
 | `[equity.min_served_share]` | 0 to 1 per service |
 | `[equity] penalty_per_zone` | 0 to 1e12 |
