@@ -26,7 +26,8 @@ from planner.coalition_store import (APPLICATION_ID, GAME_FORMAT, CoalitionStore
                                      CoalitionStoreError, coalition_values, game_key)
 from planner.coalitions import CoalitionCost, CoalitionValues
 from planner.errors import PlannerError
-from planner.history import open_history
+from planner.history import migrate, open_history
+from planner.history.target import make_engine, parse_target
 from planner.scenario import load_scenario
 from conftest import TINY, write_scenario
 
@@ -285,21 +286,34 @@ def test_a_store_meta_of_another_application_or_a_newer_format_is_refused(tmp_pa
     assert_refused(newer, "'99'", "newer planner")
 
 
+def history_at(target, revision: str) -> None:
+    """A run history at schema `revision` (as an older planner left it), with one run."""
+    where = parse_target(target)
+    engine = make_engine(where)
+    try:
+        migrate.upgrade(engine, where.shown, revision=revision)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO runs (scenario, started, status, succeeded) "
+                "VALUES ('tiny', CURRENT_TIMESTAMP, 'optimal', :yes)"), {"yes": True})
+    finally:
+        engine.dispose()
+
+
 def test_a_run_history_without_the_coalition_table_is_refused_and_left_unchanged(tmp_path):
     path = tmp_path / "runs.sqlite"
-    with open_history(path) as history:
-        history.record_failed_run("tiny", status="error", message="test")
+    history_at(path, "0002")
     assert_refused(path, "run history", "revision 0002", "coalition_values")
     with open_history(path) as history:
         assert len(history.runs()) == 1
 
 
 def test_a_run_history_with_the_coalition_table_is_used_through_its_url(tmp_path):
-    """A history whose schema has coalition_values (as revision 0003 will create it) is a
-    store: no store_meta is added, and the history still opens."""
+    """A history whose schema has coalition_values (revision 0003 creates it) is a store: no
+    store_meta is added, and the history still opens."""
     path = tmp_path / "runs.sqlite"
     with open_history(path) as history:
-        coalition_values.create(history.engine)
+        coalition_values.create(history.engine, checkfirst=True)
     with CoalitionStore.open(f"sqlite:///{path}", "g") as store:
         assert store.path == path and store.target == f"sqlite:///{path}"
         store.add([cost(["A"], AWKWARD[0]), cost(["A", "B"], AWKWARD[1])])
@@ -310,6 +324,45 @@ def test_a_run_history_with_the_coalition_table_is_used_through_its_url(tmp_path
         assert history.runs() == []
         tables = set(sa.inspect(history.engine).get_table_names())
     assert "store_meta" not in tables and "coalition_values" in tables
+
+
+@pytest.mark.skipif(migrate.head_revision() < "0003",
+                    reason="the history's migration 0003 (coalition_values) is not there yet")
+def test_migration_0003_makes_a_history_a_coalition_store_and_downgrades(target):
+    """A history at 0002 is refused; opened by the planner it is upgraded and then stores and
+    loads coalition costs through its URL; back at 0002 the table is gone (runs kept) and the
+    store refuses it again; up again, the table is new and empty."""
+    history_at(target, "0002")
+    with pytest.raises(CoalitionStoreError, match="revision 0002"):
+        CoalitionStore.open(target, "g")
+    with open_history(target) as history:   # upgrades to the head revision
+        assert len(history.runs()) == 1
+    written = [cost(["A"], AWKWARD[0], terms=[("capital", AWKWARD[1])]),
+               cost(["A", "B"], AWKWARD[1], bound=AWKWARD[2])]
+    with CoalitionStore.open(target, "g") as store:
+        store.add(written)
+    with CoalitionStore.open(target, "g") as store:
+        found = store.load()
+    assert set(found) == {c.coalition for c in written}
+    assert all(same(found[c.coalition], c) for c in written)
+    with open_history(target) as history:
+        tables = set(sa.inspect(history.engine).get_table_names())
+        assert "coalition_values" in tables and "store_meta" not in tables
+        migrate.downgrade(history.engine, "0002")
+    where = parse_target(target)
+    engine = make_engine(where)
+    try:
+        with engine.connect() as connection:
+            assert migrate.current_revision(connection) == "0002"
+            assert "coalition_values" not in sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    with pytest.raises(CoalitionStoreError, match="revision 0002"):
+        CoalitionStore.open(target, "g")
+    with open_history(target) as history:
+        assert len(history.runs()) == 1
+    with CoalitionStore.open(target, "g") as store:
+        assert store.load() == {}
 
 
 def test_an_empty_file_or_an_empty_sqlite_database_becomes_a_store(tmp_path):
