@@ -142,15 +142,30 @@ def share(
                                             "(tcp://host:port) for the coalition solves."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes (default: cores)."),
     exact_limit: int = typer.Option(12, help="Enumerate every coalition up to this many members."),
-    rel_tol: float = typer.Option(0.01, help="Sampled Shapley: stop when every 95% half-width "
-                                  "is below this share of the savings."),
+    rel_tol: float = typer.Option(0.01, help="Sampled Shapley: stop when every member's 95% "
+                                  "half-width is below this share of its own value..."),
+    abs_tol: Optional[float] = typer.Option(None, help="...or below this amount (default: "
+                                            "rel-tol x the savings / members), for members "
+                                            "whose value is near zero."),
+    max_coalitions: int = typer.Option(20_000, help="Sampled Shapley: solve at most this many "
+                                       "coalitions."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds. Past it no "
+                                               "new coalition is started; the best certified "
+                                               "result so far is written, flagged incomplete "
+                                               "(exit 4)."),
+    cache: Optional[Path] = typer.Option(None, help="SQLite file keeping every coalition value "
+                                         "as it is solved, so a stopped run resumes (default "
+                                         "with --out: .OUT.coalitions.sqlite beside OUT)."),
     policy_member: Optional[str] = typer.Option(None, help="Policy rule: the member with a "
                                                 "fixed share of the savings."),
     policy_share: float = typer.Option(0.6, help="Policy rule: that member's share."),
     seed: int = typer.Option(0, help="Sampling seed."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Share the savings of planning together; print each member's transfer and gain."""
+    """Share the savings of planning together; print each member's transfer and gain.
+
+    Exit codes: 0 written; 2 bad input or flag; 4 the time limit cut the run short (what could
+    be certified is written, flagged; run again with the same cache to resume)."""
     from planner.scenario import load_scenario
     from planner.sharing import sharing_summary
     from planner.sharing import share as share_savings
@@ -158,14 +173,19 @@ def share(
     try:
         _check_out(out)
         loaded = load_scenario(scenario)
+        if cache is None and out is not None:
+            cache = out.parent / f".{out.name}.coalitions.sqlite"
         result = share_savings(loaded, rule, scheduler=scheduler, workers=workers,
-                               exact_limit=exact_limit, rel_tol=rel_tol, seed=seed,
+                               exact_limit=exact_limit, rel_tol=rel_tol, abs_tol=abs_tol,
+                               max_coalitions=max_coalitions, seed=seed,
                                policy_member=policy_member, policy_share=policy_share,
-                               progress=progress)
+                               progress=progress, time_limit=time_limit, cache=cache)
         typer.echo(sharing_summary(result))
         if out is not None:
             result.save(out)
             typer.echo(f"Sharing written to {out}")
+        if not result.complete:
+            raise typer.Exit(4)
     except PlannerError as err:
         _fail(err)
     except ValueError as err:

@@ -171,7 +171,9 @@ def _locked_run(history, scenario, out, tolerance, max_gap, share_rule, share_op
         if share_rule is not None:
             from planner.sharing import share, sharing_summary
             with log.stage("share", rule=share_rule):
-                sharing = share(scenario, share_rule, **share_options)
+                # coalition values are kept in the history: the next run of the same game
+                # (a re-plan with unchanged inputs, or a rerun after a kill) reuses them
+                sharing = share(scenario, share_rule, **{"cache": history.url, **share_options})
             lines.append(sharing_summary(sharing))
         if out is not None:
             with log.stage("publish", out=str(out)):

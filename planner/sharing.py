@@ -1,46 +1,69 @@
 """Stage 2: share the savings of planning together (DESIGN.md section 4, models/fair_division.md).
 
-`share(scenario, rule=...)` values coalitions with the planning model (planner/coalitions.py),
-applies a sharing rule to the savings game v(S) = sum_{m in S} C({m}) - C(S), checks the result
-against the core, repairs it to the nearest core allocation, and turns it into transfer payments
-(planner/accounting.py). Up to `exact_limit` members every coalition is solved; beyond, Shapley
-is sampled and the core, least core and nucleolus come from constraint generation whose
-separation problem is one MILP (CoalitionModel.most_dissatisfied).
+`share(scenario, rule=...)` is orchestration only. The coalition values C(S) come from the
+planning model (planner/coalitions.py: one persistent model per process, solves in parallel,
+cached on disk by planner/coalition_store.py); the rules, the excess LP and constraint
+generation are planner/games/; the money is planner/accounting.py. The savings game is
+v(S) = sum_{m in S} C({m}) - C(S).
+
+Up to `exact_limit` members every coalition is solved and everything is exact. Beyond, the
+Shapley value is sampled (stratified, planner/games/sampling.py), and the core questions are
+answered by constraint generation whose separation oracle (`PlanningOracle`) first looks at the
+coalitions already valued and then runs one MILP with a free membership vector
+(CoalitionModel.separate), whose proven bound certifies the answer even under a time limit.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import ExitStack, contextmanager
+from concurrent.futures import Executor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
-from planner.accounting import borne_costs, transfers
-from planner.coalitions import CoalitionCost, CoalitionValues, solve_batch
+from planner.accounting import (
+    borne_costs,
+    savings_by_term,
+    transfer_flags,
+    transfers,
+)
+from planner.coalitions import CoalitionValues
 from planner.errors import PlannerError
 from planner.games import core as game_core
 from planner.games import rules as game_rules
 from planner.games.game import Game
-from planner.games.sampling import sample_shapley
+from planner.games.sampling import stratified_shapley
+from planner.progress import Deadline, Progress, TimeBudgetSpent
 from planner.scenario import Scenario
 
 EXACT_RULES = ("shapley", "banzhaf", "nucleolus", "prenucleolus", "least-core", "equal-split")
 WEIGHT_RULES = ("proportional-cost", "proportional-population", "proportional-volume",
                 "weighted", "policy")
 RULES = EXACT_RULES + WEIGHT_RULES
+ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
 DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
-# Beyond exact enumeration the nucleolus by generation needs many separation MILPs (> 25 min for
-# the 18-member county); the default is then the sampled Shapley value with a core check, and
-# the nearest core allocation when it is outside the core (Sharing.nearest_core).
+# Beyond exact enumeration the default is the sampled Shapley value, moved to the nearest core
+# allocation when a coalition blocks it (DESIGN.md section 4: where the core is non-empty the
+# default allocation is in it); see Sharing.adjusted.
 LARGE_DEFAULT_RULE = "shapley"
 CORE_TOL = 1e-6             # relative to v(N)
+CACHED_ROWS = 16            # cached coalitions handed to the excess LP per round
+
+
+class SharingArgumentError(PlannerError):
+    """An argument of `share` (or a flag of `planner share`) is wrong; found before any solve."""
+
+    exit_code = 2
+
+
+class SharingTimeLimit(PlannerError):
+    """The time budget ran out before any result could be certified (exit 4)."""
+
+    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -60,7 +83,13 @@ class Sharing:
     transfers: pd.DataFrame
     borne: pd.DataFrame
     values: dict = field(default_factory=dict, repr=False)   # coalition -> v(S) computed
-    error_bounds: dict | None = None  # sampling: 95% half-widths by member
+    error_bounds: dict | None = None  # sampling: half-widths by member, evaluations, converged
+    savings_by_term: pd.DataFrame | None = None   # term: standalone, grand, savings
+    flags: list = field(default_factory=list)     # transfers above a standalone cost or budget
+    rule_allocation: dict | None = None           # the rule's own shares when adjusted
+    adjusted: bool = False         # the default rule's shares were moved into the core
+    complete: bool = True          # False: the time budget cut the run short
+    stats: dict = field(default_factory=dict)     # solves, MILPs, seconds (benchmarks)
 
     def statements(self) -> list[str]:
         """One line per member that a manager can read."""
@@ -77,12 +106,16 @@ class Sharing:
 
     def to_json(self) -> dict:
         from planner.output import json_safe
+        by_term = (None if self.savings_by_term is None
+                   else self.savings_by_term.set_index("term").to_dict("index"))
         return json_safe({
             "scenario": self.scenario, "rule": self.rule, "method": self.method,
             "currency": self.currency, "grand_cost": self.grand_cost,
             "savings": self.savings, "standalone_cost": self.standalone.to_dict(),
             "allocation": self.allocation.to_dict(), **self.core,
             "nearest_core_allocation": self.nearest_core, "error_bounds": self.error_bounds,
+            "adjusted_to_core": self.adjusted, "rule_allocation": self.rule_allocation,
+            "complete": self.complete, "savings_by_term": by_term, "flags": self.flags,
             "values": {",".join(sorted(k)): v for k, v in sorted(
                 self.values.items(), key=lambda kv: (len(kv[0]), sorted(kv[0])))},
         })
@@ -100,13 +133,65 @@ class Sharing:
         write_csv(self.transfers, folder / "transfers.csv")
 
 
+# --- the separation oracle of the planning game --------------------------------------------------
+class PlanningOracle:
+    """Coalitions of largest excess e(S, x) = v(S) - x(S) for constraint generation
+    (planner.games.core.SeparationOracle).
+
+    Coalitions already valued are checked first: any whose excess is above the round's threshold
+    is a valid row and costs nothing. Only when none is does the separation MILP run (with the
+    time that is left); its improving solutions are priced exactly, in parallel, and those above
+    the threshold returned. An empty answer from the MILP certifies the round up to its proven
+    bound, which is recorded (`last`): when the time limit stopped the MILP, the bound is what
+    the core report may claim.
+    """
+
+    def __init__(self, values: CoalitionValues, standalone: pd.Series, savings: float,
+                 deadline: Deadline, milp_seconds: float, progress: Progress):
+        self.values, self.standalone = values, standalone.to_dict()
+        self.members = list(standalone.index)
+        self.tol = CORE_TOL * max(abs(savings), 1.0)
+        self.deadline, self.milp_seconds, self.progress = deadline, milp_seconds, progress
+        self.milp_calls, self.milp_time = 0, 0.0
+        self.last = None            # (allocation, Separation) of the latest MILP
+
+    def excess(self, coalition: frozenset[str], x: dict[str, float]) -> float:
+        """e(S, x) = sum_{m in S} (C({m}) - x[m]) - C(S), for a coalition already valued."""
+        return math.fsum(self.standalone[m] - x[m] for m in coalition) \
+            - self.values.costs[coalition].cost
+
+    def cached(self, x, exclude, threshold) -> list[tuple[frozenset[str], float]]:
+        n = len(self.members)
+        found = [(c, self.excess(c, x)) for c in self.values.costs
+                 if 0 < len(c) < n and c not in exclude]
+        found = [(c, e) for c, e in found if e > threshold]
+        found.sort(key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
+        return found[:CACHED_ROWS]
+
+    def milp(self, x: dict[str, float], exclude=frozenset()):
+        """One separation MILP at x within the time left: its candidates, priced exactly."""
+        seconds = min(self.milp_seconds, self.deadline.left())
+        if seconds <= 1.0:
+            raise TimeBudgetSpent("no time left for a separation MILP")
+        found = self.values.local_model().separate(self.standalone, x, exclude, seconds)
+        self.milp_calls += 1
+        self.milp_time += found.seconds
+        self.progress.note(f"{self.milp_calls} MILPs, {self.milp_time:,.0f} s")
+        self.last = (dict(x), found)
+        candidates = [c for c, _ in found.candidates if 0 < len(c) < len(self.members)]
+        if not self.values.compute(candidates):
+            raise TimeBudgetSpent("the time budget ran out while pricing separation candidates")
+        return found, [(c, self.excess(c, x)) for c in candidates]
+
+    def separate(self, x, exclude, threshold):
+        rows = self.cached(x, exclude, threshold)
+        if rows:
+            return rows
+        _, priced = self.milp(x, exclude)
+        return [(c, e) for c, e in priced if e > threshold]
+
+
 # --- helpers ------------------------------------------------------------------------------------
-def _savings_task(key, scenario, options, standalone, coalition) -> float:
-    """v(S) in a worker process (picklable: used by executor.map when sampling Shapley)."""
-    cost = solve_batch(key, scenario, options, [frozenset(coalition)])[0].cost
-    return math.fsum(standalone[m] for m in coalition) - cost
-
-
 def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: pd.Series,
              policy_member: str | None) -> pd.Series:
     members = standalone.index
@@ -132,95 +217,27 @@ def _weights(rule: str, scenario: Scenario, plan, standalone: pd.Series, borne: 
     raise ValueError(rule)
 
 
-class SharingArgumentError(PlannerError):
-    """An argument of `share` (or a flag of `planner share`) is wrong; found before any solve."""
-
-    exit_code = 2
-
-
-def die_with_parent(parent: int) -> None:
-    """Worker initializer: on Linux the kernel kills the worker when the planner (pid `parent`)
-    dies, even by SIGKILL, so a killed `planner share` leaves no solver processes behind."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return                                            # not Linux: the pool shuts down as usual
-    if os.getppid() != parent:                            # the parent died before prctl
-        os._exit(1)
-
-
-def _kill_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued work and terminate the worker processes now (no waiting on solves)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        try:
-            process.terminate()
-        except (OSError, ValueError, AttributeError):
-            pass
-    for process in processes:
-        try:
-            process.join(timeout=2)
-            if process.is_alive():
-                process.kill()
-        except (OSError, ValueError, AttributeError, AssertionError):
-            pass
-
-
-@contextmanager
-def _process_pool(workers: int):
-    """A local process pool whose workers never outlive the planner.
-
-    Workers die with the parent (die_with_parent: PR_SET_PDEATHSIG, covers SIGKILL). While the
-    pool is open, a SIGTERM to the planner (handled in the main thread only) cancels the queued
-    coalitions, terminates the workers and exits with status 143; any exception (Ctrl-C too)
-    terminates the workers instead of waiting for their running solves."""
-    import signal
-    import threading
-
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
-                               initargs=(os.getpid(),))
-    previous = None
-
-    def on_sigterm(signum, frame):
-        _kill_pool(pool)
-        raise SystemExit(128 + signum)
-
-    if threading.current_thread() is threading.main_thread():
-        try:
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
-        except (ValueError, OSError):
-            previous = None
-    finished = False
-    try:
-        yield pool
-        finished = True
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _kill_pool(pool)
-
-
-ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
+def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_share):
+    if rule == "policy":
+        others = weights.drop(policy_member)
+        rest = others / others.sum() if others.sum() > 0 else others * 0 + 1 / len(others)
+        out = rest * savings * (1 - policy_share)
+        out[policy_member] = savings * policy_share
+        return out.reindex(weights.index)
+    total = weights.sum()
+    if total <= 0:
+        return pd.Series(savings / len(weights), index=weights.index)
+    return weights / total * savings
 
 
 def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_tol: float,
-                     policy_member, policy_share: float, max_permutations: int = 2000,
-                     confidence: float = 0.95) -> None:
+                     policy_member, policy_share: float, confidence: float, abs_tol,
+                     max_coalitions, time_limit, milp_seconds) -> None:
     """Every argument checked before the first coalition is solved (a wrong flag costs nothing)."""
     problems = []
     if rule in ENUMERATION_ONLY and isinstance(exact_limit, int) and len(members) > exact_limit:
         problems.append(f"rule {rule!r} needs exact enumeration: {len(members)} members is more "
                         f"than --exact-limit {exact_limit}")
-    if not (isinstance(max_permutations, int) and max_permutations >= 1):
-        problems.append(f"max_permutations must be a whole number >= 1, not "
-                        f"{max_permutations!r}")
     if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
         problems.append(f"confidence must be between 0 and 1, not {confidence!r}")
     if rule not in RULES:
@@ -237,176 +254,19 @@ def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_to
                         f"not {exact_limit!r}")
     if not (isinstance(rel_tol, (int, float)) and 0.0 < rel_tol <= 1.0):
         problems.append(f"--rel-tol must be a number above 0 and at most 1, not {rel_tol!r}")
+    if abs_tol is not None and not (isinstance(abs_tol, (int, float)) and 0.0 <= abs_tol < 1e15):
+        problems.append(f"--abs-tol must be a non-negative amount, not {abs_tol!r}")
+    if not (isinstance(max_coalitions, int) and 1 <= max_coalitions <= 10_000_000):
+        problems.append(f"--max-coalitions must be a whole number from 1 to 10,000,000, not "
+                        f"{max_coalitions!r}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float))
+                                       and 0.0 < time_limit <= 1e7):
+        problems.append(f"--time-limit must be a number of seconds above 0, not {time_limit!r}")
+    if not (isinstance(milp_seconds, (int, float)) and 0.0 < milp_seconds <= 1e7):
+        problems.append(f"milp_seconds must be a number of seconds above 0, not "
+                        f"{milp_seconds!r}")
     if problems:
         raise SharingArgumentError("planner share: " + "; ".join(problems) + ".")
-
-
-def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_share):
-    if rule == "policy":
-        others = weights.drop(policy_member)
-        rest = others / others.sum() if others.sum() > 0 else others * 0 + 1 / len(others)
-        out = rest * savings * (1 - policy_share)
-        out[policy_member] = savings * policy_share
-        return out.reindex(weights.index)
-    total = weights.sum()
-    if total <= 0:
-        return pd.Series(savings / len(weights), index=weights.index)
-    return weights / total * savings
-
-
-class Separator:
-    """The separation oracle of constraint generation: the coalition of largest excess.
-
-    The separation MILP is exact but costs seconds on a county. Coalitions already valued
-    (cached) are checked first, and one of them is returned when its excess clearly exceeds the
-    current LP's epsilon (`shortcut`: the least core and nearest-core loops, where epsilon is the
-    largest excess over the rows handed out so far, or is given); only when no cached coalition
-    is violated does the MILP run. Its answer also prices the coalition, C(S) = sum_{m in S} C({m})
-    - x(S) - e(S), which is cached (no second solve).
-    """
-
-    def __init__(self, model, cache, standalone: pd.Series, savings: float):
-        self.model, self.cache, self.standalone = model, cache, standalone.to_dict()
-        self.tol = CORE_TOL * max(abs(savings), 1.0)
-        self.rows: set[frozenset] = set()
-        self.shortcut = True
-        self.milp_calls = 0
-
-    def excess(self, coalition, x) -> float:
-        return self.cache.savings(coalition) - math.fsum(x[m] for m in coalition)
-
-    def __call__(self, x, exclude, epsilon=None):
-        members = list(self.standalone)
-        if self.shortcut:
-            if epsilon is None:
-                known = self.rows | {frozenset([m]) for m in members}
-                epsilon = max(self.excess(c, x) for c in known)
-            candidates = [c for c in self.cache.costs if 0 < len(c) < len(members)
-                          and c not in exclude and c not in self.rows]
-            if candidates:
-                best = max(candidates, key=lambda c: (self.excess(c, x), sorted(c)))
-                if self.excess(best, x) > epsilon + 10 * self.tol:
-                    self.rows.add(best)
-                    return best, self.excess(best, x)
-        self.milp_calls += 1
-        coalition, excess = self.model.most_dissatisfied(self.standalone, x, exclude)
-        if coalition not in self.cache.costs:
-            cost = math.fsum(self.standalone[m] - x[m] for m in coalition) - excess
-            self.cache.costs[coalition] = CoalitionCost(coalition, cost, "separation", cost)
-        self.rows.add(coalition)
-        return coalition, excess
-
-
-def _nearest_by_generation(members, savings, target: pd.Series, oracle, value, epsilon=0.0,
-                           max_rounds=200):
-    """min sum |x - target| s.t. x(N) = v(N), v(S) - x(S) <= epsilon for the coalitions met so far;
-    the separation oracle adds the most dissatisfied coalition until none exceeds epsilon."""
-    n = len(members)
-    index = {m: k for k, m in enumerate(members)}
-    rows: list[frozenset] = [frozenset([m]) for m in members]
-    tol = CORE_TOL * max(abs(savings), 1.0)
-    for _ in range(max_rounds):
-        # variables x (n), d (n) with d >= |x - target|
-        c = np.concatenate([np.zeros(n), np.ones(n)])
-        a_ub, b_ub = [], []
-        for s in rows:
-            row = np.zeros(2 * n)
-            for m in s:
-                row[index[m]] = -1.0
-            a_ub.append(row)
-            b_ub.append(epsilon - value(s))
-        eye = np.eye(n)
-        a_ub += list(np.hstack([eye, -eye])) + list(np.hstack([-eye, -eye]))
-        t = target.reindex(members).to_numpy()
-        b_ub += list(t) + list(-t)
-        a_eq = [np.concatenate([np.ones(n), np.zeros(n)])]
-        res = linprog(c, A_ub=np.array(a_ub), b_ub=np.array(b_ub), A_eq=np.array(a_eq),
-                      b_eq=[savings], bounds=[(None, None)] * (2 * n), method="highs")
-        if res.status != 0:
-            return None
-        x = pd.Series(res.x[:n], index=members)
-        coalition, excess = oracle(x.to_dict(), frozenset(), epsilon)
-        if coalition is None or excess <= epsilon + tol:
-            return x.to_dict()
-        rows.append(frozenset(coalition))
-    return None
-
-
-# --- the entry point ----------------------------------------------------------------------------
-def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | None = None,
-          scheduler: str | None = None, workers: int | None = None, exact_limit: int = 12,
-          rel_tol: float = 0.01, max_permutations: int = 2000, seed: int = 0,
-          confidence: float = 0.95,
-          policy_member: str | None = None, policy_share: float = 0.6,
-          progress: bool = False) -> Sharing:
-    """Share the savings of the grand plan among the members with `rule`.
-
-    Coalition solves run on `executor` (any concurrent.futures.Executor), else on a Dask
-    cluster at `scheduler`, else on a local process pool of `workers` processes (default: the
-    cores), or in this process when `workers == 1`.
-    """
-    members = list(scenario.members["member"])
-    n = len(members)
-    if rule is None:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
-        limit = exact_limit if isinstance(exact_limit, int) else 0
-        rule = DEFAULT_RULE if n <= limit else LARGE_DEFAULT_RULE
-    _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share,
-                     max_permutations, confidence)
-    with ExitStack() as stack:
-        if executor is None and scheduler is not None:
-            from distributed import Client
-            client = stack.enter_context(Client(scheduler))
-            executor = client.get_executor()
-            workers = workers or max(1, len(client.scheduler_info()["workers"]))
-        workers = workers or os.cpu_count() or 1
-        if executor is None and workers > 1:
-            executor = stack.enter_context(_process_pool(workers))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = stack.enter_context(tqdm(total=2 ** n - 1 if n <= exact_limit else None,
-                                           unit="coalition", desc="coalitions"))
-        cache = CoalitionValues(scenario, executor, workers, progress=bar)
-        cache.compute([frozenset(members)] + [frozenset([m]) for m in members])
-        standalone = pd.Series({m: cache.cost([m]) for m in members})
-        grand = cache.cost(members)
-        savings = float(standalone.sum() - grand)
-        local = cache.local_model()
-        plan = local.plan(members)
-        borne_table = borne_costs(plan, local.inputs)
-        borne = borne_table["total"]
-
-        oracle = Separator(local, cache, standalone, savings)
-
-        def value(coalition) -> float:
-            return cache.savings(coalition)
-
-        error_bounds = None
-        if n <= exact_limit:
-            method = "exact enumeration"
-            cache.compute(frozenset(c) for r in range(1, n + 1)
-                          for c in itertools.combinations(members, r))
-            game = Game.from_function(members, value, kind="profit")
-            allocation = _exact_rule(rule, game, scenario, plan, standalone, borne,
-                                     policy_member, policy_share)
-            report = game_core.core_report(game, allocation).to_dict()
-            nearest = (game_core.nearest_core_allocation(game, allocation)
-                       if not report["core_empty"]
-                       else game_core.nearest_least_core_allocation(game, allocation))
-        else:
-            method, allocation, error_bounds = _large_rule(
-                rule, members, savings, standalone, scenario, plan, borne, oracle, value,
-                executor, cache, rel_tol, max_permutations, seed, policy_member, policy_share,
-                confidence)
-            report, nearest = _core_by_generation(members, savings, standalone, allocation,
-                                                  oracle, value)
-    allocation = pd.Series(allocation).reindex(members)
-    table = transfers(standalone, borne, allocation)
-    _check_invariants(table, savings)
-    values = {k: (math.fsum(standalone[m] for m in k) - c.cost) for k, c in cache.costs.items()}
-    return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
-                   savings, allocation, report, nearest, table, borne_table,
-                   values, error_bounds)
 
 
 def _exact_rule(rule, game, scenario, plan, standalone, borne, policy_member, policy_share):
@@ -418,63 +278,115 @@ def _exact_rule(rule, game, scenario, plan, standalone, borne, policy_member, po
     return _weight_allocation(rule, game.grand, weights, policy_member, policy_share).to_dict()
 
 
-def _large_rule(rule, members, savings, standalone, scenario, plan, borne, oracle, value,
-                executor, cache, rel_tol, max_permutations, seed, policy_member, policy_share,
-                confidence):
-    singletons = {m: 0.0 for m in members}   # v({m}) = 0 in a savings game
+def _enumerated(values: CoalitionValues, members, progress: Progress, cache_hint: str) -> Game:
+    """Every coalition solved (phase "all coalitions"), as an explicit game."""
+    everything = [frozenset(c) for r in range(1, len(members) + 1)
+                  for c in itertools.combinations(members, r)]
+    todo = [c for c in everything if c not in values.costs]
+    with progress.phase("all coalitions", len(todo)):
+        if not values.compute(todo):
+            done = sum(c in values.costs for c in everything)
+            raise SharingTimeLimit(
+                f"planner share: the time limit ran out after {done:,} of {len(everything):,} "
+                f"coalitions; nothing was written. {cache_hint}")
+    return Game.from_function(members, values.savings, kind="profit")
+
+
+def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
+                oracle: PlanningOracle, rel_tol, abs_tol, max_coalitions, seed, confidence,
+                progress: Progress, weights_for):
+    """(method, allocation, error bounds, complete) for a rule beyond exact enumeration."""
     if rule == "shapley":
-        task = functools.partial(_savings_task, cache.key, scenario, cache.options,
-                                 standalone.to_dict())
-        estimate = sample_shapley(members, task if executor is not None else value,
-                                  rel_tol=rel_tol, max_permutations=max_permutations,
-                                  seed=seed, executor=executor, confidence=confidence)
-        return (f"permutation sampling (antithetic), {100 * confidence:g}% intervals",
-                estimate.estimates, {"half_widths": estimate.half_widths,
-                                     "permutations": estimate.permutations,
-                                     "converged": estimate.converged})
+        with progress.phase("sampling Shapley", max_coalitions):
+            try:
+                estimate = stratified_shapley(
+                    members, values.savings_many, rel_tol=rel_tol,
+                    abs_tol=(abs_tol if abs_tol is not None
+                             else rel_tol * abs(savings) / len(members)),
+                    max_evaluations=max_coalitions, confidence=confidence, seed=seed,
+                    progress=progress)
+            except TimeBudgetSpent:
+                raise SharingTimeLimit(
+                    "planner share: the time limit ran out before the exactly computed strata "
+                    "of the Shapley sample (coalitions of 1, 2, n-2 and n-1 members); nothing "
+                    "was written. Give more time, or run again with a cache to resume.") from None
+        bounds = {"half_widths": estimate.half_widths, "evaluations": estimate.evaluations,
+                  "samples": estimate.permutations, "converged": estimate.converged,
+                  "confidence": confidence}
+        return (f"stratified sampling, {100 * confidence:g}% intervals", estimate.estimates,
+                bounds, estimate.converged or not oracle.deadline.reached)
+    singletons = {m: 0.0 for m in members}   # v({m}) = 0 in a savings game
     if rule in ("nucleolus", "least-core"):
         solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
                   else game_core.least_core_by_generation)
-        oracle.shortcut = rule == "least-core"  # nucleolus stages fix rows: always exact
-        result = solver(members, savings, oracle, singletons, kind="profit", value=value)
-        oracle.shortcut = True
-        return "constraint generation (separation MILP)", result.allocation, None
+        with progress.phase(f"{rule} by constraint generation", None, unit="round"):
+            result = solver(members, savings, oracle, singletons, kind="profit",
+                            value=values.savings)
+        return "constraint generation (separation MILP)", result.allocation, None, True
     if rule == "equal-split":
-        return "closed form", {m: savings / len(members) for m in members}, None
+        return "closed form", {m: savings / len(members) for m in members}, None, True
     if rule in WEIGHT_RULES:
-        weights = _weights(rule, scenario, plan, standalone, borne, policy_member)
-        return "closed form", _weight_allocation(rule, savings, weights, policy_member,
-                                                 policy_share).to_dict(), None
+        return "closed form", weights_for(rule), None, True
     raise ValueError(f"rule {rule!r} needs exact enumeration (at most the exact limit of members)")
 
 
-def _core_by_generation(members, savings, standalone, allocation, oracle, value):
-    """Core check of any allocation by the separation MILP; least core and nearest core too."""
-    tol = CORE_TOL * max(abs(savings), 1.0)
-    blocking, excluded = [], set()
-    for _ in range(5):   # the five most dissatisfied coalitions, by no-good cuts
-        coalition, excess = oracle.model.most_dissatisfied(oracle.standalone, allocation,
-                                                           frozenset(excluded))
-        if coalition is None or excess <= tol:
-            break
-        blocking.append({"coalition": sorted(coalition), "excess": excess})
-        excluded.add(frozenset(coalition))
-    oracle.rows.clear()
-    if not blocking:   # in the core: the core is not empty; epsilon is not needed (and costly)
-        return ({"in_core": True, "core_empty": False, "least_core_epsilon": None,
-                 "blocking": [], "max_excess": None}, dict(allocation))
-    least = game_core.least_core_by_generation(members, savings, oracle,
-                                               {m: 0.0 for m in members}, kind="profit",
-                                               value=value, individually_rational=False)
-    epsilon = least.epsilon
-    core_empty = epsilon > tol
-    oracle.rows.clear()
-    nearest = _nearest_by_generation(members, savings, pd.Series(allocation), oracle, value,
-                                     epsilon=max(epsilon, 0.0) if core_empty else 0.0)
-    report = {"in_core": False, "core_empty": bool(core_empty),
-              "least_core_epsilon": epsilon, "blocking": blocking,
-              "max_excess": blocking[0]["excess"] if blocking else None}
+def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
+                        repair: bool) -> tuple[dict, dict | None]:
+    """The core report of an allocation of a large game, certified by the separation MILP.
+
+    in_core is True when the MILP proves no coalition's excess above the tolerance, False when
+    it finds a blocking coalition (priced exactly), None when the time limit left the question
+    open; `max_excess_bound` is the proven bound on the largest excess either way. With
+    `repair`, the nearest core allocation (or, when the core is empty, the nearest least-core
+    allocation) is found by constraint generation with the same oracle.
+    """
+    tol = oracle.tol
+    singletons = {m: 0.0 for m in members}
+    found, priced = oracle.milp(allocation)
+    blocking = sorted(((c, e) for c, e in priced if e > tol),
+                      key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
+    cached = oracle.cached(allocation, frozenset(), tol)
+    blocking = sorted(dict(blocking + cached).items(),
+                      key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))[:5]
+    bound = max(found.bound, blocking[0][1] if blocking else -math.inf)
+    in_core = True if bound <= tol else (False if blocking else None)
+    report = {"in_core": in_core, "core_empty": False if in_core else None,
+              "least_core_epsilon": None,
+              "blocking": [{"coalition": sorted(c), "excess": e} for c, e in blocking],
+              "max_excess": blocking[0][1] if blocking else None,
+              "max_excess_bound": bound, "separation_status": found.status}
+    if in_core or not repair:
+        return report, (dict(allocation) if in_core else None)
+    nearest = game_core.nearest_by_generation(members, savings, oracle, singletons, allocation,
+                                              epsilon=0.0, value=oracle.values.savings)
+    if nearest is not None:
+        report["core_empty"] = False
+        return report, nearest
+    least = game_core.least_core_by_generation(members, savings, oracle, singletons,
+                                               kind="profit", value=oracle.values.savings,
+                                               individually_rational=False)
+    report["core_empty"] = least.epsilon > tol
+    report["least_core_epsilon"] = least.epsilon
+    nearest = game_core.nearest_by_generation(members, savings, oracle, singletons, allocation,
+                                              epsilon=max(least.epsilon, 0.0) + tol,
+                                              value=oracle.values.savings)
     return report, nearest
+
+
+def _adjusted_report(rule_report: dict, members, allocation, oracle: PlanningOracle) -> dict:
+    """The core report of the allocation paid out after the default rule's shares were moved
+    into the core: the largest excess any coalition can have is proven by the last separation
+    MILP at that allocation (the one that ended the generation; run again if it was not). The
+    rule's own report is kept under `rule_in_core` and `rule_blocking`."""
+    last = oracle.last
+    if last is None or any(last[0][m] != allocation[m] for m in members):
+        oracle.milp(allocation)
+        last = oracle.last
+    bound = last[1].bound
+    return {"in_core": True if bound <= oracle.tol else None, "core_empty": False,
+            "least_core_epsilon": None, "blocking": [], "max_excess": None,
+            "max_excess_bound": bound, "separation_status": last[1].status,
+            "rule_in_core": rule_report["in_core"], "rule_blocking": rule_report["blocking"]}
 
 
 def _check_invariants(table: pd.DataFrame, savings: float) -> None:
@@ -486,26 +398,172 @@ def _check_invariants(table: pd.DataFrame, savings: float) -> None:
                              f"not v(N) = {savings:.2f}")
 
 
-def sharing_summary(sharing: Sharing) -> str:
+def _open_executor(stack: ExitStack, executor, scheduler, workers):
+    if executor is None and scheduler is not None:
+        from distributed import Client
+        client = stack.enter_context(Client(scheduler))
+        executor = client.get_executor()
+        workers = workers or max(1, len(client.scheduler_info()["workers"]))
+    workers = workers or os.cpu_count() or 1
+    if executor is None and workers > 1:
+        from planner.workers import process_pool
+        executor = stack.enter_context(process_pool(workers))
+    return executor, workers
+
+
+# --- the entry point ----------------------------------------------------------------------------
+def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | None = None,
+          scheduler: str | None = None, workers: int | None = None, exact_limit: int = 12,
+          rel_tol: float = 0.01, abs_tol: float | None = None, max_coalitions: int = 20_000,
+          seed: int = 0, confidence: float = 0.95, policy_member: str | None = None,
+          policy_share: float = 0.6, progress: bool = False, time_limit: float | None = None,
+          cache=None, milp_seconds: float = 120.0) -> Sharing:
+    """Share the savings of the grand plan among the members with `rule`.
+
+    Coalition solves run on `executor` (any concurrent.futures.Executor), else on a Dask
+    cluster at `scheduler`, else on a local process pool of `workers` processes (default: the
+    cores), or in this process when `workers == 1`. `cache`: a SQLite file or database URL
+    where every coalition value is stored as soon as it is solved (a run interrupted or cut by
+    `time_limit` resumes from it). `time_limit` (seconds): past it no new coalition is started;
+    the result so far is returned with `complete = False` (sampling intervals and the core
+    report then say how far it got), or SharingTimeLimit when nothing can be certified yet.
+    Sampled Shapley stops when every member's interval half-width is within `rel_tol` of its
+    own value or `abs_tol` (default: rel_tol x v(N) / n), or after `max_coalitions` solves.
+    """
+    members = list(scenario.members["member"])
+    n = len(members)
+    default = rule is None
+    if default:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
+        limit = exact_limit if isinstance(exact_limit, int) else 0
+        rule = DEFAULT_RULE if n <= limit else LARGE_DEFAULT_RULE
+    _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share,
+                     confidence, abs_tol, max_coalitions, time_limit, milp_seconds)
+    deadline, bar = Deadline(time_limit), Progress(progress)
+    cache_hint = ("Run the same command again to resume: the coalitions solved are kept in "
+                  f"{cache}." if cache is not None else
+                  "Give a cache (--cache) to keep the coalitions solved for the next run.")
+    with ExitStack() as stack:
+        executor, workers = _open_executor(stack, executor, scheduler, workers)
+        store = None
+        if cache is not None:
+            from planner.coalition_store import CoalitionStore, game_key
+            store = stack.enter_context(CoalitionStore.open(cache, game_key(scenario)))
+        values = CoalitionValues(scenario, executor, workers, progress=bar, store=store,
+                                 deadline=deadline)
+        first = [frozenset(members)] + [frozenset([m]) for m in members]
+        with bar.phase("grand plan and members alone", sum(c not in values.costs
+                                                           for c in first)):
+            if not values.compute(first):
+                raise SharingTimeLimit("planner share: the time limit ran out before the grand "
+                                       f"plan and the members' standalone plans. {cache_hint}")
+        standalone = pd.Series({m: values.cost([m]) for m in members})
+        grand = values.cost(members)
+        savings = float(standalone.sum() - grand)
+        local = values.local_model()
+        plan = local.plan(members)
+        borne_table = borne_costs(plan, local.inputs)
+        borne = borne_table["total"]
+        by_term = savings_by_term({m: dict(values.costs[frozenset([m])].terms) for m in members},
+                                  dict(values.costs[frozenset(members)].terms))
+        oracle = PlanningOracle(values, standalone, savings, deadline, milp_seconds, bar)
+
+        def weights_for(name: str) -> dict:
+            weights = _weights(name, scenario, plan, standalone, borne, policy_member)
+            return _weight_allocation(name, savings, weights, policy_member,
+                                      policy_share).to_dict()
+
+        error_bounds, complete, rule_allocation = None, True, None
+        if n <= exact_limit:
+            method = "exact enumeration"
+            game = _enumerated(values, members, bar, cache_hint)
+            allocation = _exact_rule(rule, game, scenario, plan, standalone, borne,
+                                     policy_member, policy_share)
+            report = game_core.core_report(game, allocation).to_dict()
+            nearest = (game_core.nearest_core_allocation(game, allocation)
+                       if not report["core_empty"]
+                       else game_core.nearest_least_core_allocation(game, allocation))
+        else:
+            method, allocation, error_bounds, complete = _large_rule(
+                rule, members, savings, standalone, values, oracle, rel_tol, abs_tol,
+                max_coalitions, seed, confidence, bar, weights_for)
+            try:
+                with bar.phase("core check (separation MILPs)", None, unit="MILP"):
+                    report, nearest = _core_by_generation(members, savings, allocation, oracle,
+                                                          repair=True)
+                    if default and report["in_core"] is False and nearest is not None \
+                            and report["core_empty"] is False:
+                        rule_allocation, allocation = dict(allocation), nearest
+                        method += "; moved to the nearest core allocation"
+                        report = _adjusted_report(report, members, allocation, oracle)
+            except TimeBudgetSpent:
+                complete = False
+                report = {"in_core": None, "core_empty": None, "least_core_epsilon": None,
+                          "blocking": [], "max_excess": None, "max_excess_bound": None,
+                          "separation_status": "time limit"}
+                nearest = None
+    allocation = pd.Series(allocation).reindex(members)
+    table = transfers(standalone, borne, allocation)
+    _check_invariants(table, savings)
+    budgets = scenario.members.set_index("member")["budget_contribution"] \
+        if "budget_contribution" in scenario.members else pd.Series(dtype=float)
+    all_values = {k: (math.fsum(standalone[m] for m in k) - c.cost)
+                  for k, c in values.costs.items()}
+    stats = {"coalitions": len(values.costs), "solved_this_run": values.solved,
+             "milp_calls": oracle.milp_calls, "milp_seconds": oracle.milp_time,
+             "seconds": deadline.elapsed(), "workers": workers}
+    return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
+                   savings, allocation, report, nearest, table, borne_table, all_values,
+                   error_bounds, by_term, transfer_flags(table, budgets), rule_allocation,
+                   rule_allocation is not None, complete and not deadline.reached, stats)
+
+
+def _core_line(sharing: Sharing) -> str:
     core = sharing.core
+    if core["in_core"] is None:
+        bound = core.get("max_excess_bound")
+        return ("In the core: not certified (the time limit stopped the check"
+                + (f"; no coalition gains more than {bound / 1e6:,.3f} M by leaving)"
+                   if bound is not None and math.isfinite(bound) else ")"))
+    text = f"In the core: {'yes' if core['in_core'] else 'no'}"
+    bound = core.get("max_excess_bound")
+    if core["in_core"] and bound is not None:
+        text += (f" (certified: the separation MILP proves no coalition gains more than "
+                 f"{max(bound, 0.0) / 1e6:,.3f} M a year by leaving)")
+    if core["in_core"] is False:
+        worst = core["blocking"][0]
+        text += (f" (blocked by {len(core['blocking'])} coalition(s); most dissatisfied: "
+                 f"{', '.join(worst['coalition'])} by {worst['excess'] / 1e6:,.3f} M)")
+    if core.get("core_empty"):
+        text += f"; the core is EMPTY (least-core epsilon {core['least_core_epsilon'] / 1e6:,.3f} M)"
+    return text
+
+
+def sharing_summary(sharing: Sharing) -> str:
+    m = 1e6
     lines = [f"Scenario: {sharing.scenario}",
              f"Rule: {sharing.rule} ({sharing.method})",
-             f"Standalone costs: {sharing.standalone.sum() / 1e6:,.2f} M {sharing.currency}; "
-             f"grand plan: {sharing.grand_cost / 1e6:,.2f} M; savings to share: "
-             f"{sharing.savings / 1e6:,.2f} M",
-             f"In the core: {'yes' if core['in_core'] else 'no'}"
-             + ("" if core["in_core"] else
-                f" (blocked by {len(core['blocking'])} coalition(s); most dissatisfied: "
-                f"{', '.join(core['blocking'][0]['coalition'])} by "
-                f"{core['blocking'][0]['excess'] / 1e6:,.3f} M)")
-             + (f"; the core is EMPTY (least-core epsilon "
-                f"{core['least_core_epsilon'] / 1e6:,.3f} M)" if core["core_empty"] else "")]
+             f"Standalone costs: {sharing.standalone.sum() / m:,.2f} M {sharing.currency}; "
+             f"grand plan: {sharing.grand_cost / m:,.2f} M; savings to share: "
+             f"{sharing.savings / m:,.2f} M a year",
+             _core_line(sharing)]
+    if sharing.savings_by_term is not None:
+        parts = [f"{r.term} {r.savings / m:,.2f}" for r in sharing.savings_by_term.itertuples()
+                 if abs(r.savings) >= 5e3]
+        lines.append("Where the savings come from (M a year): " + "; ".join(parts))
     lines += sharing.statements()
     if sharing.error_bounds:
-        worst = max(sharing.error_bounds["half_widths"].values())
-        lines.append(f"Sampling: {sharing.error_bounds['permutations']} permutations; widest "
-                     f"half-width {worst / 1e6:,.3f} M {sharing.currency}")
+        b = sharing.error_bounds
+        worst = max(b["half_widths"].values())
+        lines.append(f"Sampling: {b['evaluations']:,} coalitions valued; widest half-width "
+                     f"{worst / m:,.3f} M {sharing.currency}"
+                     + ("" if b["converged"] else " (the tolerance was NOT reached)"))
+    for flag in sharing.flags:
+        lines.append(f"Check: {flag['text']} {sharing.currency}.")
+    if not sharing.complete:
+        lines.append("INCOMPLETE: the time limit cut this run short; the figures above are the "
+                     "best certified so far.")
     return "\n".join(lines)
 
 
-__all__ = ["Sharing", "share", "RULES", "DEFAULT_RULE", "LARGE_DEFAULT_RULE", "sharing_summary"]
+__all__ = ["Sharing", "share", "RULES", "DEFAULT_RULE", "LARGE_DEFAULT_RULE", "sharing_summary",
+           "PlanningOracle", "SharingTimeLimit", "SharingArgumentError"]

@@ -85,8 +85,9 @@ def test_sampled_shapley_interval_covers_exact(game_scenario):
     sampled = share(game_scenario, "shapley", workers=1, exact_limit=2, confidence=0.99,
                     rel_tol=0.005, seed=1)
     half = sampled.error_bounds["half_widths"]
+    scale = exact.savings
     for m in exact.allocation.index:
-        assert abs(sampled.allocation[m] - exact.allocation[m]) <= half[m], m
+        assert abs(sampled.allocation[m] - exact.allocation[m]) <= half[m] + 1e-9 * scale, m
 
 
 def test_transfers_invariants_and_default_rule_in_core(game_scenario, tmp_path):

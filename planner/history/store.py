@@ -52,6 +52,12 @@ class History:
         return self._target.shown
 
     @property
+    def url(self):
+        """The SQLAlchemy URL of the history (the coalition store of `--share` lives here too:
+        planner.coalition_store, table coalition_values of revision 0003)."""
+        return self._target.url
+
+    @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine (for inspection and tests; the methods below are the API)."""
         return self._engine

@@ -13,12 +13,14 @@ migrations build.
   decisions.csv); ``from_site`` is '' except for relocations, so it can be part of the key.
 * ``transfers``: the transfer payments of a run with ``--share``, one row per member, in the
   order of the sharing report (``position``).
+* ``coalition_values``: the coalition costs C(S) of the sharing games, by game key and coalition
+  (planner/coalition_store.py reads and writes them; a resumed run reuses them).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, Float, ForeignKey,
-                        Integer, MetaData, String, Table, Text)
+                        Integer, MetaData, PrimaryKeyConstraint, String, Table, Text)
 
 DECISION_KINDS = ("new_units", "relocated", "outreach_days")   # their order in decisions.csv
 DECISION_COLUMNS = ["decision", "site_id", "resource", "from_site", "amount"]
@@ -68,4 +70,15 @@ transfers = Table(
     Column("member", String, primary_key=True),
     Column("position", Integer, nullable=False),
     *(Column(name, Float) for name in TRANSFER_COLUMNS[1:]),
+)
+
+coalition_values = Table(
+    "coalition_values", metadata,
+    Column("game_key", String, nullable=False),
+    Column("coalition", Text, nullable=False),   # JSON list of the sorted member names
+    Column("cost", Float, nullable=False),
+    Column("status", String, nullable=False),
+    Column("bound", Float),
+    Column("terms", Text, nullable=False),       # JSON list of [term, amount]
+    PrimaryKeyConstraint("game_key", "coalition", name="pk_coalition_values"),
 )
