@@ -179,8 +179,8 @@ class CoalitionModel:
             on.set_value(1 if coalition in wanted else 0)
 
     def separate(self, standalone: dict[str, float], allocation: dict[str, float],
-                 exclude: Iterable[frozenset[str]] = (), time_limit: float | None = None
-                 ) -> Separation:
+                 exclude: Iterable[frozenset[str]] = (), time_limit: float | None = None,
+                 abs_gap: float | None = None) -> Separation:
         """The coalitions S (not empty, not all, not excluded) of largest excess in the savings
         game, e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), with a proven bound.
 
@@ -198,8 +198,11 @@ class CoalitionModel:
         self.highs.update()
         weights = np.array([standalone[m] - allocation[m] for m in self.members])
         self.highs.set_column_costs(self._member_columns, -weights)
-        options = self.options if time_limit is None else replace(self.options,
-                                                                  time_limit=time_limit)
+        # near a core allocation the optimum is about 0, where a relative gap means proving it
+        # to the cent: `abs_gap` (the caller's tolerance on the excess) ends the proof sooner
+        options = replace(self.options,
+                          **({} if time_limit is None else {"time_limit": time_limit}),
+                          **({} if abs_gap is None else {"mip_abs_gap": abs_gap}))
         h = self.highs.highs
         h.setOptionValue("mip_improving_solution_save", True)
         try:

@@ -36,7 +36,7 @@ from planner.errors import PlannerError
 from planner.games import core as game_core
 from planner.games import rules as game_rules
 from planner.games.game import Game
-from planner.games.sampling import stratified_shapley
+from planner.games.sampling import efficient_estimates, stratified_shapley
 from planner.progress import Deadline, Progress, TimeBudgetSpent
 from planner.scenario import Scenario
 
@@ -52,6 +52,7 @@ DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
 LARGE_DEFAULT_RULE = "shapley"
 CORE_TOL = 1e-6             # relative to v(N)
 CACHED_ROWS = 16            # cached coalitions handed to the excess LP per round
+PROBE_SECONDS = 10.0        # a separation MILP's first try (candidates come early; proof late)
 
 
 class SharingArgumentError(PlannerError):
@@ -168,12 +169,14 @@ class PlanningOracle:
         found.sort(key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
         return found[:CACHED_ROWS]
 
-    def milp(self, x: dict[str, float], exclude=frozenset()):
-        """One separation MILP at x within the time left: its candidates, priced exactly."""
-        seconds = min(self.milp_seconds, self.deadline.left())
+    def milp(self, x: dict[str, float], exclude=frozenset(), seconds: float | None = None):
+        """One separation MILP at x within `seconds` (default: milp_seconds) and the time left:
+        its candidates, priced exactly."""
+        seconds = min(self.milp_seconds if seconds is None else seconds, self.deadline.left())
         if seconds <= 1.0:
             raise TimeBudgetSpent("no time left for a separation MILP")
-        found = self.values.local_model().separate(self.standalone, x, exclude, seconds)
+        found = self.values.local_model().separate(self.standalone, x, exclude, seconds,
+                                                   abs_gap=self.tol / 2)
         self.milp_calls += 1
         self.milp_time += found.seconds
         self.progress.note(f"{self.milp_calls} MILPs, {self.milp_time:,.0f} s")
@@ -183,11 +186,20 @@ class PlanningOracle:
             raise TimeBudgetSpent("the time budget ran out while pricing separation candidates")
         return found, [(c, self.excess(c, x)) for c in candidates]
 
+    def probe(self, x, exclude=frozenset(), threshold: float | None = None):
+        """A short separation MILP first: its improving solutions come early, and a violated
+        one is a row; only when it finds none and has not proved it does the long MILP run."""
+        found, priced = self.milp(x, exclude, min(PROBE_SECONDS, self.milp_seconds))
+        threshold = self.tol if threshold is None else threshold
+        if found.status != "optimal" and not any(e > threshold for _, e in priced):
+            found, priced = self.milp(x, exclude)
+        return found, priced
+
     def separate(self, x, exclude, threshold):
         rows = self.cached(x, exclude, threshold)
         if rows:
             return rows
-        _, priced = self.milp(x, exclude)
+        _, priced = self.probe(x, exclude, threshold)
         return [(c, e) for c, e in priced if e > threshold]
 
 
@@ -313,8 +325,12 @@ def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
         bounds = {"half_widths": estimate.half_widths, "evaluations": estimate.evaluations,
                   "samples": estimate.permutations, "converged": estimate.converged,
                   "confidence": confidence}
-        return (f"stratified sampling, {100 * confidence:g}% intervals", estimate.estimates,
-                bounds, estimate.converged or not oracle.deadline.reached)
+        # strata are estimated apart, so the raw estimates miss v(N) by a sampling error; it is
+        # spread in proportion to each member's variance (exact members keep their value)
+        bounds["raw_estimates"] = estimate.estimates
+        return (f"stratified sampling, {100 * confidence:g}% intervals",
+                efficient_estimates(estimate, savings), bounds,
+                estimate.converged or not oracle.deadline.reached)
     singletons = {m: 0.0 for m in members}   # v({m}) = 0 in a savings game
     if rule in ("nucleolus", "least-core"):
         solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
@@ -342,7 +358,7 @@ def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
     """
     tol = oracle.tol
     singletons = {m: 0.0 for m in members}
-    found, priced = oracle.milp(allocation)
+    found, priced = oracle.probe(allocation)
     blocking = sorted(((c, e) for c, e in priced if e > tol),
                       key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
     cached = oracle.cached(allocation, frozenset(), tol)
