@@ -132,10 +132,10 @@ def validate(scenario: Optional[Path] = ScenarioArg) -> None:
 def share(
     scenario: Optional[Path] = ScenarioArg,
     rule: Optional[str] = typer.Option(None, help="Default: nucleolus up to --exact-limit "
-                             "members, else the sampled shapley. One of: shapley, banzhaf, "
-                             "nucleolus, prenucleolus, "
-                             "least-core, equal-split, proportional-cost, "
-                             "proportional-population, proportional-volume, weighted, policy"),
+                             "members, else the LP-duality shares moved into the core. One of: "
+                             "shapley, banzhaf, nucleolus, prenucleolus, least-core, "
+                             "equal-split, proportional-cost, proportional-population, "
+                             "proportional-volume, weighted, policy, lp-duality"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write sharing.json and "
                                        "transfers.csv here."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address "
@@ -147,8 +147,10 @@ def share(
     abs_tol: Optional[float] = typer.Option(None, help="...or below this amount (default: "
                                             "rel-tol x the savings / members), for members "
                                             "whose value is near zero."),
-    max_coalitions: int = typer.Option(20_000, help="Sampled Shapley: solve at most this many "
+    max_coalitions: int = typer.Option(2_000, help="Sampled Shapley: solve at most this many "
                                        "coalitions."),
+    max_separations: int = typer.Option(60, help="Beyond --exact-limit: at most this many "
+                                        "separation MILPs for the core check and repair."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds. Past it no "
                                                "new coalition is started; the best certified "
                                                "result so far is written, flagged incomplete "
@@ -179,7 +181,8 @@ def share(
                                exact_limit=exact_limit, rel_tol=rel_tol, abs_tol=abs_tol,
                                max_coalitions=max_coalitions, seed=seed,
                                policy_member=policy_member, policy_share=policy_share,
-                               progress=progress, time_limit=time_limit, cache=cache)
+                               progress=progress, time_limit=time_limit, cache=cache,
+                               max_separations=max_separations)
         typer.echo(sharing_summary(result))
         if out is not None:
             result.save(out)

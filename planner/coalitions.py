@@ -180,7 +180,8 @@ class CoalitionModel:
 
     def separate(self, standalone: dict[str, float], allocation: dict[str, float],
                  exclude: Iterable[frozenset[str]] = (), time_limit: float | None = None,
-                 abs_gap: float | None = None) -> Separation:
+                 abs_gap: float | None = None, seed: int | None = None,
+                 max_nodes: int | None = None) -> Separation:
         """The coalitions S (not empty, not all, not excluded) of largest excess in the savings
         game, e(S) = v(S) - x(S) = sum_{m in S} (C({m}) - x[m]) - C(S), with a proven bound.
 
@@ -200,16 +201,21 @@ class CoalitionModel:
         self.highs.set_column_costs(self._member_columns, -weights)
         # near a core allocation the optimum is about 0, where a relative gap means proving it
         # to the cent: `abs_gap` (the caller's tolerance on the excess) ends the proof sooner
+        # `max_nodes` (a probe) limits the branch-and-bound tree, not the clock: the same
+        # inputs then give the same candidates on any machine and under any load
         options = replace(self.options,
                           **({} if time_limit is None else {"time_limit": time_limit}),
-                          **({} if abs_gap is None else {"mip_abs_gap": abs_gap}))
+                          **({} if abs_gap is None else {"mip_abs_gap": abs_gap}),
+                          **({} if seed is None else {"seed": seed}))
         h = self.highs.highs
         h.setOptionValue("mip_improving_solution_save", True)
+        h.setOptionValue("mip_max_nodes", int(max_nodes or highspy.kHighsIInf))
         try:
             result = self.highs.solve(options)
             saved = h.getSavedMipSolutions() if result.has_solution else []
         finally:
             h.setOptionValue("mip_improving_solution_save", False)
+            h.setOptionValue("mip_max_nodes", highspy.kHighsIInf)
         if not result.has_solution:
             raise RuntimeError(f"separation problem: no solution ({result.status})")
         found: dict[frozenset[str], float] = {}
@@ -269,6 +275,13 @@ def solve_batch(key: str, scenario: Scenario, options: SolverOptions | None,
     """Task run by an executor's worker: the costs of a batch of coalitions."""
     model = _worker_model(key, scenario, options)
     return [model.cost(c) for c in coalitions]
+
+
+def separate_task(key: str, scenario: Scenario, options: SolverOptions | None,
+                  arguments: dict) -> Separation:
+    """Task run by an executor's worker: a separation MILP on the worker's own model (a second
+    MILP beside the planner's, with another seed, so both cores search)."""
+    return _worker_model(key, scenario, options).separate(**arguments)
 
 
 def _batches(items: list, count: int, largest: int = 32) -> list[list]:

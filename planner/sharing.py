@@ -31,7 +31,7 @@ from planner.accounting import (
     transfer_flags,
     transfers,
 )
-from planner.coalitions import CoalitionValues
+from planner.coalitions import CoalitionValues, Separation, separate_task
 from planner.errors import PlannerError
 from planner.games import core as game_core
 from planner.games import rules as game_rules
@@ -43,16 +43,23 @@ from planner.scenario import Scenario
 EXACT_RULES = ("shapley", "banzhaf", "nucleolus", "prenucleolus", "least-core", "equal-split")
 WEIGHT_RULES = ("proportional-cost", "proportional-population", "proportional-volume",
                 "weighted", "policy")
-RULES = EXACT_RULES + WEIGHT_RULES
+MODEL_RULES = ("lp-duality",)   # read from the planning model's LP relaxation
+RULES = EXACT_RULES + WEIGHT_RULES + MODEL_RULES
 ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
 DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
-# Beyond exact enumeration the default is the sampled Shapley value, moved to the nearest core
-# allocation when a coalition blocks it (DESIGN.md section 4: where the core is non-empty the
-# default allocation is in it); see Sharing.adjusted.
-LARGE_DEFAULT_RULE = "shapley"
+# Beyond exact enumeration the default starts from Owen's LP-duality shares (seconds: one LP)
+# and moves them to the nearest core allocation when a coalition blocks them (DESIGN.md section
+# 4: where the core is non-empty the default allocation is in it); see Sharing.adjusted. The
+# sampled Shapley value costs thousands of coalition solves for a rough estimate on the county
+# (benchmarks/README.md), and was moved by the core check just as far.
+LARGE_DEFAULT_RULE = "lp-duality"
 CORE_TOL = 1e-6             # relative to v(N)
+# generation stops when no coalition's excess is above GENERATION_TOL x v(N): rows of a few CNY
+# each cost a separation round and cannot change the claim; the final MILP's proof (absolute gap
+# CORE_TOL / 4 x v(N)) then stays within CORE_TOL
+GENERATION_TOL = CORE_TOL / 4
 CACHED_ROWS = 16            # cached coalitions handed to the excess LP per round
-PROBE_SECONDS = 10.0        # a separation MILP's first try (candidates come early; proof late)
+PROBE_NODES = 20            # a separation MILP's first try (candidates come early; proof late)
 
 
 class SharingArgumentError(PlannerError):
@@ -148,12 +155,14 @@ class PlanningOracle:
     """
 
     def __init__(self, values: CoalitionValues, standalone: pd.Series, savings: float,
-                 deadline: Deadline, milp_seconds: float, progress: Progress):
+                 deadline: Deadline, milp_seconds: float, progress: Progress,
+                 max_separations: int = 1_000_000):
         self.values, self.standalone = values, standalone.to_dict()
         self.members = list(standalone.index)
         self.tol = CORE_TOL * max(abs(savings), 1.0)
         self.deadline, self.milp_seconds, self.progress = deadline, milp_seconds, progress
         self.milp_calls, self.milp_time = 0, 0.0
+        self.max_separations = max_separations
         self.last = None            # (allocation, Separation) of the latest MILP
 
     def excess(self, coalition: frozenset[str], x: dict[str, float]) -> float:
@@ -169,14 +178,27 @@ class PlanningOracle:
         found.sort(key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
         return found[:CACHED_ROWS]
 
-    def milp(self, x: dict[str, float], exclude=frozenset(), seconds: float | None = None):
-        """One separation MILP at x within `seconds` (default: milp_seconds) and the time left:
-        its candidates, priced exactly."""
-        seconds = min(self.milp_seconds if seconds is None else seconds, self.deadline.left())
+    def milp(self, x: dict[str, float], exclude=frozenset(), max_nodes: int | None = None):
+        """A separation MILP at x (a probe of `max_nodes` nodes, or a proof within milp_seconds
+        and the time left): its candidates, priced exactly. With a process pool a second MILP
+        with another seed runs in a worker at the same time; their candidates are merged and
+        the better (lower) of their proven bounds kept."""
+        seconds = min(self.milp_seconds, self.deadline.left())
         if seconds <= 1.0:
             raise TimeBudgetSpent("no time left for a separation MILP")
-        found = self.values.local_model().separate(self.standalone, x, exclude, seconds,
-                                                   abs_gap=self.tol / 2)
+        if self.milp_calls >= self.max_separations:
+            raise TimeBudgetSpent(f"{self.milp_calls} separation MILPs (--max-separations) "
+                                  "were not enough")
+        arguments = {"standalone": self.standalone, "allocation": dict(x), "exclude": exclude,
+                     "time_limit": seconds, "abs_gap": self.tol / 4, "max_nodes": max_nodes}
+        values = self.values
+        twin = None
+        if values.executor is not None:
+            twin = values.executor.submit(separate_task, values.key, values.scenario,
+                                          values.options, {**arguments, "seed": 1})
+        found = values.local_model().separate(**arguments)
+        if twin is not None:
+            found = _merged(found, twin.result())
         self.milp_calls += 1
         self.milp_time += found.seconds
         self.progress.note(f"{self.milp_calls} MILPs, {self.milp_time:,.0f} s")
@@ -189,7 +211,7 @@ class PlanningOracle:
     def probe(self, x, exclude=frozenset(), threshold: float | None = None):
         """A short separation MILP first: its improving solutions come early, and a violated
         one is a row; only when it finds none and has not proved it does the long MILP run."""
-        found, priced = self.milp(x, exclude, min(PROBE_SECONDS, self.milp_seconds))
+        found, priced = self.milp(x, exclude, PROBE_NODES)
         threshold = self.tol if threshold is None else threshold
         if found.status != "optimal" and not any(e > threshold for _, e in priced):
             found, priced = self.milp(x, exclude)
@@ -201,6 +223,18 @@ class PlanningOracle:
             return rows
         _, priced = self.probe(x, exclude, threshold)
         return [(c, e) for c, e in priced if e > threshold]
+
+
+def _merged(one: Separation, other: Separation) -> Separation:
+    """Two separation MILPs at the same allocation: all their candidates (best excess first),
+    the lower of their proven bounds, optimal if either proved its optimum."""
+    found: dict[frozenset[str], float] = {}
+    for coalition, excess in one.candidates + other.candidates:
+        found[coalition] = max(found.get(coalition, -math.inf), excess)
+    candidates = tuple(sorted(found.items(), key=lambda kv: (-kv[1], sorted(kv[0]))))
+    status = "optimal" if "optimal" in (one.status, other.status) else one.status
+    return Separation(candidates, min(one.bound, other.bound), status,
+                      max(one.seconds, other.seconds))
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -244,7 +278,7 @@ def _weight_allocation(rule, savings, weights: pd.Series, policy_member, policy_
 
 def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_tol: float,
                      policy_member, policy_share: float, confidence: float, abs_tol,
-                     max_coalitions, time_limit, milp_seconds) -> None:
+                     max_coalitions, time_limit, milp_seconds, max_separations=60) -> None:
     """Every argument checked before the first coalition is solved (a wrong flag costs nothing)."""
     problems = []
     if rule in ENUMERATION_ONLY and isinstance(exact_limit, int) and len(members) > exact_limit:
@@ -268,6 +302,9 @@ def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_to
         problems.append(f"--rel-tol must be a number above 0 and at most 1, not {rel_tol!r}")
     if abs_tol is not None and not (isinstance(abs_tol, (int, float)) and 0.0 <= abs_tol < 1e15):
         problems.append(f"--abs-tol must be a non-negative amount, not {abs_tol!r}")
+    if not (isinstance(max_separations, int) and 1 <= max_separations <= 100_000):
+        problems.append(f"--max-separations must be a whole number from 1 to 100,000, not "
+                        f"{max_separations!r}")
     if not (isinstance(max_coalitions, int) and 1 <= max_coalitions <= 10_000_000):
         problems.append(f"--max-coalitions must be a whole number from 1 to 10,000,000, not "
                         f"{max_coalitions!r}")
@@ -281,13 +318,26 @@ def _check_arguments(members: list, rule: str, workers, exact_limit: int, rel_to
         raise SharingArgumentError("planner share: " + "; ".join(problems) + ".")
 
 
-def _exact_rule(rule, game, scenario, plan, standalone, borne, policy_member, policy_share):
+def _exact_rule(rule, game, closed_form) -> dict:
     if rule in EXACT_RULES:
         if rule == "least-core":
             return game_rules.least_core(game).allocation
         return game_rules.RULES[rule](game)
-    weights = _weights(rule, scenario, plan, standalone, borne, policy_member)
-    return _weight_allocation(rule, game.grand, weights, policy_member, policy_share).to_dict()
+    return closed_form(rule)
+
+
+def _lp_duality_allocation(model, standalone: pd.Series, grand: float) -> dict[str, float]:
+    """Owen's (1975) LP-duality cost shares, scaled to the integer grand cost, as savings shares.
+
+    The duals of the grand coalition's LP relaxation price each member's membership (w_m, and a
+    rest K shared equally): c_m = (w_m + K/n) C(N) / C_LP(N), x_m = C({m}) - c_m. Unscaled, the
+    shares are in the core of the LP game (tests/test_coalition_lp.py); the integrality gap makes
+    them a candidate that the separation MILP then certifies or repairs."""
+    w, rest = model.lp_cost_shares()
+    members = list(standalone.index)
+    lp_grand = rest + math.fsum(w.values())
+    scale = grand / lp_grand if lp_grand > 0 else 1.0
+    return {m: float(standalone[m] - (w[m] + rest / len(members)) * scale) for m in members}
 
 
 def _enumerated(values: CoalitionValues, members, progress: Progress, cache_hint: str) -> Game:
@@ -306,7 +356,7 @@ def _enumerated(values: CoalitionValues, members, progress: Progress, cache_hint
 
 def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
                 oracle: PlanningOracle, rel_tol, abs_tol, max_coalitions, seed, confidence,
-                progress: Progress, weights_for):
+                progress: Progress, closed_form):
     """(method, allocation, error bounds, complete) for a rule beyond exact enumeration."""
     if rule == "shapley":
         with progress.phase("sampling Shapley", max_coalitions):
@@ -335,14 +385,16 @@ def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
     if rule in ("nucleolus", "least-core"):
         solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
                   else game_core.least_core_by_generation)
-        with progress.phase(f"{rule} by constraint generation", None, unit="round"):
+        with progress.phase(f"{rule} by constraint generation", None, unit="solve"):
             result = solver(members, savings, oracle, singletons, kind="profit",
                             value=values.savings)
         return "constraint generation (separation MILP)", result.allocation, None, True
     if rule == "equal-split":
         return "closed form", {m: savings / len(members) for m in members}, None, True
+    if rule in MODEL_RULES:
+        return ("LP duality (Owen 1975) scaled to C(N)", closed_form(rule), None, True)
     if rule in WEIGHT_RULES:
-        return "closed form", weights_for(rule), None, True
+        return "closed form", closed_form(rule), None, True
     raise ValueError(f"rule {rule!r} needs exact enumeration (at most the exact limit of members)")
 
 
@@ -358,6 +410,11 @@ def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
     """
     tol = oracle.tol
     singletons = {m: 0.0 for m in members}
+    # the coalitions without one member first: x_m <= v(N) - v(N \ m) are the core's upper
+    # bounds, often its binding rows; n solves in parallel cost less than one MILP round
+    full = frozenset(members)
+    if not oracle.values.compute([full - {m} for m in members]):
+        raise TimeBudgetSpent("the time budget ran out before the coalitions of n - 1 members")
     found, priced = oracle.probe(allocation)
     blocking = sorted(((c, e) for c, e in priced if e > tol),
                       key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))
@@ -373,19 +430,30 @@ def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
               "max_excess_bound": bound, "separation_status": found.status}
     if in_core or not repair:
         return report, (dict(allocation) if in_core else None)
+    try:
+        return _repaired(members, savings, allocation, oracle, report)
+    except TimeBudgetSpent as stop:   # what is certified stands; the repair is left undone
+        report["repair"] = f"stopped: {stop}"
+        return report, None
+
+
+def _repaired(members, savings, allocation, oracle: PlanningOracle, report: dict):
+    """The nearest core allocation to a blocked one, else the nearest least-core allocation."""
+    tol, singletons = oracle.tol, {m: 0.0 for m in members}
     nearest = game_core.nearest_by_generation(members, savings, oracle, singletons, allocation,
-                                              epsilon=0.0, value=oracle.values.savings)
+                                              epsilon=0.0, value=oracle.values.savings,
+                                              tol=GENERATION_TOL)
     if nearest is not None:
         report["core_empty"] = False
         return report, nearest
     least = game_core.least_core_by_generation(members, savings, oracle, singletons,
                                                kind="profit", value=oracle.values.savings,
-                                               individually_rational=False)
+                                               individually_rational=False, tol=GENERATION_TOL)
     report["core_empty"] = least.epsilon > tol
     report["least_core_epsilon"] = least.epsilon
     nearest = game_core.nearest_by_generation(members, savings, oracle, singletons, allocation,
                                               epsilon=max(least.epsilon, 0.0) + tol,
-                                              value=oracle.values.savings)
+                                              value=oracle.values.savings, tol=GENERATION_TOL)
     return report, nearest
 
 
@@ -430,10 +498,10 @@ def _open_executor(stack: ExitStack, executor, scheduler, workers):
 # --- the entry point ----------------------------------------------------------------------------
 def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | None = None,
           scheduler: str | None = None, workers: int | None = None, exact_limit: int = 12,
-          rel_tol: float = 0.01, abs_tol: float | None = None, max_coalitions: int = 20_000,
+          rel_tol: float = 0.01, abs_tol: float | None = None, max_coalitions: int = 2_000,
           seed: int = 0, confidence: float = 0.95, policy_member: str | None = None,
           policy_share: float = 0.6, progress: bool = False, time_limit: float | None = None,
-          cache=None, milp_seconds: float = 120.0) -> Sharing:
+          cache=None, milp_seconds: float = 120.0, max_separations: int = 60) -> Sharing:
     """Share the savings of the grand plan among the members with `rule`.
 
     Coalition solves run on `executor` (any concurrent.futures.Executor), else on a Dask
@@ -445,6 +513,8 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     report then say how far it got), or SharingTimeLimit when nothing can be certified yet.
     Sampled Shapley stops when every member's interval half-width is within `rel_tol` of its
     own value or `abs_tol` (default: rel_tol x v(N) / n), or after `max_coalitions` solves.
+    Beyond the exact limit at most `max_separations` separation MILPs run (each up to
+    `milp_seconds`); a core repair that needs more is left undone and flagged.
     """
     members = list(scenario.members["member"])
     n = len(members)
@@ -453,7 +523,8 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         limit = exact_limit if isinstance(exact_limit, int) else 0
         rule = DEFAULT_RULE if n <= limit else LARGE_DEFAULT_RULE
     _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share,
-                     confidence, abs_tol, max_coalitions, time_limit, milp_seconds)
+                     confidence, abs_tol, max_coalitions, time_limit, milp_seconds,
+                     max_separations)
     deadline, bar = Deadline(time_limit), Progress(progress)
     cache_hint = ("Run the same command again to resume: the coalitions solved are kept in "
                   f"{cache}." if cache is not None else
@@ -481,9 +552,12 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         borne = borne_table["total"]
         by_term = savings_by_term({m: dict(values.costs[frozenset([m])].terms) for m in members},
                                   dict(values.costs[frozenset(members)].terms))
-        oracle = PlanningOracle(values, standalone, savings, deadline, milp_seconds, bar)
+        oracle = PlanningOracle(values, standalone, savings, deadline, milp_seconds, bar,
+                                max_separations)
 
-        def weights_for(name: str) -> dict:
+        def closed_form(name: str) -> dict:
+            if name == "lp-duality":
+                return _lp_duality_allocation(local, standalone, grand)
             weights = _weights(name, scenario, plan, standalone, borne, policy_member)
             return _weight_allocation(name, savings, weights, policy_member,
                                       policy_share).to_dict()
@@ -492,8 +566,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         if n <= exact_limit:
             method = "exact enumeration"
             game = _enumerated(values, members, bar, cache_hint)
-            allocation = _exact_rule(rule, game, scenario, plan, standalone, borne,
-                                     policy_member, policy_share)
+            allocation = _exact_rule(rule, game, closed_form)
             report = game_core.core_report(game, allocation).to_dict()
             nearest = (game_core.nearest_core_allocation(game, allocation)
                        if not report["core_empty"]
@@ -501,9 +574,9 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         else:
             method, allocation, error_bounds, complete = _large_rule(
                 rule, members, savings, standalone, values, oracle, rel_tol, abs_tol,
-                max_coalitions, seed, confidence, bar, weights_for)
+                max_coalitions, seed, confidence, bar, closed_form)
             try:
-                with bar.phase("core check (separation MILPs)", None, unit="MILP"):
+                with bar.phase("core check (separation MILPs)", None, unit="solve"):
                     report, nearest = _core_by_generation(members, savings, allocation, oracle,
                                                           repair=True)
                     if default and report["in_core"] is False and nearest is not None \
@@ -511,11 +584,12 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
                         rule_allocation, allocation = dict(allocation), nearest
                         method += "; moved to the nearest core allocation"
                         report = _adjusted_report(report, members, allocation, oracle)
-            except TimeBudgetSpent:
+                complete = complete and "repair" not in report
+            except TimeBudgetSpent as stop:
                 complete = False
                 report = {"in_core": None, "core_empty": None, "least_core_epsilon": None,
                           "blocking": [], "max_excess": None, "max_excess_bound": None,
-                          "separation_status": "time limit"}
+                          "separation_status": f"not run: {stop}"}
                 nearest = None
     allocation = pd.Series(allocation).reindex(members)
     table = transfers(standalone, borne, allocation)

@@ -155,3 +155,25 @@ def test_policy_rule_gives_the_lead_hospital_its_share(game_scenario):
     ratio = others / standalone
     assert ratio.max() == pytest.approx(ratio.min())  # the rest in proportion to standalone cost
     assert "blocking" in sharing.core and "least_core_epsilon" in sharing.core
+
+
+def test_default_beyond_the_exact_limit_is_certified_in_the_core(game_scenario):
+    """Beyond the exact limit the default starts from the LP-duality shares and pays the nearest
+    core allocation; the certificate (the separation MILP's bound) is checked by enumeration."""
+    sharing = share(game_scenario, workers=1, exact_limit=2)
+    assert sharing.rule == "lp-duality"
+    values = CoalitionValues(game_scenario, workers=1)
+    members = list(game_scenario.members.member)
+    game = Game.from_function(members, values.savings)
+    scale = sharing.savings
+    report = game_core.core_report(game, sharing.allocation.to_dict())
+    assert report.max_excess <= 1e-6 * scale                   # in the core, by enumeration
+    assert sharing.core["in_core"] is True
+    assert sharing.core["max_excess_bound"] >= report.max_excess - 1e-6 * scale   # a valid bound
+    assert sum(sharing.allocation) == pytest.approx(sharing.savings, abs=0.05)
+    if sharing.adjusted:   # the L1-nearest core allocation to the LP-duality shares
+        start = sharing.rule_allocation
+        expected = game_core.nearest_core_allocation(game, start)
+        distance = sum(abs(sharing.allocation[m] - start[m]) for m in members)
+        best = sum(abs(expected[m] - start[m]) for m in members)
+        assert distance == pytest.approx(best, rel=1e-6, abs=1e-3)
