@@ -70,6 +70,8 @@ SETTING_VALUES = {
     "min_outreach_days": [{}, {"cardiology": 12}, {"cardiology": 40}],
     "urgent_soft": [False, True],
     "penalty_per_zone": [1e4, 2e6],
+    "cost_per_late_case": [0.0, 8000.0],
+    "shortfall_priced_as": ["buy-in", "referrals"],
     "equity_max_minutes": [{}, {"CT": 60.0, "cardiology": 60.0}],
     "min_served_share": [{}, {"CT": 0.5}, {"CT": 0.9, "cardiology": 0.6}],
     "time_limit": [30.0, 60.0],
