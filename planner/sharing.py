@@ -180,9 +180,9 @@ class PlanningOracle:
 
     def milp(self, x: dict[str, float], exclude=frozenset(), max_nodes: int | None = None):
         """A separation MILP at x (a probe of `max_nodes` nodes, or a proof within milp_seconds
-        and the time left): its candidates, priced exactly. With a process pool a second MILP
-        with another seed runs in a worker at the same time; their candidates are merged and
-        the better (lower) of their proven bounds kept."""
+        and the time left): its candidates, priced exactly. A second MILP with another seed runs
+        in a worker at the same time (or after, here, without a pool); their candidates are
+        merged and the better (lower) of their proven bounds kept."""
         seconds = min(self.milp_seconds, self.deadline.left())
         if seconds <= 1.0:
             raise TimeBudgetSpent("no time left for a separation MILP")
@@ -197,8 +197,11 @@ class PlanningOracle:
             twin = values.executor.submit(separate_task, values.key, values.scenario,
                                           values.options, {**arguments, "seed": 1})
         found = values.local_model().separate(**arguments)
-        if twin is not None:
-            found = _merged(found, twin.result())
+        # without a pool the twin runs here, after: the rows, hence the output, never depend on
+        # the worker count
+        other = (twin.result() if twin is not None
+                 else values.local_model().separate(**arguments, seed=1))
+        found = _merged(found, other)
         self.milp_calls += 1
         self.milp_time += found.seconds
         self.progress.note(f"{self.milp_calls} MILPs, {self.milp_time:,.0f} s")
