@@ -182,13 +182,13 @@ def stratified_shapley(players: Sequence[str],
     * Estimate and interval: Sh_i as above, var_i = (1/n^2) sum_k s_ik^2 / m_ik (sampling with
       replacement: no finite-population correction), half-width z * sqrt(var_i). A stratum's
       own s_ik^2 rests on few draws; it is blended with the player's pooled within-stratum
-      variance (sampled and exact strata) as if that were 4 more draws. The blend steers the
-      allocation and the interval uses max(s_ik^2, blend): two pilot draws that agree (a
-      contribution that is rarely non-zero, as in an airport game) neither stop sampling there
-      nor close the player. Why it matters: the allocation uses earlier draws, so a stratum
-      that looked constant and got no more draws would keep a low mean (a bias of the sampled
-      size, not of the draws); with the blend the coverage of the intervals stays near nominal
-      in the tests (random, facility-location and airport games).
+      variance (sampled and exact strata) as if that were 4 more draws, and the larger of
+      s_ik^2 and the blend is used for the interval and the allocation: two pilot draws that
+      agree (a contribution that is rarely non-zero, as in an airport game) neither stop
+      sampling there nor close the player. Why it matters: the allocation uses earlier draws,
+      so a stratum that looked constant and got no more draws would keep a low mean (a bias of
+      the sample size, not of the draws); with the blend the intervals cover at about the
+      nominal rate in the tests (random, facility-location and airport games).
     * Once every coalition has been valued (small n) the exact Shapley value is returned.
 
     Stops when every player's half-width <= max(rel_tol * |Sh_i|, abs_tol) (relative to the
@@ -428,15 +428,16 @@ class _StratumStats:
         self.count = merged
         self.drawn += len(plan.pairs)
 
-    def variances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Counts, means, the allocation variances and the interval variances (n x sampled).
+    def variances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Counts, means and trusted variances of the sampled strata (n x sampled levels).
 
         A stratum's own s^2 rests on few draws at first. It is blended with the player's pooled
         within-stratum variance (over its sampled and its exact strata) as if that were
-        PRIOR_DOF more draws: the blend steers the allocation, so draws that happen to agree
-        (a rare non-zero contribution not yet seen) neither end sampling there nor end it for
-        the player; the interval uses the larger of s^2 and the blend. Fewer than two draws:
-        infinite (unknown)."""
+        PRIOR_DOF more draws, and the larger of s^2 and the blend is trusted, for the interval
+        and for the allocation alike: draws that happen to agree (a rare non-zero contribution
+        not seen yet) neither end sampling there nor close the player, and the allocation aims
+        at the very variance the stopping rule checks (no creeping one draw per round).
+        Fewer than two draws: infinite (unknown)."""
         cols = self.design.sampled
         count, mean, m2 = self.count[:, cols], self.mean[:, cols], self.m2[:, cols]
         known = count >= 2
@@ -446,19 +447,17 @@ class _StratumStats:
             dof.sum(axis=1) + self.exact_dof, 1.0)
         blend = (squares + self.PRIOR_DOF * pooled[:, None]) / (dof + self.PRIOR_DOF)
         own = np.divide(m2, dof, out=np.zeros_like(m2), where=known)
-        allocation = np.where(known, blend, np.inf)
-        interval = np.where(known, np.maximum(own, blend), np.inf)
-        return count, mean, allocation, interval
+        return count, mean, np.where(known, np.maximum(own, blend), np.inf)
 
     def estimate(self) -> tuple[np.ndarray, np.ndarray]:
         """Sh_i = (sum of exact and sampled stratum means) / n and its variance."""
         n = self.design.n
         if not self.design.sampled:
             return np.array(self.exact_sums) / n, np.zeros(n)
-        counts, means, _, interval = self.variances()
+        counts, means, trusted = self.variances()
         estimates = np.array([math.fsum([self.exact_sums[i], *means[i]]) for i in range(n)]) / n
         with np.errstate(divide="ignore", invalid="ignore"):
-            variances = np.where(counts > 0, interval / counts, np.inf).sum(axis=1) / n ** 2
+            variances = np.where(counts > 0, trusted / counts, np.inf).sum(axis=1) / n ** 2
         return estimates, variances
 
 
@@ -472,15 +471,15 @@ def _neyman_needs(stats: _StratumStats, sd_target: np.ndarray, open_: np.ndarray
     already made), lambda capped so the player's total at most doubles this round."""
     design = stats.design
     n = design.n
-    counts, _, allocation, _ = stats.variances()
-    sigma = np.sqrt(allocation)
+    counts, _, trusted = stats.variances()
+    sigma = np.sqrt(trusted)
     need = np.zeros((n, n), dtype=np.int64)
     for i in np.flatnonzero(open_):
         bound = (n * sd_target[i]) ** 2        # sum_k sigma^2 / m must reach this
         wanted = _allocation(counts[i], sigma[i], bound)
         extra = np.maximum(np.ceil(wanted - 1e-9) - counts[i], 0).astype(np.int64)
         if not extra.any():   # rounding left it just short: the most useful single draw
-            extra[np.argmax(allocation[i] / counts[i] ** 2)] = 1
+            extra[np.argmax(trusted[i] / counts[i] ** 2)] = 1
         need[i, design.sampled] = extra
     return need
 
