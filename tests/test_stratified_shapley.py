@@ -172,9 +172,9 @@ def test_small_games_are_exact_whatever_the_strata(n, exact_strata):
 
 
 def test_exact_strata_values_are_exact_and_only_the_middle_is_sampled():
-    """n = 10, exact_strata = 4: only the levels 4 and 5 (coalitions of 5 and 6 members... the
-    sizes 5 only) are sampled; with the sampled strata replaced by their true means the
-    estimate would be exact, so the error is all in the middle and within the intervals."""
+    """n = 10, exact_strata = 4: every coalition but those of 5 members is valued in the first
+    batch, and only the levels 4 and 5 (|S| = 4 or 5, whose pairs need coalitions of 5) are
+    sampled; the estimate is within its intervals of the exact value."""
     table = facility_savings(10, seed=1)
     estimate, recorder = run(table, exact_strata=4, rel_tol=0.01, seed=2)
     sizes = {len(c) for c in recorder.asked}
