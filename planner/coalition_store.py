@@ -49,12 +49,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import (URL, Column, Engine, Float, MetaData, PrimaryKeyConstraint, String, Table,
-                        Text, create_engine, event, inspect, make_url, select, text)
+from sqlalchemy import (URL, Column, Engine, MetaData, String, Table, create_engine, event,
+                        inspect, make_url, select, text)
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from planner.coalitions import CoalitionCost, scenario_key
 from planner.errors import PlannerError
+from planner.history.tables import coalition_values
 
 APPLICATION = "consortium-planner coalition store"
 FORMAT_VERSION = 1
@@ -79,17 +80,8 @@ store_meta = Table(
     Column("value", String, nullable=False),
 )
 
-# The same columns as revision 0003 of the run history would create (it spells out its own DDL).
-coalition_values = Table(
-    "coalition_values", metadata,
-    Column("game_key", String, nullable=False),
-    Column("coalition", Text, nullable=False),   # JSON list of the sorted member names
-    Column("cost", Float, nullable=False),
-    Column("status", String, nullable=False),
-    Column("bound", Float),
-    Column("terms", Text, nullable=False),       # JSON list of [term, amount]
-    PrimaryKeyConstraint("game_key", "coalition", name="pk_coalition_values"),
-)
+# coalition_values is the run history's table (planner/history/tables.py, revision 0003): one
+# definition, so a standalone store file and a history hold the same rows.
 
 
 class CoalitionStoreError(PlannerError):
@@ -358,6 +350,7 @@ _LOCK_KEY = int.from_bytes(APPLICATION.encode()[:8], "big", signed=True)
 
 def _create(connection) -> None:
     metadata.create_all(connection)
+    coalition_values.create(connection)
     connection.execute(store_meta.insert(), [{"name": "application", "value": APPLICATION},
                                              {"name": "format", "value": str(FORMAT_VERSION)}])
     if connection.dialect.name == "sqlite":
