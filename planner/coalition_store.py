@@ -43,19 +43,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import (URL, Column, Engine, MetaData, String, Table, create_engine, event,
-                        inspect, make_url, select, text)
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy import (Column, Engine, MetaData, String, Table, create_engine, event, inspect,
+                        select, text)
+from sqlalchemy.exc import NoSuchModuleError
 
 from planner.coalitions import CoalitionCost, scenario_key
 from planner.errors import PlannerError
 from planner.history.tables import coalition_values
+from planner.history.target import Target, parse_target
 
 APPLICATION = "consortium-planner coalition store"
 FORMAT_VERSION = 1
@@ -97,24 +96,17 @@ def game_key(scenario) -> str:
     return f"{GAME_FORMAT}:{scenario_key(scenario)}"
 
 
-@dataclass(frozen=True)
-class _Target:
-    url: URL
-    shown: str              # for messages: the path, or the URL with the password masked
-    path: Path | None       # the SQLite file, if any
-
-
 class CoalitionStore:
     """An open coalition store: the values of one game (`key`) in a SQLite file or a database.
 
     Use :meth:`open`; ``path`` (the SQLite file or None) and ``target`` (as shown in messages)
     say where it is."""
 
-    def __init__(self, engine: Engine, where: _Target, key: str):
+    def __init__(self, engine: Engine, where: Target, key: str):
         self._engine = engine
         self.key = str(key)
         self.target = where.shown
-        self.path = where.path
+        self.path = where.sqlite_file
 
     @classmethod
     def open(cls, target, key: str) -> CoalitionStore:
@@ -122,8 +114,8 @@ class CoalitionStore:
         is new or empty; CoalitionStoreError, leaving the target untouched, when it is not ours.
         """
         where = _parse(target)
-        if where.path is not None:
-            _check_file(where.path, where.shown)
+        if where.sqlite_file is not None:
+            _check_file(where.sqlite_file, where.shown)
         engine = _make_engine(where)
         try:
             with _wrapped(where.shown, "open the coalition store"):
@@ -214,54 +206,9 @@ def _upsert(dialect: str):
         set_={name: statement.excluded[name] for name in ("cost", "status", "bound", "terms")})
 
 
-# --- where: path or URL --------------------------------------------------------------------------
-def _parse(target) -> _Target:
-    """A path or URL (str, os.PathLike or sqlalchemy URL) -> _Target."""
-    if isinstance(target, URL):
-        return _from_url(target)
-    if isinstance(target, os.PathLike) or (isinstance(target, str) and "://" not in target):
-        return _from_path(Path(os.fspath(target)))
-    if not isinstance(target, str):
-        raise CoalitionStoreError(f"Coalition store {target!r}: give a file path or a database "
-                                  "URL.")
-    try:
-        url = make_url(target)
-    except ArgumentError:
-        raise CoalitionStoreError(
-            f"Coalition store {target.split('@')[-1]}: not a database URL; give a SQLite file "
-            "path or a URL such as postgresql://user:password@host/database.") from None
-    return _from_url(url)
-
-
-def _from_path(path: Path) -> _Target:
-    path = path.expanduser().absolute()
-    shown = str(path)
-    if path.is_dir():
-        raise CoalitionStoreError(f"Coalition store {shown}: is a folder; give the path of a "
-                                  "store file (e.g. costs.sqlite), which is created when missing.")
-    if not path.parent.is_dir():
-        raise CoalitionStoreError(f"Coalition store {shown}: its folder {path.parent} does not "
-                                  "exist; create it first (the store file itself is created "
-                                  "when missing).")
-    return _Target(URL.create("sqlite+pysqlite", database=str(path)), shown, path)
-
-
-def _from_url(url: URL) -> _Target:
-    shown = url.render_as_string(hide_password=True)
-    backend = url.get_backend_name()
-    if backend in ("postgres", "postgresql"):
-        if "+" not in url.drivername:   # psycopg 3 comes with the planner, psycopg2 does not
-            url = url.set(drivername="postgresql+psycopg")
-        return _Target(url, shown, None)
-    if backend == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or url.query.get("mode") == "memory":
-            raise CoalitionStoreError(f"Coalition store {shown}: an in-memory database keeps "
-                                      "nothing after the run; give a file.")
-        file = _from_path(Path(database))
-        return _Target(url.set(database=str(file.path)), shown, file.path)
-    raise CoalitionStoreError(f"Coalition store {shown}: the '{backend}' database is not "
-                              "supported; give a SQLite file or a PostgreSQL URL.")
+# --- where: path or URL (parsed as the run history parses its target) -------------------------
+def _parse(target) -> Target:
+    return parse_target(target, "Coalition store", CoalitionStoreError, "costs.sqlite")
 
 
 def _check_file(path: Path, shown: str) -> None:
@@ -293,13 +240,13 @@ def _check_file(path: Path, shown: str) -> None:
 
 
 # --- engine and schema ---------------------------------------------------------------------------
-def _make_engine(where: _Target) -> Engine:
+def _make_engine(where: Target) -> Engine:
     """SQLite: a 30 s busy timeout, synchronous FULL, and transactions begun by us (BEGIN, or
     BEGIN IMMEDIATE for writes, so a writer waits for the lock instead of failing on a stale
     snapshot). The journal mode is left as the file has it (new files: rollback journal), so a
     file that turns out not to be ours is never switched to WAL."""
     try:
-        if where.path is None:
+        if where.sqlite_file is None:
             return create_engine(where.url, pool_pre_ping=True)
         engine = create_engine(where.url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
     except (ImportError, NoSuchModuleError):

@@ -43,22 +43,24 @@ class Target:
         return self.url.get_backend_name()
 
 
-def parse_target(target) -> Target:
-    """A path or URL (str, os.PathLike or sqlalchemy URL) -> Target; HistoryError when it is
-    neither a usable file path nor a supported database URL."""
+def parse_target(target, noun: str = "History", error: type[Exception] = HistoryError,
+                 example: str = "runs.sqlite") -> Target:
+    """A path or URL (str, os.PathLike or sqlalchemy URL) -> Target; `error` when it is neither
+    a usable file path nor a supported database URL. `noun` and `example` name the thing in the
+    messages: the run history here, the coalition store (planner/coalition_store.py) there."""
+    names = (noun, error, example)
     if isinstance(target, URL):
-        return _from_url(target, target.render_as_string(hide_password=True))
+        return _from_url(target, target.render_as_string(hide_password=True), names)
     if isinstance(target, os.PathLike) or (isinstance(target, str) and "://" not in target):
-        return _from_path(Path(os.fspath(target)))
+        return _from_path(Path(os.fspath(target)), names)
     if not isinstance(target, str):
-        raise HistoryError(f"History {target!r}: give a file path or a database URL.")
+        raise error(f"{noun} {target!r}: give a file path or a database URL.")
     try:
         url = make_url(target)
     except ArgumentError:
-        raise HistoryError(f"History {_mask(target)}: not a database URL; give a SQLite file path "
-                           "or a URL such as postgresql+psycopg://user:password@host/database."
-                           ) from None
-    return _from_url(url, url.render_as_string(hide_password=True))
+        raise error(f"{noun} {_mask(target)}: not a database URL; give a SQLite file path or a "
+                    "URL such as postgresql+psycopg://user:password@host/database.") from None
+    return _from_url(url, url.render_as_string(hide_password=True), names)
 
 
 def _mask(text: str) -> str:
@@ -71,19 +73,21 @@ def _mask(text: str) -> str:
     return text
 
 
-def _from_path(path: Path) -> Target:
+def _from_path(path: Path, names: tuple) -> Target:
+    noun, error, example = names
     path = path.expanduser().absolute()
     shown = str(path)
     if path.is_dir():
-        raise HistoryError(f"History {shown}: is a folder; give the path of a history file "
-                           "(e.g. runs.sqlite), which is created when missing.")
+        raise error(f"{noun} {shown}: is a folder; give the path of a file (e.g. {example}), "
+                    "which is created when missing.")
     if not path.parent.is_dir():
-        raise HistoryError(f"History {shown}: its folder {path.parent} does not exist; create it "
-                           "first (the history file itself is created when missing).")
+        raise error(f"{noun} {shown}: its folder {path.parent} does not exist; create it first "
+                    "(the file itself is created when missing).")
     return Target(URL.create("sqlite+pysqlite", database=str(path)), shown, path)
 
 
-def _from_url(url: URL, shown: str) -> Target:
+def _from_url(url: URL, shown: str, names: tuple) -> Target:
+    noun, error, example = names
     backend = url.get_backend_name()
     if backend == "postgres":   # the libpq spelling
         url = url.set(drivername="postgresql")
@@ -95,13 +99,12 @@ def _from_url(url: URL, shown: str) -> Target:
     if backend == "sqlite":
         database = url.database or ""
         if database in ("", ":memory:") or url.query.get("mode") == "memory":
-            raise HistoryError(f"History {shown}: an in-memory SQLite database keeps nothing "
-                               "after the run; give a file (sqlite:///runs.sqlite or a path).")
-        file = _from_path(Path(database))
+            raise error(f"{noun} {shown}: an in-memory SQLite database keeps nothing after the "
+                        f"run; give a file (sqlite:///{example} or a path).")
+        file = _from_path(Path(database), names)
         return Target(url.set(database=str(file.sqlite_file)), shown, file.sqlite_file)
-    raise HistoryError(f"History {shown}: the '{backend}' database is not supported; the run "
-                       "history is kept in a SQLite file or a PostgreSQL database "
-                       "(postgresql+psycopg://user:password@host/database).")
+    raise error(f"{noun} {shown}: the '{backend}' database is not supported; give a SQLite file "
+                "or a PostgreSQL database (postgresql+psycopg://user:password@host/database).")
 
 
 def make_engine(target: Target) -> Engine:
