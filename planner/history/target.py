@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError
@@ -43,12 +44,21 @@ class Target:
         return self.url.get_backend_name()
 
 
+class _Naming(NamedTuple):
+    """How messages name the target: "History" / "Coalition store", the error class raised, and
+    an example file name."""
+
+    noun: str
+    error: type[Exception]
+    example: str
+
+
 def parse_target(target, noun: str = "History", error: type[Exception] = HistoryError,
                  example: str = "runs.sqlite") -> Target:
     """A path or URL (str, os.PathLike or sqlalchemy URL) -> Target; `error` when it is neither
     a usable file path nor a supported database URL. `noun` and `example` name the thing in the
     messages: the run history here, the coalition store (planner/coalition_store.py) there."""
-    names = (noun, error, example)
+    names = _Naming(noun, error, example)
     if isinstance(target, URL):
         return _from_url(target, target.render_as_string(hide_password=True), names)
     if isinstance(target, os.PathLike) or (isinstance(target, str) and "://" not in target):
@@ -73,20 +83,20 @@ def _mask(text: str) -> str:
     return text
 
 
-def _from_path(path: Path, names: tuple) -> Target:
+def _from_path(path: Path, names: _Naming) -> Target:
     noun, error, example = names
     path = path.expanduser().absolute()
     shown = str(path)
     if path.is_dir():
-        raise error(f"{noun} {shown}: is a folder; give the path of a file (e.g. {example}), "
-                    "which is created when missing.")
+        raise error(f"{noun} {shown}: is a folder; give the path of a {noun.lower()} file "
+                    f"(e.g. {example}), which is created when missing.")
     if not path.parent.is_dir():
         raise error(f"{noun} {shown}: its folder {path.parent} does not exist; create it first "
-                    "(the file itself is created when missing).")
+                    f"(the {noun.lower()} file itself is created when missing).")
     return Target(URL.create("sqlite+pysqlite", database=str(path)), shown, path)
 
 
-def _from_url(url: URL, shown: str, names: tuple) -> Target:
+def _from_url(url: URL, shown: str, names: _Naming) -> Target:
     noun, error, example = names
     backend = url.get_backend_name()
     if backend == "postgres":   # the libpq spelling
