@@ -33,6 +33,10 @@ from planner.games.game import GameError
 from planner.progress import TimeBudgetSpent
 
 
+# a batch evaluator: the values of a list of coalitions, in order
+BatchValues = Callable[[list[frozenset[str]]], list[float]]
+
+
 @dataclass(frozen=True)
 class ShapleyEstimate:
     """Sampled Shapley values with their confidence half-widths (in the game's units)."""
@@ -72,9 +76,10 @@ def sample_shapley(players: Sequence[str], value: Callable[[frozenset[str]], flo
         raise GameError("sample_shapley: need 0 < confidence < 1, rel_tol >= 0 and batch >= 2")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     z = NormalDist().inv_cdf((1 + confidence) / 2)
-    cache: dict[int, float] = {0: 0.0}
+    oracle = _BatchOracle(players, _one_at_a_time(value, executor))
+    cache = oracle.cache
     full = (1 << n) - 1
-    _value_missing([full], cache, players, value, executor)
+    oracle.value([full])
     grand = cache[full]
 
     pairs, mean, m2 = 0, np.zeros(n), np.zeros(n)   # Welford over the pair averages
@@ -86,7 +91,7 @@ def sample_shapley(players: Sequence[str], value: Callable[[frozenset[str]], flo
         orders = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)
         prefixes = [_prefixes(order) for order in orders]
         prefixes += [_prefixes(order[::-1]) for order in orders]
-        _value_missing((m for chain in prefixes for m in chain), cache, players, value, executor)
+        oracle.value(m for chain in prefixes for m in chain)
         for k, order in enumerate(orders):
             average = 0.5 * (_contributions(order, prefixes[k], cache)
                              + _contributions(order[::-1], prefixes[size + k], cache))
@@ -103,7 +108,7 @@ def sample_shapley(players: Sequence[str], value: Callable[[frozenset[str]], flo
     return ShapleyEstimate(
         estimates={p: float(x) for p, x in zip(players, mean)},
         half_widths={p: float(h) for p, h in zip(players, half)},
-        permutations=2 * pairs, evaluations=len(cache) - 1, converged=converged,
+        permutations=2 * pairs, evaluations=oracle.evaluations, converged=converged,
         confidence=confidence)
 
 
@@ -123,13 +128,12 @@ def _contributions(order: np.ndarray, masks: list[int], cache: dict[int, float])
     return out
 
 
-def _value_missing(masks: Iterable[int], cache: dict[int, float], players: tuple[str, ...],
-                   value: Callable[[frozenset[str]], float], executor: Executor | None) -> None:
-    missing = list(dict.fromkeys(m for m in masks if m not in cache))
-    coalitions = [frozenset(p for i, p in enumerate(players) if m >> i & 1) for m in missing]
-    results = executor.map(value, coalitions) if executor is not None else map(value, coalitions)
-    for mask, coalition, v in zip(missing, coalitions, results):
-        cache[mask] = _finite(coalition, v)
+def _one_at_a_time(value: Callable[[frozenset[str]], float],
+                   executor: Executor | None) -> BatchValues:
+    """An oracle of one coalition as a batch evaluator (through `executor.map` when given)."""
+    if executor is None:
+        return lambda coalitions: [value(c) for c in coalitions]
+    return lambda coalitions: list(executor.map(value, coalitions))
 
 
 def _finite(coalition: frozenset[str], v) -> float:
@@ -144,9 +148,6 @@ def _finite(coalition: frozenset[str], v) -> float:
 
 
 # --- stratified sampling -------------------------------------------------------------------------
-
-BatchValues = Callable[[list[frozenset[str]]], list[float]]
-
 
 def stratified_shapley(players: Sequence[str],
                        values: BatchValues, *,
