@@ -54,7 +54,7 @@ from sqlalchemy.exc import NoSuchModuleError
 from planner.coalitions import CoalitionCost, scenario_key
 from planner.errors import PlannerError
 from planner.history.tables import coalition_values
-from planner.history.target import Target, parse_target
+from planner.history.target import WRITE, Target, parse_target, sqlite_begin
 
 APPLICATION = "consortium-planner coalition store"
 FORMAT_VERSION = 1
@@ -69,7 +69,6 @@ KNOWN_APPLICATIONS = {int.from_bytes(b"GPKG", "big"): "a GeoPackage",
                       int.from_bytes(b"GP11", "big"): "a GeoPackage",
                       int.from_bytes(b"FOSL", "big"): "a Fossil repository",
                       int.from_bytes(b"MPBX", "big"): "an MBTiles file"}
-_WRITE = "planner_coalition_store_write"   # execution option: this transaction writes
 
 metadata = MetaData()
 
@@ -161,7 +160,7 @@ class CoalitionStore:
         errors become one CoalitionStoreError saying what was being done."""
         with _wrapped(self.target, doing), self._engine.connect() as connection:
             if write:   # SQLite: BEGIN IMMEDIATE, waiting up to the busy timeout
-                connection.execution_options(**{_WRITE: True})
+                connection.execution_options(**{WRITE: True})
             with connection.begin():
                 yield connection
 
@@ -254,7 +253,7 @@ def _make_engine(where: Target) -> Engine:
                                   f"'{where.url.drivername}' is not installed or not known; use "
                                   "postgresql://... or a SQLite file.") from None
     event.listen(engine, "connect", _sqlite_connect)
-    event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "begin", sqlite_begin)
     return engine
 
 
@@ -268,18 +267,13 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
-    write = connection.get_execution_options().get(_WRITE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
 def _prepare(engine: Engine, shown: str) -> None:
     """Check what the target holds and create the store's tables when it is new, in one write
     transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so that two processes
     opening a new store create it once. A target that is not ours is only read."""
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
-            connection.execution_options(**{_WRITE: True})
+            connection.execution_options(**{WRITE: True})
         with connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),

@@ -124,7 +124,7 @@ def make_engine(target: Target) -> Engine:
         engine = create_engine(target.url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
                                **options)
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", sqlite_begin)
         return engine
     return create_engine(target.url, pool_pre_ping=True, **options)
 
@@ -136,7 +136,7 @@ def _json_dumps(value) -> str:
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
-    # sqlite3 must not open transactions itself (it skips them for DDL): _sqlite_begin does.
+    # sqlite3 must not open transactions itself (it skips them for DDL): sqlite_begin does.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
@@ -147,6 +147,8 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-def _sqlite_begin(connection) -> None:
+def sqlite_begin(connection) -> None:
+    """SQLite "begin" event: BEGIN, or BEGIN IMMEDIATE when the connection has the WRITE
+    option, so a writer takes the lock first (also used by planner/coalition_store.py)."""
     write = connection.get_execution_options().get(WRITE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
