@@ -54,7 +54,8 @@ from sqlalchemy.exc import NoSuchModuleError
 from planner.coalitions import CoalitionCost, scenario_key
 from planner.errors import PlannerError
 from planner.history.tables import coalition_values
-from planner.history.target import WRITE, Target, parse_target, sqlite_begin
+from planner.history.target import (BUSY_TIMEOUT_SECONDS, WRITE, Target, parse_target,
+                                   sqlite_begin)
 
 APPLICATION = "consortium-planner coalition store"
 FORMAT_VERSION = 1
@@ -62,7 +63,6 @@ FORMAT_VERSION = 1
 # MIP gap, the meaning of CoalitionCost): every stored value then stops matching.
 GAME_FORMAT = "coalition-costs/1"
 APPLICATION_ID = int.from_bytes(b"CPcs", "big")   # SQLite header, offset 68
-BUSY_TIMEOUT_SECONDS = 30
 SQLITE_MAGIC = b"SQLite format 3\x00"
 KNOWN_APPLICATIONS = {int.from_bytes(b"GPKG", "big"): "a GeoPackage",
                       int.from_bytes(b"GP10", "big"): "a GeoPackage",
