@@ -1,5 +1,5 @@
 """Consortium planner: where CT and MRI scanners go, how many specialist outreach days each site
-gets and how the capital budget is spread, for a medical consortium (DESIGN.md)."""
+gets and how the capital budget is spread, for a medical consortium (docs/design.md)."""
 
 from __future__ import annotations
 

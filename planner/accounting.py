@@ -1,4 +1,4 @@
-"""Who bears which cost of the grand plan (DESIGN.md section 4), and the transfer payments.
+"""Who bears which cost of the grand plan (docs/design.md section 4), and the transfer payments.
 
 Attribution rule (models/fair_division.md, "Accounting"; the `member` of the cost ledger,
 planner/ledger.py, whose grouping by member and term the borne costs are):

@@ -1,6 +1,6 @@
 """Decisions: the plan's table of what to do, the commitments that bound it, and what changed.
 
-A plan's decisions (DESIGN.md section 7) are its non-zero integer choices, one row each:
+A plan's decisions (docs/design.md section 7) are its non-zero integer choices, one row each:
 `new_units` (site_id, resource = equipment), `relocated` (units of `resource` moved from
 `from_site` to `site_id`) and `outreach_days` (site_id, resource = specialty). The same table,
 read from a scenario's `implemented.csv`, bounds the next plan; and two such tables compared give
@@ -72,7 +72,7 @@ def decision_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.Dat
 
 
 def change_count(changes: pd.DataFrame) -> int:
-    """changes = sum |after - before| (DESIGN.md section 7)."""
+    """changes = sum |after - before| (docs/design.md section 7)."""
     return int((changes["after"] - changes["before"]).abs().sum()) if len(changes) else 0
 
 

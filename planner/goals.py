@@ -1,6 +1,6 @@
 """What a plan optimises: the annual cost (default), the covered population, or the worst trip.
 
-DESIGN.md section 7 and models/goals.md (same names). `coverage` and `worst-minutes` are
+docs/design.md section 7 and models/goals.md (same names). `coverage` and `worst-minutes` are
 lexicographic: solve 1 optimises the goal, solve 2 keeps the goal at its optimum (the row
 `goal_attained`) and minimises the exact annual cost. Both run on one persistent HiGHS model: the
 goal block is added to the cost model before it is handed over, with the goal's level as a
@@ -92,7 +92,7 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
 
 def goal_inputs(inp: ModelInputs, goal: Goal) -> ModelInputs:
     """The cost model's inputs without the urgent-coverage rows of the goal's equipment: under a
-    coverage or worst-minutes goal of E, the goal replaces them (DESIGN.md section 7)."""
+    coverage or worst-minutes goal of E, the goal replaces them (docs/design.md section 7)."""
     if goal.is_cost:
         return inp
     kept = inp.cover_rows["equipment"] != goal.service

@@ -22,7 +22,7 @@ from planner.validate import parse_resource, split_tiers
 
 
 def annuity_factor(rate: float, years: float) -> float:
-    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (DESIGN.md section 5).
+    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (docs/design.md section 5).
 
     Computed as r / -expm1(-L log1p(r)), accurate for tiny rates (1e-17) where the textbook form
     divides by a rounded-off zero; validation bounds the inputs (0 <= r <= 1, 0.5 <= L <= 100).

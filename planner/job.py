@@ -1,4 +1,4 @@
-"""The scheduled re-planning job behind `planner replan` (DESIGN.md section 7).
+"""The scheduled re-planning job behind `planner replan` (docs/design.md section 7).
 
 One run, in stages, each logged (planner.joblog) and the whole recorded in the run history:
 

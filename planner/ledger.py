@@ -1,6 +1,6 @@
 """One cost ledger: every term of the annual cost, priced once, attributed to site, zone and member.
 
-The exact objective of DESIGN.md section 5 is written here and nowhere else. :func:`prices`
+The exact objective of docs/design.md section 5 is written here and nowhere else. :func:`prices`
 gives the unit cost of each term on the model variable it prices, column by column (aligned with
 the variable's index set, :func:`planner.model.index_sets`), together with where the cost falls:
 the site, the zone, the service and the member who bears it. Two uses read it:
@@ -34,7 +34,7 @@ from planner.inputs import ModelInputs
 TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "service",
          "referral", "uncovered_penalty", "policy_shortfall", "equity_shortfall")
 # Priced violations (soft urgent coverage, the games' bought-in policy days): in the ledger and in
-# the MILP objective, but outside the contract objective of DESIGN.md section 5.
+# the MILP objective, but outside the contract objective of docs/design.md section 5.
 PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall", "equity_shortfall")
 KEYS = ("site_id", "zone_id", "member", "service")
 COLUMNS = ["term", *KEYS, "amount"]
@@ -101,7 +101,7 @@ class PriceBook:
 
 
 def prices(inp: ModelInputs) -> PriceBook:
-    """Every term of the annual cost (DESIGN.md section 5) as unit cost x model variable:
+    """Every term of the annual cost (docs/design.md section 5) as unit cost x model variable:
 
     new_units[i,e] x capex_e A(r, L_e)        annual_capital   (site i, owner of i)
     units[i,e] x opex_e                        operating        (site i, owner of i)
@@ -209,6 +209,6 @@ def cost_breakdown(table: pd.DataFrame, terms: list[str]) -> pd.Series:
 
 
 def contract_objective(breakdown: pd.Series) -> float:
-    """The exact objective of DESIGN.md section 5: the breakdown without the priced penalties."""
+    """The exact objective of docs/design.md section 5: the breakdown without the priced penalties."""
     return float(breakdown.drop(list(PENALTY_TERMS), errors="ignore").sum())
 

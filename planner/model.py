@@ -202,7 +202,7 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """Commitments (implemented.csv, DESIGN.md section 7) as bounds on the decisions:
+    """Commitments (implemented.csv, docs/design.md section 7) as bounds on the decisions:
     new_units[i,e], relocated[i,j,e], outreach_days[i,s] >= amount (at_least rows), <= amount
     (at_most rows). Bounds, not rows: every bound is first reset to its default, so a re-solve
     with other commitments pushes changed bounds only (models/replanning.md)."""
@@ -457,7 +457,7 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     set (:func:`index_sets`): the one place :func:`system_cost` and `ModelInputs.cost_key` read.
 
     A column's coefficient is the sum of the unit costs the ledger gives its terms
-    (:func:`planner.ledger.prices`, where the formula of DESIGN.md section 5 is written once):
+    (:func:`planner.ledger.prices`, where the formula of docs/design.md section 5 is written once):
     new_units: capex*A(r,L); units: opex; relocated: relocation_cost; outreach_days:
     cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
     uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
@@ -466,7 +466,7 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
 
 
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
-    """Annual system cost, the exact objective of DESIGN.md section 5 (+ soft-coverage penalty).
+    """Annual system cost, the exact objective of docs/design.md section 5 (+ soft-coverage penalty).
 
     sum n*capex*A(r,L) + sum units*opex + sum relocated*relocation_cost + sum d*cost_per_day
     + sum f*(t*value_per_minute + cost_per_exam) + sum u*referral_cost (+ penalty*uncovered).

@@ -1,4 +1,4 @@
-"""Writing a plan folder (DESIGN.md section 5), and the GeoPackage layers.
+"""Writing a plan folder (docs/design.md section 5), and the GeoPackage layers.
 
 Folders are published by :mod:`planner.publish` (only a folder the planner wrote is replaced, in
 one atomic swap). The files themselves are made safe to open and reproducible: text cells that a
@@ -114,9 +114,9 @@ def plan_json(plan) -> dict:
         "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
         "bound": plan.bound, "mip_gap": plan.mip_gap, "solve_seconds": round(plan.solve_seconds, 3),
         "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis}
-    if plan.goal is not None:   # DESIGN.md section 7
+    if plan.goal is not None:   # docs/design.md section 7
         data["goal"] = plan.goal
-    if plan.changes is not None:   # a re-plan (DESIGN.md section 7)
+    if plan.changes is not None:   # a re-plan (docs/design.md section 7)
         data.update(changes=plan.change_count, baseline_run=plan.baseline_run)
     return json_safe(data)
 

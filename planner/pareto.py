@@ -1,4 +1,4 @@
-"""Pareto fronts of annual cost against covered population (DESIGN.md sections 3 and 7).
+"""Pareto fronts of annual cost against covered population (docs/design.md sections 3 and 7).
 
 Two ways to trace one, both on the coverage goal of equipment E within T minutes
 (planner/goals.py):
@@ -9,7 +9,7 @@ Two ways to trace one, both on the coverage goal of equipment E within T minutes
   cost with at least P residents covered, at each level P, on the scenario's own budget;
   `coverage_levels=N` spaces N levels evenly from the coverage of the least-cost plan to the
   most coverage the budget allows. Both ends are points of the goal's own model, in which the
-  goal replaces the urgent-coverage rows of E (DESIGN.md section 7), so the left end can cover
+  goal replaces the urgent-coverage rows of E (docs/design.md section 7), so the left end can cover
   fewer residents, and cost less, than the plan of the cost goal.
 
 The points are solved like a sweep (planner/sweep.py): in fixed chunks, each on one persistent

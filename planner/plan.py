@@ -1,7 +1,7 @@
 """The solved plan: tidy tables, KPIs and the cost breakdown, re-derived from the solution values.
 
 The objective reported here is recomputed from the rounded solution values through the cost
-ledger (planner/ledger.py, the exact formula of DESIGN.md section 5), independently of the
+ledger (planner/ledger.py, the exact formula of docs/design.md section 5), independently of the
 solver's objective value (the two are compared in tests); the cost breakdown groups the ledger.
 """
 
@@ -152,7 +152,7 @@ class Plan:
         return plan_map(from_plan(self), equipment, tiles=tiles, boundary=boundary)
 
     def save(self, path) -> None:
-        """Write the plan folder of DESIGN.md section 5, atomically."""
+        """Write the plan folder of docs/design.md section 5, atomically."""
         from planner.output import save_plan
         save_plan(self, path)
 

@@ -1,6 +1,6 @@
 """Stable re-plans: among plans within (1 + R) of the optimum, one with the fewest changes.
 
-DESIGN.md section 7 and models/replanning.md. The baseline is the decisions of an earlier plan
+docs/design.md section 7 and models/replanning.md. The baseline is the decisions of an earlier plan
 (the latest successful run in the history). One persistent model serves every solve:
 
 1. the cost model (the exact objective); its value C* is the optimum (the incumbent at the gap);

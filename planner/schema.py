@@ -1,6 +1,6 @@
 """The scenario input schema, written as data.
 
-Every table of a scenario (DESIGN.md section 5) is described here once: its file, its key, and for
+Every table of a scenario (docs/design.md section 5) is described here once: its file, its key, and for
 each column the type, unit, default and meaning. This one description drives reading (types and
 defaults), validation (:mod:`planner.validate`) and the column reference in ``docs/scenario.md``
 (:func:`schema_markdown`), so the three cannot drift apart.
@@ -77,7 +77,7 @@ def _lat(required: bool = True) -> Field:
     return Field("lat", "number", required, "degrees", "latitude", minimum=-90, maximum=90)
 
 
-# Upper limits of every number (DESIGN.md section 5 leaves them open; these keep every model
+# Upper limits of every number (docs/design.md section 5 leaves them open; these keep every model
 # coefficient far inside HiGHS's infinity 1e20 and its numerically comfortable range).
 MAX_MONEY = 1e12          # currency: any price, cost or budget contribution
 MAX_POPULATION = 1e9      # residents of one zone
@@ -249,7 +249,7 @@ TABLES: dict[str, Table] = {
         Table(
             "zone_conditions",
             key=("zone_id", "condition"),
-            meaning="Zone-level overrides of a condition's rate (extension of DESIGN.md).",
+            meaning="Zone-level overrides of a condition's rate (extension of docs/design.md).",
             required=False,
             fields=(
                 _text("zone_id", "zone (zones.csv)"),
@@ -261,7 +261,7 @@ TABLES: dict[str, Table] = {
         Table(
             "implemented",
             key=("decision", "site_id", "resource", "from_site", "limit"),
-            meaning="Decisions already made or committed (DESIGN.md section 7), with the "
+            meaning="Decisions already made or committed (docs/design.md section 7), with the "
             "columns of a plan's `decisions.csv`: copy rows of a plan's decisions.csv here to "
             "keep them. Each row bounds one decision of the plan: at least `amount` "
             "(`limit` at_least, the default), or at most `amount` (`limit` at_most: 0 forbids "

@@ -153,7 +153,7 @@ def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | Non
 
     goal: "cost" (default, the exact annual cost), "coverage" (with service=E, minutes=T: the
     most residents within T minutes of E) or "worst-minutes" (with service=E: the shortest
-    worst trip to E); both lexicographic, then the least annual cost (DESIGN.md section 7).
+    worst trip to E); both lexicographic, then the least annual cost (docs/design.md section 7).
     Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
     """
     return PlanningSession(scenario, goal=goal, service=service, minutes=minutes,

@@ -1,4 +1,4 @@
-"""Stage 2: share the savings of planning together (DESIGN.md section 4, models/fair_division.md).
+"""Stage 2: share the savings of planning together (docs/design.md section 4, models/fair_division.md).
 
 `share(scenario, rule=...)` is orchestration only. The coalition values C(S) come from the
 planning model (planner/coalitions.py: one persistent model per process, solves in parallel,
@@ -48,7 +48,7 @@ RULES = EXACT_RULES + WEIGHT_RULES + MODEL_RULES
 ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
 DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
 # Beyond exact enumeration the default starts from Owen's LP-duality shares (seconds: one LP)
-# and moves them to the nearest core allocation when a coalition blocks them (DESIGN.md section
+# and moves them to the nearest core allocation when a coalition blocks them (docs/design.md section
 # 4: where the core is non-empty the default allocation is in it); see Sharing.adjusted. The
 # sampled Shapley value costs thousands of coalition solves for a rough estimate on the county
 # (benchmarks/README.md), and was moved by the core check just as far.

@@ -7,7 +7,7 @@ zone-site pair); :func:`Mini.scenario` writes it as the planner's tables, and th
 recomputes from the same description:
 
 * feasibility of an assignment of the integer decisions (new units, relocations, outreach days),
-  with the rules of DESIGN.md section 5 and the commitments of section 7;
+  with the rules of docs/design.md section 5 and the commitments of section 7;
 * its cheapest annual cost (the exact objective of section 5): the fixed-decision terms plus,
   per service, a transportation LP (flows zone -> site within capacity and `max_minutes`,
   the rest referred out) solved with scipy's linprog;

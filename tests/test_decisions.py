@@ -1,4 +1,4 @@
-"""Decisions (decisions.csv, Plan.decisions) and commitments (implemented.csv): DESIGN.md §7."""
+"""Decisions (decisions.csv, Plan.decisions) and commitments (implemented.csv): docs/design.md §7."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Goals (DESIGN.md section 7): coverage and worst-minutes, lexicographic then least cost.
+"""Goals (docs/design.md section 7): coverage and worst-minutes, lexicographic then least cost.
 
 References nobody here computed by the planner: Swain's 55-node data (Church & ReVelle 1974 MCLP
 figures, and the MCLP optima of benchmarks/swain computed independently), the published vertex
@@ -108,7 +108,7 @@ def small_instance(seed: int, n: int = 7, p: int = 3):
 def enumerate_plans(distances, population, p):
     """Every set of at most p sites: (covered-by-T function, worst trip, annual cost).
 
-    Annual cost of a set S (DESIGN.md section 5 with these data): capital 1 per unit (capex 1,
+    Annual cost of a set S (docs/design.md section 5 with these data): capital 1 per unit (capex 1,
     lifetime 1, rate 0), no opex, and each zone's demand (= population) served at its nearest
     unit at 1 per minute: |S| + sum_z population[z] * min_{i in S} t[z, i]."""
     out = []

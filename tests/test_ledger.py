@@ -1,6 +1,6 @@
 """The cost ledger (planner/ledger.py): one row per cost contribution, every cost table its sum.
 
-The references are independent of the planner's code: the exact objective of DESIGN.md section 5
+The references are independent of the planner's code: the exact objective of docs/design.md section 5
 written out below from the scenario's own tables and the plan's published tables, the solver's
 own objective value, and the attribution rule of models/fair_division.md applied by hand.
 """
@@ -19,12 +19,12 @@ from planner.session import PlanningSession
 
 
 def annuity(r: float, years: float) -> float:
-    """A(r, L) = r / (1 - (1 + r)^-L), A(0, L) = 1 / L (DESIGN.md section 5)."""
+    """A(r, L) = r / (1 - (1 + r)^-L), A(0, L) = 1 / L (docs/design.md section 5)."""
     return 1.0 / years if r == 0 else r / (1.0 - (1.0 + r) ** -years)
 
 
 def section5_terms(scenario, plan) -> dict[str, float]:
-    """The exact objective of DESIGN.md section 5, term by term, from the scenario's tables and
+    """The exact objective of docs/design.md section 5, term by term, from the scenario's tables and
     the plan's published tables (equipment, specialist_days, flows, zones, decisions)."""
     eq = scenario.equipment.set_index("equipment")
     sp = scenario.specialties.set_index("specialty")

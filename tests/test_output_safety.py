@@ -272,7 +272,7 @@ def test_plan_files_are_byte_identical_across_hash_seeds(tiny_folder, tmp_path):
     a, b = (snapshot(f) for f in folders)
     assert a.keys() == b.keys()
     for name in a:
-        if name == "plan.json":   # solve_seconds is a measured time (DESIGN.md section 5)
+        if name == "plan.json":   # solve_seconds is a measured time (docs/design.md section 5)
             ja, jb = (json.loads(x[name]) for x in (a, b))
             ja.pop("solve_seconds"), jb.pop("solve_seconds")
             assert ja == jb

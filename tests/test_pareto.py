@@ -1,6 +1,6 @@
 """planner.pareto and `planner pareto`: budget points equal independent coverage-goal solves, the
 epsilon-constraint front is monotone and checked against the budget front, and the CLI writes
-pareto.csv as DESIGN.md section 7 pins it."""
+pareto.csv as docs/design.md section 7 pins it."""
 
 from __future__ import annotations
 

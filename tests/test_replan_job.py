@@ -1,4 +1,4 @@
-"""`planner replan`, `planner runs`, `planner diff` as a scheduled job uses them (DESIGN.md §7):
+"""`planner replan`, `planner runs`, `planner diff` as a scheduled job uses them (docs/design.md §7):
 a real SQLite history, real processes, real signals; exit codes as documented."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Stable re-plans on the default county (DESIGN.md §7): the churn the issue measured is gone.
+"""Stable re-plans on the default county (docs/design.md §7): the churn the issue measured is gone.
 
 The reference checks against brute force on tiny scenarios are in test_replan_reference.py;
 these tests use the real 18-member county, where the issue saw equal-cost ties flip with the

@@ -49,7 +49,7 @@ def game(
 
 def game_result(path: str | Path, rule: str = "shapley", *, weights: str | None = None,
                 top: int = 5) -> dict:
-    """The JSON object `planner game --json` prints (DESIGN.md section 5, extended).
+    """The JSON object `planner game --json` prints (docs/design.md section 5, extended).
 
     Keys: rule, kind, players, grand_value, excess (its definition), allocation (cost shares for
     a cost game), in_core, efficient, max_excess, core_empty, least_core_epsilon, blocking

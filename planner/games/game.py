@@ -211,7 +211,7 @@ class GameFile:
 
 
 def load_game(path: str | Path) -> Game:
-    """Read an explicit game (DESIGN.md section 4); raises `GameError` naming what is wrong."""
+    """Read an explicit game (docs/design.md section 4); raises `GameError` naming what is wrong."""
     return load_game_file(path).game
 
 
