@@ -18,6 +18,7 @@ import typer
 from planner.errors import PlannerError, UsageError
 from planner.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
 from planner.games.cli import game as game_command
+from planner.job import DEFAULT_WAIT
 from planner.terminal import run_safely
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -70,6 +71,12 @@ ScenarioArg = typer.Argument(None, help="Scenario folder or .xlsx workbook (defa
                              "embedded Tianchang county scenario).")
 
 
+RelaxUrgentOption = typer.Option(
+    False, "--relax-urgent", help="Goals only (coverage, worst-minutes, pareto): drop the "
+    "urgent-coverage rule of --service (e.g. stroke: a CT within 30 minutes) for a pure "
+    "location study (p-centre, MCLP). Without it every rule of the cost model holds.")
+
+
 @app.command()
 def plan(
     scenario: Optional[Path] = ScenarioArg,
@@ -88,6 +95,7 @@ def plan(
     service: Optional[str] = typer.Option(None, help="The equipment of --goal coverage or "
                                           "worst-minutes (e.g. CT)."),
     minutes: Optional[float] = typer.Option(None, help="The travel minutes of --goal coverage."),
+    relax_urgent: bool = RelaxUrgentOption,
 ) -> None:
     """Solve the planning model and print a short summary."""
     from planner.scenario import load_scenario
@@ -99,8 +107,8 @@ def plan(
         if budget is not None:
             loaded = loaded.with_(budget=budget)
         result = solve(loaded, goal=goal, service=service, minutes=minutes,
-                       time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed,
-                       log=log or None)
+                       relax_urgent=relax_urgent, time_limit=time_limit, mip_gap=mip_gap,
+                       threads=threads, seed=seed, log=log or None)
         typer.echo(result.summary())
         refused = result.refusal(max_gap, f"; nothing was written to {out}" if out else "")
         if refused is not None:
@@ -163,6 +171,10 @@ def share(
     policy_share: float = typer.Option(0.6, help="Policy rule: that member's share."),
     seed: int = typer.Option(0, help="Sampling seed."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    members: Optional[str] = typer.Option(None, "--members", metavar="A,B,C",
+                                          help="Share among these members only (member ids, "
+                                          "comma-separated): the sub-consortium of their "
+                                          "sites and zones, named after them."),
 ) -> None:
     """Share the savings of planning together; print each member's transfer and gain.
 
@@ -175,6 +187,8 @@ def share(
     try:
         _check_out(out)
         loaded = load_scenario(scenario)
+        if members is not None:
+            loaded = loaded.restricted_to(members)
         if cache is None and out is not None:
             cache = out.parent / f".{out.name}.coalitions.sqlite"
         result = share_savings(loaded, rule, scheduler=scheduler, workers=workers,
@@ -208,9 +222,15 @@ def replan(
                                               "optimal annual cost to change fewer decisions "
                                               "(default: the scenario's mip_gap).",
                                               callback=_number(0, 1)),
-    wait: float = typer.Option(0.0, help="Seconds to wait for another run of the same "
-                               "scenario on this history; then exit 5.",
+    wait: float = typer.Option(DEFAULT_WAIT, help="Seconds to wait for another run of the "
+                               "same scenario on this history (an overlapping cron run "
+                               "queues behind it); then exit 5. 0: exit 5 at once.",
                                callback=_number(0, MAX_TIME_LIMIT)),
+    baseline: Optional[int] = typer.Option(None, "--baseline", min=1, metavar="RUN",
+                                           help="Re-plan from this run of the history "
+                                           "(default: the latest successful run of the "
+                                           "scenario's name, refused when it planned other "
+                                           "members or sites)."),
     share_rule: Optional[str] = typer.Option(None, "--share", help="Also share the savings "
                                              "with this rule and record the transfers."),
     budget: Optional[float] = BudgetOption,
@@ -233,6 +253,7 @@ def replan(
     from planner.joblog import JobLog
 
     result = replan_job(scenario, history, out, tolerance=tolerance, wait=wait, max_gap=max_gap,
+                        baseline_run=baseline,
                         share_rule=share_rule, share_options={"workers": workers,
                                                              "progress": False},
                         log=JobLog(log_json, command="replan"), budget=budget,
@@ -288,11 +309,29 @@ def runs(
     if not listed:
         typer.echo("No runs recorded.")
         return
+    typer.echo(runs_table(listed))
+
+
+def runs_table(listed: list[dict]) -> str:
+    """The runs as a text table with a header; changes by decision kind, in their own units."""
+    from planner.decisions import changes_in_words
+
+    header = ("run", "started (UTC)", "scenario", "status", "annual cost", "baseline",
+              "changes")
+    rows = [header]
     for r in listed:
-        objective = "" if r.get("objective") is None else f"{r['objective']:,.0f}"
-        changes = "" if r.get("changes") is None else f"{r['changes']} change(s)"
-        typer.echo(f"{r['run_id']:>5}  {r['started']}  {r['scenario']}  {r['status']}  "
-                   f"{objective}  {changes}".rstrip())
+        if r.get("changes_by_kind") is not None:
+            changes = changes_in_words(r["changes_by_kind"])
+        else:   # recorded without the split (older runs): the sum, named as such
+            changes = "" if r.get("changes") is None else f"{r['changes']} (sum of |change|)"
+        rows.append((str(r["run_id"]), str(r["started"])[:19].replace("T", " "),
+                     str(r["scenario"]), str(r["status"]),
+                     "" if r.get("objective") is None else f"{r['objective']:,.0f}",
+                     "" if r.get("baseline_run") is None else f"run {r['baseline_run']}",
+                     changes))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+                     for row in rows).rstrip()
 
 
 @runs_app.command("show")
@@ -407,9 +446,11 @@ def pareto(
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address "
                                             "(tcp://host:port) for the points' solves."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    relax_urgent: bool = RelaxUrgentOption,
 ) -> None:
     """Trace annual cost against covered residents: pareto.csv (budget, covered_population,
-    annual_cost, ...) and each point's plan folder."""
+    annual_cost, ..., urgent_uncovered_zones) and each point's plan folder. A budget that
+    cannot keep the urgent-coverage rule is a row marked infeasible."""
     from contextlib import ExitStack
 
     from planner.pareto import pareto as trace
@@ -433,8 +474,9 @@ def pareto(
                 from distributed import Client
                 executor = stack.enter_context(Client(scheduler))
             front = trace(loaded, service, minutes, budgets=given, coverage_levels=levels,
-                          executor=executor, workers=workers, progress=progress,
-                          time_limit=time_limit, mip_gap=mip_gap, threads=threads, seed=seed)
+                          relax_urgent=relax_urgent, executor=executor, workers=workers,
+                          progress=progress, time_limit=time_limit, mip_gap=mip_gap,
+                          threads=threads, seed=seed)
         table = front.table
         whole = {c: "{:,.0f}".format for c in ("budget", "covered_population", "annual_cost",
                                                 "coverage_level", "capital_used")}

@@ -76,6 +76,32 @@ def change_count(changes: pd.DataFrame) -> int:
     return int((changes["after"] - changes["before"]).abs().sum()) if len(changes) else 0
 
 
+# What one unit of each decision kind counts, for people: a change count adds units and days.
+CHANGE_UNITS = {"new_units": ("new unit", "new units"),
+                "relocated": ("relocated unit", "relocated units"),
+                "outreach_days": ("outreach day", "outreach days")}
+
+
+def changes_by_kind(changes: pd.DataFrame) -> dict:
+    """{kind: {"decisions": rows of changes.csv, "amount": sum |after - before|}} for each
+    decision kind with a change, in decisions.csv order; the amounts add up to change_count."""
+    moved = (changes["after"] - changes["before"]).abs()
+    return {kind: {"decisions": int((changes["decision"] == kind).sum()),
+                   "amount": int(moved[changes["decision"] == kind].sum())}
+            for kind in DECISIONS if (changes["decision"] == kind).any()}
+
+
+def changes_in_words(by_kind: dict) -> str:
+    """'85 decisions changed: 12 new units, 3 relocated units, 1,785 outreach days' (each kind
+    counted in its own unit; never one sum of units and days); 'no decision changed'."""
+    rows = sum(k["decisions"] for k in by_kind.values())
+    if rows == 0:
+        return "no decision changed"
+    parts = [f"{k['amount']:,} {CHANGE_UNITS[kind][k['amount'] != 1]}"
+             for kind, k in by_kind.items()]
+    return f"{rows:,} decision{'s' if rows != 1 else ''} changed: {', '.join(parts)}"
+
+
 # --- commitments (implemented.csv) ------------------------------------------------------------
 def commitment_targets(inp: ModelInputs) -> list[tuple[pd.Series, list[tuple]]]:
     """Each implemented.csv row with the model keys it bounds: (site, equipment) of new_units,

@@ -80,9 +80,10 @@ def csv_unquote(frame: pd.DataFrame) -> pd.DataFrame:
     return plain
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Every CSV the planner writes: formula-safe text, fixed float format, Unix line ends."""
-    csv_safe(frame).to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+def write_csv(frame: pd.DataFrame, path: Path, float_format: str = FLOAT_FORMAT) -> None:
+    """Every CSV the planner writes: formula-safe text, fixed float format (money tables such
+    as transfers.csv: "%.2f", the cents), Unix line ends."""
+    csv_safe(frame).to_csv(path, index=False, float_format=float_format, lineterminator="\n")
 
 
 def write_json(data: dict, path: Path) -> None:
@@ -117,7 +118,8 @@ def plan_json(plan) -> dict:
     if plan.goal is not None:   # docs/design.md section 7
         data["goal"] = plan.goal
     if plan.changes is not None:   # a re-plan (docs/design.md section 7)
-        data.update(changes=plan.change_count, baseline_run=plan.baseline_run)
+        data.update(changes=plan.change_count, changes_by_kind=plan.changes_by_kind,
+                    baseline_run=plan.baseline_run)
     return json_safe(data)
 
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from planner.decisions import change_count, decision_table
+from planner.decisions import change_count, changes_by_kind, decision_table
 from planner.highs import HighsModel, SolveResult
 from planner.inputs import ModelInputs
 from planner.ledger import contract_objective, cost_breakdown, empty_ledger
@@ -108,6 +108,12 @@ class Plan:
     def change_count(self) -> int | None:
         """Sum of |after - before| over the decisions (None unless this is a re-plan)."""
         return None if self.changes is None else change_count(self.changes)
+
+    @property
+    def changes_by_kind(self) -> dict | None:
+        """The changes by decision kind: {kind: {"decisions", "amount"}} (None unless a
+        re-plan); `change_count` adds units and days, this keeps them apart."""
+        return None if self.changes is None else changes_by_kind(self.changes)
 
     def refusal(self, max_gap: float | None, kept: str = "") -> tuple[str, str] | None:
         """Why this result must not be published (exit 4), as (status, message): no plan, or a

@@ -19,6 +19,7 @@ longer allowed) are changes whatever the plan does: a constant.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
@@ -112,7 +113,7 @@ def add_replanning_block(m: pyo.ConcreteModel, inp, baseline: pd.DataFrame) -> N
 
 # --- the solves --------------------------------------------------------------------------------
 def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float | None = None,
-           baseline_run: int | None = None, session=None, **options) -> Plan:
+           baseline_run: int | None = None, session=None, step=None, **options) -> Plan:
     """The plan of fewest changes from `baseline` among plans of annual cost at most
     (1 + tolerance) x the optimum (tolerance: the scenario's mip_gap by default).
 
@@ -122,21 +123,30 @@ def replan(scenario: Scenario, baseline: pd.DataFrame | None, tolerance: float |
     this is the cost-optimal plan, and every decision counts as a change from nothing. The
     returned Plan carries `changes` (the decisions that differ: before, after) and
     `baseline_run`. `session`: a PlanningSession of `scenario` built with this baseline
-    (benchmarks pass their own, to inspect the second solve afterwards).
+    (benchmarks pass their own, to inspect the second solve afterwards). `step`: a context
+    manager factory `step(name, **fields)` timing each step (build, cost_optimum,
+    baseline_probe, fewest_changes, flows), e.g. a JobLog's `stage` (`--log-json`).
     """
     from planner.session import PlanningSession
 
     if tolerance is not None and not (math.isfinite(float(tolerance)) and tolerance >= 0):
         raise ReplanError(f"tolerance must be a finite number >= 0 (got {tolerance!r}).")
     baseline = None if baseline is None else checked_baseline(baseline)
+    step = step or _untimed
     if session is None:
-        session = PlanningSession(scenario, baseline=baseline, **options)
+        with step("solve.build"):
+            session = PlanningSession(scenario, baseline=baseline, **options)
     elif not _same(session.baseline, baseline):
         raise ValueError("replan(session=...) needs a session built with the same baseline")
     try:
-        return _three_solves(session, baseline, tolerance, baseline_run)
+        return _three_solves(session, baseline, tolerance, baseline_run, step)
     finally:
         session.highs.update()   # the session's HiGHS model back to the cost model
+
+
+@contextmanager
+def _untimed(name: str, **fields):
+    yield {}
 
 
 class ReplanError(PlannerError):
@@ -171,8 +181,10 @@ def _same(session_baseline, baseline) -> bool:
     return checked_baseline(session_baseline).equals(baseline)
 
 
-def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
-    first = session.solve()
+def _three_solves(session, baseline, tolerance, baseline_run, step) -> Plan:
+    with step("solve.cost_optimum") as logged:
+        first = session.solve()
+        logged.update(plan_status=first.status, objective=first.objective)
     first_plan = _with_changes(first, baseline, baseline_run)
     if baseline is None or first.objective is None:
         return first_plan
@@ -182,16 +194,21 @@ def _three_solves(session, baseline, tolerance, baseline_run) -> Plan:
     # a rounding allowance, so that a baseline exactly at the optimum is never cut off
     optimum = first_result.objective
     ceiling = optimum * (1 + rate) + 1e-9 * abs(optimum) + 1e-6
-    kept = _baseline_within(session, ceiling)
+    with step("solve.baseline_probe") as logged:
+        kept = _baseline_within(session, ceiling)
+        logged.update(baseline_kept=kept is not None)
     if kept is not None:   # zero changes (but the decisions the model no longer has)
         plan, second = _with_changes(kept, baseline, baseline_run), kept
     else:
         try:
-            second = _fewest_changes_solve(session, ceiling, first_result,
-                                           first_plan.change_count)
+            with step("solve.fewest_changes") as logged:
+                second = _fewest_changes_solve(session, ceiling, first_result,
+                                               first_plan.change_count)
+                logged.update(plan_status=second.status)
             if second.objective is None:   # nothing better found in time: the optimum stands
                 return first_plan
-            plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
+            with step("solve.flows"):
+                plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
         except InfeasibleError:   # numerically too tight for HiGHS: the cost optimum stands
             return first_plan
     if plan.objective is None or plan.change_count > first_plan.change_count:

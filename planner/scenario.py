@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pydantic
 
-from planner.errors import ProblemList, ScenarioError
+from planner.errors import ProblemList, ScenarioError, UsageError
 from planner.geo import distance_km, gcj02_to_wgs84
 from planner.output import csv_unquote
 from planner.schema import TABLES
@@ -127,7 +127,12 @@ class Scenario:
 
     def restricted_to(self, members) -> Scenario:
         """The scenario of some members alone: their sites, zones, resources and contributions
-        (grassroots tiers no longer present are dropped from the policy)."""
+        (grassroots tiers no longer present are dropped from the policy).
+
+        A proper slice gets a name of its own, :func:`slice_name`: the run history keys
+        baselines by name, so a slice saved and re-planned must never become the whole
+        consortium's baseline (nor the other way round). Unknown member ids are a UsageError."""
+        members = checked_members(self, members)
         t = {k: v.copy() for k, v in self.tables.items()}
         t["members"] = t["members"][t["members"]["member"].isin(members)]
         t["sites"] = t["sites"][t["sites"]["member"].isin(members)]
@@ -141,7 +146,7 @@ class Scenario:
             (t["implemented"]["site_id"].isna() | t["implemented"]["site_id"].isin(kept))
             & (t["implemented"]["from_site"].isna() | t["implemented"]["from_site"].isin(kept))]
         tiers = [x for x in self.settings.policy.grassroots_tiers if x in set(t["sites"]["tier"])]
-        return self.with_(tables=t, grassroots_tiers=tiers)
+        return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members))
 
     # --- what-if variants -------------------------------------------------------------------
     def with_(self, tables: Mapping[str, pd.DataFrame] | None = None, **changes: Any) -> Scenario:
@@ -170,6 +175,33 @@ class Scenario:
         # already-converted coordinates must not be converted twice
         source = self.source if self.source.endswith("(variant)") else f"{self.source} (variant)"
         return build_scenario(data, raw, source, convert=False)
+
+
+def checked_members(scenario: Scenario, members) -> list[str]:
+    """`members` as a list of member ids of `scenario` (a comma-separated string is split); a
+    UsageError names those that are not members, and the members there are."""
+    if isinstance(members, str):
+        members = [m.strip() for m in members.split(",") if m.strip()]
+    members = [str(m) for m in members]
+    known = [str(m) for m in scenario.tables["members"]["member"]]
+    unknown = [m for m in members if m not in known]
+    if unknown or not members:
+        verb = "is not a member" if len(unknown) == 1 else "are not members"
+        problem = f"{', '.join(unknown)} {verb}" if unknown else "no member was given"
+        raise UsageError(f"members {', '.join(members) or '(none)'}: {problem} of scenario "
+                         f"'{scenario.name}'. Its members are: {', '.join(known)}. Give member "
+                         "ids (members.csv column member), separated by commas.")
+    return members
+
+
+def slice_name(scenario: Scenario, members: list[str]) -> str:
+    """The name of the scenario of `members` alone: the whole scenario's name when every member
+    is kept, else that name followed by the members kept, in the scenario's order."""
+    order = [str(m) for m in scenario.tables["members"]["member"]]
+    kept = [m for m in order if m in set(members)]
+    if kept == order:
+        return scenario.name
+    return f"{scenario.name} (members: {', '.join(kept)})"
 
 
 def _restore(settings: ScenarioSettings, tables: dict, source: str) -> Scenario:

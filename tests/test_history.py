@@ -121,7 +121,7 @@ def test_a_new_history_is_empty_at_the_newest_revision(history):
     assert history.runs() == [] and history.count() == 0
     assert history.latest_success("tiny") is None
     with history.engine.connect() as connection:
-        assert migrate.current_revision(connection) == migrate.head_revision() == "0003"
+        assert migrate.current_revision(connection) == migrate.head_revision() == "0004"
 
 
 def test_tables_py_matches_the_schema_the_migrations_build(history):
@@ -400,7 +400,7 @@ def test_opening_an_older_history_upgrades_it_and_keeps_its_runs(target):
 
     with open_history(target) as h:
         with h.engine.connect() as connection:
-            assert migrate.current_revision(connection) == "0003"
+            assert migrate.current_revision(connection) == "0004"
         runs = h.runs()
         assert [(r["run_id"], r["status"], r["succeeded"]) for r in runs] == [
             (1, "optimal", True), (2, "infeasible", False)]
@@ -516,7 +516,8 @@ def test_the_migrations_ship_with_the_package():
     assert packages <= set(config["packages"])
     assert "script.py.mako" in config["package-data"]["planner.history.migrations"]
     assert {p.name for p in (history / "migrations" / "versions").glob("0*.py")} == {
-        "0001_runs.py", "0002_decisions_transfers.py", "0003_coalition_values.py"}
+        "0001_runs.py", "0002_decisions_transfers.py", "0003_coalition_values.py",
+        "0004_run_footprint.py"}
     dependencies = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())
                             ["project"]["dependencies"])
     for name in ("sqlalchemy", "alembic", "psycopg[binary]"):

@@ -72,10 +72,12 @@ class History:
     # --- writing -------------------------------------------------------------------------------
     def start_run(self, scenario: str, input_hash: str | None = None,
                   options: dict | None = None, versions: dict | None = None,
-                  command: str = "replan") -> int:
-        """Record a new run as "running" (committed at once); returns its run_id."""
-        return self._insert_run("record the start of a run", _new_run(
-            scenario, input_hash, options, versions, command))
+                  command: str = "replan", footprint: dict | None = None) -> int:
+        """Record a new run as "running" (committed at once); returns its run_id. `footprint`:
+        the members and sites it plans ({"members": [...], "sites": [...]})."""
+        values = _new_run(scenario, input_hash, options, versions, command)
+        values["footprint"] = None if footprint is None else records.plain(footprint)
+        return self._insert_run("record the start of a run", values)
 
     def record_failed_run(self, scenario: str, *, status: str, message: str,
                           input_hash: str | None = None, options: dict | None = None,
@@ -127,12 +129,16 @@ class History:
 
     # --- reading -------------------------------------------------------------------------------
     def runs(self, scenario: str | None = None) -> list[dict]:
-        """The runs, oldest first (by run_id), optionally of one scenario name."""
-        query = select(*(runs_table.c[name] for name in LISTED)).order_by(runs_table.c.run_id)
+        """The runs, oldest first (by run_id), optionally of one scenario name; each with the
+        columns LISTED and `changes_by_kind` (a re-plan's changes by decision kind, recorded in
+        its KPIs; None for runs without a plan or recorded before it was)."""
+        query = (select(*(runs_table.c[name] for name in LISTED), runs_table.c.kpis)
+                 .order_by(runs_table.c.run_id))
         if scenario is not None:
             query = query.where(runs_table.c.scenario == scenario)
         with self._reading("list the runs") as connection:
-            return [_listed(row) for row in connection.execute(query).mappings()]
+            return [{**_listed(row), "changes_by_kind": (row["kpis"] or {}).get("changes_by_kind")}
+                    for row in connection.execute(query).mappings()]
 
     def run(self, run_id: int) -> dict:
         """One run with everything recorded: options, versions, kpis, sharing, its decisions
@@ -161,19 +167,36 @@ class History:
             return self._decisions(connection, run_id)
 
     def latest_success(self, scenario: str) -> dict | None:
-        """The latest run of `scenario` that succeeded: {"run_id", "decisions", "objective",
-        "started", "input_hash"}; None when there is none (a first run)."""
+        """The latest run of `scenario` that succeeded: {"run_id", "scenario", "decisions",
+        "objective", "started", "input_hash", "footprint"}; None when there is none (a first
+        run)."""
         with self._reading(f"find the latest successful run of '{scenario}'") as connection:
             row = connection.execute(
-                select(runs_table.c.run_id, runs_table.c.objective, runs_table.c.started,
-                       runs_table.c.input_hash)
+                select(*_BASELINE_COLUMNS)
                 .where(runs_table.c.scenario == scenario, runs_table.c.succeeded)
                 .order_by(runs_table.c.run_id.desc()).limit(1)).first()
+            return None if row is None else self._baseline(connection, row)
+
+    def successful_run(self, run_id: int) -> dict:
+        """Run `run_id` as a baseline (the keys of :meth:`latest_success`); HistoryError (exit
+        2) when there is no such run or it did not succeed (it has no plan to start from)."""
+        with self._reading(f"read run {run_id}") as connection:
+            row = connection.execute(select(*_BASELINE_COLUMNS, runs_table.c.succeeded,
+                                            runs_table.c.status)
+                                     .where(runs_table.c.run_id == int(run_id))).first()
             if row is None:
-                return None
-            return {"run_id": int(row.run_id), "decisions": self._decisions(connection, row.run_id),
-                    "objective": row.objective, "started": records.iso(row.started),
-                    "input_hash": row.input_hash}
+                raise _unknown(self, run_id)
+            if not row.succeeded:
+                raise HistoryError(f"History {self.target}: run {run_id} ended '{row.status}' "
+                                   "and has no plan to re-plan from; name a successful run "
+                                   "(`planner runs --history ...` lists them).")
+            return self._baseline(connection, row)
+
+    def _baseline(self, connection, row) -> dict:
+        return {"run_id": int(row.run_id), "scenario": row.scenario,
+                "decisions": self._decisions(connection, row.run_id),
+                "objective": row.objective, "started": records.iso(row.started),
+                "input_hash": row.input_hash, "footprint": row.footprint}
 
     def count(self) -> int:
         """How many runs are recorded."""
@@ -249,6 +272,10 @@ class _ScenarioLock:
             self.history._held.remove(self)
         with wrapped(self.history.target, f"unlock scenario '{self.scenario}'"):
             self.lock.release()
+
+
+_BASELINE_COLUMNS = (runs_table.c.run_id, runs_table.c.scenario, runs_table.c.objective,
+                     runs_table.c.started, runs_table.c.input_hash, runs_table.c.footprint)
 
 
 def _new_run(scenario: str, input_hash, options, versions, command: str) -> dict:

@@ -8,7 +8,8 @@ migrations build.
 * ``runs``: one row per run of `planner replan` (failed ones too): when, which scenario and
   inputs (content hash), with what options and versions, how it ended (status, succeeded,
   message), the plan's objective, bound, gap and KPIs, how many decisions changed from which
-  baseline run, and the sharing report when savings were shared.
+  baseline run, the sharing report when savings were shared, and the members and sites it
+  planned (``footprint``: a re-plan refuses a baseline of other members or sites).
 * ``decisions``: the plan of each successful run, one row per non-zero decision (the columns of
   decisions.csv); ``from_site`` is '' except for relocations, so it can be part of the key.
 * ``transfers``: the transfer payments of a run with ``--share``, one row per member, in the
@@ -49,6 +50,7 @@ runs = Table(
     Column("baseline_run", Integer, ForeignKey("runs.run_id", ondelete="SET NULL")),
     Column("sharing", JSON),
     Column("message", Text),
+    Column("footprint", JSON),   # {"members": [...], "sites": [...]} planned (revision 0004)
 )
 
 decisions = Table(
