@@ -18,12 +18,15 @@ import pandas as pd
 import pydantic
 
 from planner.errors import ProblemList, ScenarioError, UsageError
+from planner.boundary import FILE as BOUNDARY_FILE
+from planner.boundary import read_boundary, write_boundary
 from planner.geo import distance_km, gcj02_to_wgs84
 from planner.output import csv_unquote
 from planner.schema import TABLES
 from planner.settings import ScenarioSettings
 from planner import reading
-from planner.validate import check_magnitudes, check_references, check_sizes, typed_table
+from planner.validate import (check_magnitudes, check_references, check_sizes, split_tiers,
+                              typed_table)
 
 DEFAULT_SCENARIO = "tianchang"
 
@@ -64,10 +67,12 @@ class Scenario:
     tables: Mapping[str, pd.DataFrame]
     source: str = "scenario"
     _travel_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # the area's outline (boundary.geojson, planner/boundary.py): drawn on maps, never solved
+    boundary: dict | None = field(default=None, repr=False)
 
     def __reduce__(self):
         """Picklable (for worker processes): the read-only table mapping is rebuilt on load."""
-        return (_restore, (self.settings, dict(self.tables), self.source))
+        return (_restore, (self.settings, dict(self.tables), self.source, self.boundary))
 
     # --- convenient views -------------------------------------------------------------------
     def __getattr__(self, name: str) -> pd.DataFrame:
@@ -89,7 +94,8 @@ class Scenario:
     def save(self, path: str | Path) -> None:
         """Write the scenario as a folder (scenario.toml + CSV files), or as one workbook when
         `path` ends in .xlsx; `load_scenario` reads either back. Coordinates are written in
-        WGS-84, as held. Only a folder or workbook the planner wrote is ever replaced."""
+        WGS-84, as held; a folder also gets the boundary (boundary.geojson), a workbook has no
+        place for it. Only a folder or workbook the planner wrote is ever replaced."""
         import tomli_w
 
         from planner.publish import publish_folder
@@ -105,6 +111,8 @@ class Scenario:
                 if len(frame) or TABLES[name].required:
                     frame.replace([np.inf], np.nan).to_csv(work / TABLES[name].file, index=False,
                                                            lineterminator="\n")
+            if self.boundary is not None:
+                write_boundary(self.boundary, work)
 
     def content_hash(self) -> str:
         """SHA-256 of the normalised inputs (settings, then each table as CSV with its rows in
@@ -127,7 +135,7 @@ class Scenario:
 
     def restricted_to(self, members) -> Scenario:
         """The scenario of some members alone: their sites, zones, resources and contributions
-        (grassroots tiers no longer present are dropped from the policy).
+        (tiers no longer present are dropped from the policy and from allowed_tiers).
 
         A proper slice gets a name of its own, :func:`slice_name`: the run history keys
         baselines by name, so a slice saved and re-planned must never become the whole
@@ -145,7 +153,11 @@ class Scenario:
         t["implemented"] = t["implemented"][
             (t["implemented"]["site_id"].isna() | t["implemented"]["site_id"].isin(kept))
             & (t["implemented"]["from_site"].isna() | t["implemented"]["from_site"].isin(kept))]
-        tiers = [x for x in self.settings.policy.grassroots_tiers if x in set(t["sites"]["tier"])]
+        present = set(t["sites"]["tier"])
+        tiers = [x for x in self.settings.policy.grassroots_tiers if x in present]
+        t["equipment"]["allowed_tiers"] = t["equipment"]["allowed_tiers"].map(
+            lambda text: ";".join(x for x in split_tiers(text) if x in present)
+            if isinstance(text, str) else text)   # "" (no tier left): nowhere in the slice
         return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members))
 
     # --- what-if variants -------------------------------------------------------------------
@@ -174,7 +186,7 @@ class Scenario:
             raw[name] = frame.reset_index(drop=True).replace([np.inf], np.nan)
         # already-converted coordinates must not be converted twice
         source = self.source if self.source.endswith("(variant)") else f"{self.source} (variant)"
-        return build_scenario(data, raw, source, convert=False)
+        return build_scenario(data, raw, source, convert=False, boundary=self.boundary)
 
 
 def checked_members(scenario: Scenario, members) -> list[str]:
@@ -204,8 +216,10 @@ def slice_name(scenario: Scenario, members: list[str]) -> str:
     return f"{scenario.name} (members: {', '.join(kept)})"
 
 
-def _restore(settings: ScenarioSettings, tables: dict, source: str) -> Scenario:
-    return Scenario(settings=settings, tables=MappingProxyType(tables), source=source)
+def _restore(settings: ScenarioSettings, tables: dict, source: str,
+             boundary: dict | None = None) -> Scenario:
+    return Scenario(settings=settings, tables=MappingProxyType(tables), source=source,
+                    boundary=boundary)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -273,8 +287,11 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     if not exists:
         problems.add(str(path), "does not exist; give a scenario folder or an .xlsx workbook.")
         problems.raise_if_any(str(path))
+    boundary = None
     if path.is_dir():
         settings, raw = _read_folder(path, problems)
+        if (path / BOUNDARY_FILE).exists() or (path / BOUNDARY_FILE).is_symlink():
+            boundary = read_boundary(path / BOUNDARY_FILE, problems)   # optional
     elif path.suffix.lower() in (".xlsx", ".xlsm"):
         settings, raw = _read_workbook(path, problems)
     else:
@@ -282,7 +299,8 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         settings, raw = {}, {}
     problems.raise_if_any(str(path))
     return build_scenario(settings, raw, str(path),
-                          workbook=path.suffix.lower() in (".xlsx", ".xlsm"), from_files=True)
+                          workbook=path.suffix.lower() in (".xlsx", ".xlsm"), from_files=True,
+                          boundary=boundary)
 
 
 def from_tables(settings: dict, tables: Mapping[str, pd.DataFrame],
@@ -309,8 +327,9 @@ def _check_settings(data: dict, problems: ProblemList, where: str) -> ScenarioSe
 
 def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: str,
                    workbook: bool = False, convert: bool = True,
-                   from_files: bool = False) -> Scenario:
-    """Validate raw tables and settings into a Scenario (all problems reported at once)."""
+                   from_files: bool = False, boundary: dict | None = None) -> Scenario:
+    """Validate raw tables and settings into a Scenario (all problems reported at once);
+    `boundary` (already checked, WGS-84) is carried along."""
     problems = ProblemList()
 
     def file_of(name: str) -> str:
@@ -342,7 +361,7 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
         tables = _to_wgs84(tables)
     tables["zones"] = _fill_home_members(tables, settings)
     frozen = MappingProxyType({k: v for k, v in tables.items()})
-    return Scenario(settings=settings, tables=frozen, source=source)
+    return Scenario(settings=settings, tables=frozen, source=source, boundary=boundary)
 
 
 def _to_wgs84(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
