@@ -17,6 +17,10 @@ Inputs (copied unchanged from the research notes, see ``data/sources/SOURCE.md``
 * ``tianchang_townships.csv``: the derived township table (seat points, the two 2020
   subdistricts, population figures with their sources).
 
+Outputs: the scenario's tables and ``scenario.toml``, and ``boundary.geojson``, the county fence
+converted from GCJ-02 to WGS-84 (RFC 7946 fixes GeoJSON's datum) with the planner's own converter
+(:func:`planner.geo.gcj02_to_wgs84`, prcoords), rounded to 6 decimals (0.1 m).
+
 Geometry is done in UTM zone 50N metres with the GCJ-02 longitudes and latitudes treated as if
 they were WGS-84 (the datum offset is a few hundred metres and shifts all points alike), then
 converted back, so every coordinate written is in the GCJ-02 frame of the sources.
@@ -34,6 +38,9 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPoint, Point, box, shape
 
+from planner.boundary import write_boundary
+from planner.geo import gcj02_to_wgs84
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "sources"
 OUT = HERE / "tianchang"
@@ -45,6 +52,8 @@ OUT = HERE / "tianchang"
 TOTAL_POPULATION = 603_780  # 7th census (2020-11-01) resident population, FACTS §0
 COUNTY_POINT = (119.004816, 32.667571)  # Vonng/adcode county point, GCJ-02 (urban core)
 BBOX = (118.65, 32.45, 119.23, 32.97)  # sanity box for every coordinate written
+BOUNDARY_SOURCE = ("Vonng/adcode data/fences/341181.json (CC BY 4.0), GCJ-02 converted to "
+                   "WGS-84 by data/build_tianchang.py")
 
 SPEED_KMH = 40.0  # ESTIMATE (between ORS tertiary 50 and unclassified 30 km/h)
 CIRCUITY = 1.3  # ASSUMPTION (GAP in FACTS §4)
@@ -374,6 +383,22 @@ def read_sources():
     return adcode, towns, fence
 
 
+def county_boundary() -> dict:
+    """The county fence as a GeoJSON Feature in WGS-84: every GCJ-02 position of the source
+    converted with the planner's converter and rounded to 6 decimals (a closed ring stays
+    closed: equal positions convert alike)."""
+    fence = json.loads((SRC / "fence_341181.json").read_text(encoding="utf-8"))
+    assert fence["type"] == "Polygon", fence["type"]
+    rings = []
+    for ring in fence["coordinates"]:
+        lon, lat = gcj02_to_wgs84([p[0] for p in ring], [p[1] for p in ring])
+        rings.append([[round(float(x), 6), round(float(y), 6)] for x, y in zip(lon, lat)])
+    return {"type": "Feature",
+            "properties": {"name": "天长市 Tianchang county (adcode 341181)",
+                           "source": BOUNDARY_SOURCE},
+            "geometry": {"type": "Polygon", "coordinates": rings}}
+
+
 def township_seats(adcode, towns):
     seats = {}
     town_rows = {r["name"]: r for r in adcode if r["level"] == "town"}
@@ -538,7 +563,8 @@ def build():
             resources.append([site_of[owner], f"{s}.clinic_visits", v])
 
     return {"members": members, "sites": sites, "zones": zones, "resources": resources,
-            "units": units, "cells": cells, "farm_township": farm_township, "pop_t": pop_t}
+            "units": units, "cells": cells, "farm_township": farm_township, "pop_t": pop_t,
+            "boundary": county_boundary()}
 
 
 def write_all(b) -> None:
@@ -599,6 +625,7 @@ seed = 0
               ["specialty", "visits_per_day", "cost_per_day", "referral_cost", "max_minutes"],
               [list(s) for s in SPECIALTIES])
     write_csv("resources.csv", ["site_id", "resource", "amount"], b["resources"])
+    write_boundary(b["boundary"], OUT)
 
 
 def check(b) -> None:
@@ -620,6 +647,12 @@ def check(b) -> None:
         pool = sum(p.get(s, 0) for p in OUTREACH_DAYS.values())
         n_grass = sum(1 for x in sites if x[3] == "township")
         assert d * n_grass <= pool, s
+
+    # every zone and site, in WGS-84 as the planner holds them, lies inside the WGS-84 boundary
+    county = shape(b["boundary"]["geometry"])
+    points = [(z[2], z[3]) for z in zones] + [(s[4], s[5]) for s in sites]
+    lon, lat = gcj02_to_wgs84([p[0] for p in points], [p[1] for p in points])
+    assert all(county.contains(Point(x, y)) for x, y in zip(lon, lat))
 
     # worst zone -> nearest site (all sites allow CT)
     worst = max(

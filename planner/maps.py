@@ -6,8 +6,9 @@ GeoJSON, a layer control and a legend written as a Leaflet control), so a map ne
 plugin and the HTML report can inline everything it needs (planner/html_report.py).
 
 Every element the tests (and a user's CSS) look for carries a class name: ``planner-site`` (one
-circle per site), ``planner-zone`` (one per zone), ``planner-relocation`` and ``planner-arrow``
-(one line and one arrowhead per relocation), ``planner-boundary``.
+circle per site), ``planner-site-label`` (its name, always shown), ``planner-zone`` (one per
+zone), ``planner-relocation`` and ``planner-arrow`` (one line and one arrowhead per relocation),
+``planner-boundary`` (the area's outline: the scenario's boundary.geojson, or one given).
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import math
 import numpy as np
 import pandas as pd
 
+from planner.boundary import check_boundary, polygons, read_boundary
+from planner.errors import ProblemList
 from planner.picture_data import PictureData, PictureError, check_equipment
 
 TILES = "OpenStreetMap"
 NO_UNIT = "#9e9e9e"     # zones with no unit of the equipment anywhere
 CHANGE_COLOURS = {"added": "#2e7d32", "removed": "#c62828", "changed": "#ef6c00",
                   "unchanged": "#757575"}
+LABEL_STYLE = ("<style>.leaflet-tooltip.planner-site-label {font: 600 11px/1.2 sans-serif; "
+               "padding: 1px 4px; background: rgba(255, 255, 255, 0.85);}</style>")
 
 
 def _new_map(points: pd.DataFrame, tiles: str | None):
@@ -86,13 +91,29 @@ def _add_popup(marker, lines: list[str]) -> None:
         content="<br>".join(lines)))
 
 
-def _add_tooltip(layer, text: str):
+def _add_tooltip(layer, text: str, **options):
     """A plain-text tooltip (escaped here; folium's Tooltip puts its text into a JavaScript
-    template literal unescaped); returns `layer`."""
+    template literal unescaped) with Leaflet's tooltip `options`; returns `layer`."""
     layer.add_child(_leaflet_script(
-        "{{ this._parent.get_name() }}.bindTooltip({{ this.content|tojson }});",
-        content=html.escape(text)))
+        "{{ this._parent.get_name() }}.bindTooltip({{ this.content|tojson }}"
+        "{% if this.options %}, {{ this.options|tojson }}{% endif %});",
+        content=html.escape(text), options=options))
     return layer
+
+
+def site_label(name: str, longest: int = 24) -> str:
+    """A site's name as a map label: the name before a gloss in parentheses ("秦栏镇卫生院
+    (Qinlan Township Health Centre)" -> "秦栏镇卫生院"), at most `longest` characters, so the
+    labels of a county's sites stay readable side by side."""
+    short = str(name).split(" (", 1)[0].strip() or str(name)
+    return short if len(short) <= longest else short[:longest - 1] + "\u2026"
+
+
+def _add_site_label(marker, name: str, radius: float) -> None:
+    """The site's name next to its circle, always shown (a permanent Leaflet tooltip; the
+    popup holds the rest)."""
+    _add_tooltip(marker, site_label(name), permanent=True, direction="right",
+                 offset=[round(radius), 0], className="planner-site-label")
 
 
 def _add_legend(m, title: str, rows: list[tuple[str, str]]) -> None:
@@ -134,14 +155,17 @@ def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | No
     import folium
 
     equipment = check_equipment(data, equipment)
-    points = pd.concat([data.sites[["lon", "lat"]], data.zones[["lon", "lat"]]])
+    boundary = _boundary_mapping(data.boundary if boundary is None else boundary)
+    points = pd.concat([data.sites[["lon", "lat"]], data.zones[["lon", "lat"]],
+                        _positions(boundary)])
     m = _new_map(points, tiles)
+    m.get_root().header.add_child(folium.Element(LABEL_STYLE), name="planner_label_style")
     zones_layer = folium.FeatureGroup(name=f"Zones: minutes to {equipment}")
     sites_layer = folium.FeatureGroup(name="Sites: units in service")
     moves_layer = folium.FeatureGroup(name="Relocations")
 
     if boundary is not None:
-        add_boundary(m, boundary)
+        _draw_boundary(m, boundary)
     found = data.zone_minutes(equipment)
     minutes = found.minutes.reindex(data.zones["zone_id"]).astype(float)
     colours, legend = _minute_colours(minutes.fillna(math.inf))
@@ -182,7 +206,7 @@ def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | No
             color="#1a237e", weight=3 if changed else 1.5, fill=True,
             fill_color="#3949ab" if total else "#ffffff", fill_opacity=0.8,
             className="planner-site")
-        _add_tooltip(marker, f"{site.name}: {total:.0f} unit(s)")
+        _add_site_label(marker, site.name, _site_radius(total))
         _add_popup(marker, lines)
         marker.add_to(sites_layer)
 
@@ -199,22 +223,38 @@ def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | No
 
 
 def add_boundary(m, boundary) -> None:
-    """Draw a boundary: a GeoJSON mapping or file path, a shapely geometry or a GeoDataFrame
-    (WGS-84 longitude/latitude)."""
-    import folium
+    """Draw a boundary on map `m`: a GeoJSON file path or mapping, a shapely geometry or a
+    GeoDataFrame (WGS-84 longitude/latitude); a clear error if it is not a usable outline."""
+    _draw_boundary(m, _boundary_mapping(boundary))
+
+
+def _boundary_mapping(boundary) -> dict | None:
+    """The checked GeoJSON mapping of a boundary as given to a map (see :func:`add_boundary`);
+    None for None or False (no boundary)."""
     from pathlib import Path
 
+    if boundary is None or boundary is False:
+        return None
+    problems = ProblemList()
     if isinstance(boundary, (str, Path)):
-        import json
-        try:
-            boundary = json.loads(Path(boundary).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise PictureError(f"boundary {boundary}: cannot be read as GeoJSON ({err}); give a "
-                               "GeoJSON file of the county boundary in WGS-84.") from None
-    if hasattr(boundary, "to_crs"):          # a GeoDataFrame or GeoSeries
-        boundary = boundary.to_crs("EPSG:4326").__geo_interface__
-    elif hasattr(boundary, "__geo_interface__"):
-        boundary = boundary.__geo_interface__
+        checked = read_boundary(Path(boundary), problems, label=f"boundary {boundary}")
+    else:
+        checked = check_boundary(boundary, "boundary", problems)
+    if problems.problems:
+        raise PictureError(str(problems.problems[0]))
+    return checked
+
+
+def _positions(boundary: dict | None) -> pd.DataFrame:
+    """lon, lat of every position of a boundary (none: an empty table)."""
+    found = [p[:2] for polygon in (polygons(boundary) if boundary else []) for ring in polygon
+             for p in ring]
+    return pd.DataFrame(found, columns=["lon", "lat"], dtype=float)
+
+
+def _draw_boundary(m, boundary: dict) -> None:
+    import folium
+
     folium.GeoJson(boundary, name="Boundary", style_function=lambda _: {
         "color": "#37474f", "weight": 2, "fill": False, "dashArray": "6 4",
         "className": "planner-boundary"}).add_to(m)

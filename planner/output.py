@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from planner.boundary import write_boundary
 from planner.errors import PlannerError
 from planner.publish import publish_folder
 
@@ -179,8 +180,9 @@ def write_plan_files(plan, work: Path) -> None:
     budget.csv, costs.csv, ledger.csv (term, site_id, zone_id, member, service, amount: the
     cost ledger that costs.csv sums by term), decisions.csv (changes.csv for a re-plan),
     access.csv (zone_id, service, population, minutes_before, minutes_after: minutes to the
-    nearest site offering each service, empty where none does; the access curves of a report)
-    and plan.gpkg (layers sites, zones, flows)."""
+    nearest site offering each service, empty where none does; the access curves of a report),
+    plan.gpkg (layers sites, zones, flows) and, when the scenario has one, its boundary.geojson
+    (the report draws it)."""
     write_json(plan_json(plan), work / "plan.json")
     for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
         write_csv(getattr(plan, name), work / f"{name}.csv")
@@ -190,6 +192,8 @@ def write_plan_files(plan, work: Path) -> None:
     if plan.changes is not None:
         write_csv(plan.changes, work / "changes.csv")
     write_csv(access_csv(plan.access_minutes), work / "access.csv")
+    if plan.boundary is not None:
+        write_boundary(plan.boundary, work)
     with _fixed_gpkg_date():
         for layer in ("sites", "zones", "flows"):
             frame = geodataframe(plan, layer)

@@ -11,6 +11,9 @@ access table (zone_id, service, population, minutes_before, minutes_after: ``acc
 pictures: the curves fall back to the KPIs' shares within 15/30/60 minutes, and the zones to the
 nearest-unit minutes of urgent.csv (equipment with an urgent condition), else to the mean minutes
 of the trips the plan serves (zones.csv); the legend says which.
+
+The scenario's area outline comes from ``plan.boundary`` or the folder's ``boundary.geojson``
+(planner/boundary.py), when the scenario has one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.errors import PlannerError
+from planner.boundary import FILE as BOUNDARY_FILE
+from planner.boundary import read_boundary
+from planner.errors import PlannerError, ProblemList
 
 class PictureError(PlannerError):
     """A plan (folder) that cannot be drawn (exit 2)."""
@@ -58,6 +63,7 @@ class PictureData:
     #                                      minutes_after (access.csv), when the plan has them
     urgent: pd.DataFrame | None = None   # urgent.csv: zone_id, equipment, nearest_minutes, ...
     zone_service: pd.DataFrame | None = None   # zones.csv: zone_id, service, mean_minutes, ...
+    boundary: dict | None = None   # GeoJSON outline of the area (boundary.geojson), if any
 
     @property
     def equipment_names(self) -> list[str]:
@@ -145,7 +151,7 @@ def from_plan(plan) -> PictureData:
         plan.scenario, plan.status, plan.objective, plan.currency, plan.kpis,
         plan.geometry["sites"], plan.geometry["zones"], plan.equipment,
         plan.specialist_days[["site_id", "specialty", "outreach_days"]], plan.decisions,
-        plan.costs, access, plan.urgent, plan.zones)
+        plan.costs, access, plan.urgent, plan.zones, plan.boundary)
 
 
 # The numeric columns of the folder tables read here (comparison.NUMERIC covers the rest).
@@ -201,7 +207,20 @@ def from_folder(folder: str | Path) -> PictureData:
         info.get("objective"), str(info.get("currency", "")), info.get("kpis") or {},
         sites, _folder_zones(folder), record.equipment,
         tables["specialist_days.csv"][["site_id", "specialty", "outreach_days"]],
-        record.decisions, costs, access, tables.get("urgent.csv"), tables.get("zones.csv"))
+        record.decisions, costs, access, tables.get("urgent.csv"), tables.get("zones.csv"),
+        _folder_boundary(folder))
+
+
+def _folder_boundary(folder: Path) -> dict | None:
+    """The folder's boundary.geojson (written with the plan when its scenario has one)."""
+    if not (folder / BOUNDARY_FILE).exists():
+        return None
+    problems = ProblemList()
+    boundary = read_boundary(folder / BOUNDARY_FILE, problems)
+    if problems.problems:
+        raise PictureError(f"{folder}: {problems.problems[0]} Write the plan again, or delete "
+                           f"{BOUNDARY_FILE} from the folder to draw the map without it.")
+    return boundary
 
 
 def _folder_zones(folder: Path) -> pd.DataFrame:

@@ -62,6 +62,8 @@ class Plan:
     # zone_id, service, population, minutes_before, minutes_after: minutes from each zone to the
     # nearest site offering each service, today and after the plan (inf: none; access.csv)
     access_minutes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # the scenario's area outline (GeoJSON, WGS-84; boundary.geojson of the plan folder), if any
+    boundary: dict | None = field(default=None, repr=False)
 
     def access(self, service: str, minutes: float) -> Access:
         """Share of residents within `minutes` of `service` before and after the plan: a site
@@ -149,10 +151,11 @@ class Plan:
 
     def explore(self, equipment: str | None = None, *, tiles: str | None = "OpenStreetMap",
                 boundary=None):
-        """An interactive folium (Leaflet) map: sites sized by units in service, zones coloured
-        by minutes to the nearest unit of `equipment` (default: the first), relocations as
-        arrows, `boundary` (GeoJSON, shapely geometry or GeoDataFrame) when given
-        (planner/maps.py)."""
+        """An interactive folium (Leaflet) map: sites sized by units in service and labelled by
+        name, zones coloured by minutes to the nearest unit of `equipment` (default: the
+        first), relocations as arrows, and the scenario's boundary, or `boundary` (a GeoJSON
+        file or mapping, shapely geometry or GeoDataFrame) when given; `boundary=False` draws
+        none (planner/maps.py)."""
         from planner.maps import plan_map
         from planner.picture_data import from_plan
         return plan_map(from_plan(self), equipment, tiles=tiles, boundary=boundary)
@@ -253,7 +256,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
                 decision_table(new, moved, days), ledger=entries,
-                access_minutes=_access_table(inp, equipment, specialist))
+                access_minutes=_access_table(inp, equipment, specialist),
+                boundary=scenario.boundary)
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:

@@ -184,11 +184,12 @@ def test_unknown_equipment_is_a_clear_error(county):
 def test_boundary_is_drawn_only_when_given(county):
     from shapely.geometry import box
     plan = county[1]
-    assert "planner-boundary" not in rendered(plan.explore(tiles=None))
+    # the county's own boundary.geojson is drawn by default (tests/test_geography.py)
+    assert "planner-boundary" not in rendered(plan.explore(tiles=None, boundary=False))
     sites = plan.geometry["sites"]
     outline = box(sites["lon"].min(), sites["lat"].min(), sites["lon"].max(), sites["lat"].max())
     assert "planner-boundary" in rendered(plan.explore(tiles=None, boundary=outline))
-    with pytest.raises(PictureError, match="cannot be read as GeoJSON"):
+    with pytest.raises(PictureError, match="boundary /no/such/boundary.geojson: cannot be opened"):
         plan.explore(boundary="/no/such/boundary.geojson")
 
 
