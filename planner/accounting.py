@@ -19,10 +19,14 @@ import numpy as np
 import pandas as pd
 
 from planner.inputs import ModelInputs
-from planner.ledger import PENALTY_TERMS, TERMS
+from planner.ledger import PENALTY_TERMS, TERMS, term_words
+from planner.report import name_of, named
 
+# the contract's columns (DESIGN.md section 5), then the words a person reads: the member's name
+# and who pays whom (`direction`, see `payment_words`)
 TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "transfer",
                     "final_cost", "gain"]
+TRANSFER_TABLE_COLUMNS = [*TRANSFER_COLUMNS, "name", "direction"]
 
 
 # the terms whose cost a service's tariff recovers: what it takes to provide the service
@@ -81,9 +85,22 @@ def cents_keeping_sum(values: pd.Series, total_cents: int) -> np.ndarray:
     return floor
 
 
-def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) -> pd.DataFrame:
+def payment_words(transfer: float, money: str) -> str:
+    """Who pays whom, in words: a positive transfer is paid into the consortium pool, a negative
+    one received from it; `money` is the amount as it should read (e.g. "1,234.56 CNY")."""
+    if transfer > 0:
+        return f"pays {money} into the consortium pool"
+    if transfer < 0:
+        return f"receives {money} from the consortium pool"
+    return "neither pays nor receives"
+
+
+def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series,
+              names: pd.Series | None = None, currency: str = "") -> pd.DataFrame:
     """transfers.csv: final_cost = C({m}) - x[m]; transfer = final_cost - borne_cost (paid if
-    positive, received if negative); gain = C({m}) - final_cost = x[m].
+    positive, received if negative); gain = C({m}) - final_cost = x[m]. Then `name` (from
+    `names`, member -> name; empty where none is given) and `direction`, the transfer in
+    words to the cent ("pays 1,234.56 CNY into the consortium pool").
 
     All amounts are computed in integer cents so that the invariants hold exactly: standalone
     costs are rounded; borne costs are rounded to add up to C(N) (rounded); the allocation to add
@@ -101,7 +118,11 @@ def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series) ->
                           "borne_cost": borne_c / 100.0, "allocation": alloc_c / 100.0,
                           "transfer": (final - borne_c) / 100.0, "final_cost": final / 100.0,
                           "gain": alloc_c / 100.0})
-    return table[TRANSFER_COLUMNS]
+    given = pd.Series(dtype=object) if names is None else names
+    table["name"] = [name_of(given.get(m)) for m in members]
+    unit = f" {currency}" if currency else ""
+    table["direction"] = [payment_words(t, f"{abs(t):,.2f}{unit}") for t in table["transfer"]]
+    return table[TRANSFER_TABLE_COLUMNS]
 
 
 def savings_by_term(standalone_terms: dict[str, dict[str, float]],
@@ -109,6 +130,8 @@ def savings_by_term(standalone_terms: dict[str, dict[str, float]],
     """Where the savings come from: per cost term, the members' standalone costs summed, the
     grand plan's cost and their difference. The `savings` column sums to v(N) = sum_m C({m}) -
     C(N), because every cost is the sum of its ledger terms (one price book, planner/ledger.py).
+    `label` is the term in words and `priced` says it is a priced penalty (a price on a rule
+    not kept, not cash: the savings of a township that no longer refers its stroke cases late).
 
     `standalone_terms`: member -> term -> amount of its plan alone; `grand_terms`: term -> amount.
     """
@@ -119,24 +142,27 @@ def savings_by_term(standalone_terms: dict[str, dict[str, float]],
     grand = [float(grand_terms.get(t, 0.0)) for t in terms]
     table = pd.DataFrame({"term": terms, "standalone": alone, "grand": grand})
     table["savings"] = table["standalone"] - table["grand"]
+    table["label"] = [term_words(t) for t in terms]
+    table["priced"] = [t in PENALTY_TERMS for t in terms]
     return table
 
 
 def transfer_flags(table: pd.DataFrame, budgets: pd.Series) -> list[dict]:
     """Transfers a manager should look at twice: one whose size exceeds the member's standalone
     cost (it pays or receives more than planning alone would cost it in a year) or its capital
-    budget contribution. `table` is transfers.csv (TRANSFER_COLUMNS); `budgets`: member ->
-    budget_contribution."""
+    budget contribution. `table` is transfers.csv (TRANSFER_COLUMNS, and `name` when it has
+    one: the text names the member); `budgets`: member -> budget_contribution."""
     flags = []
-    for row in table.itertuples():
-        size = abs(row.transfer)
-        limits = (("standalone_cost", row.standalone_cost),
-                  ("budget_contribution", float(budgets.get(row.member, np.nan))))
+    for row in table.to_dict("records"):
+        size = abs(row["transfer"])
+        limits = (("standalone_cost", row["standalone_cost"]),
+                  ("budget_contribution", float(budgets.get(row["member"], np.nan))))
         for name, limit in limits:
             if np.isfinite(limit) and size > limit + 0.005:
-                verb = "pays" if row.transfer > 0 else "receives"
-                flags.append({"member": row.member, "transfer": float(row.transfer),
+                verb = "pays" if row["transfer"] > 0 else "receives"
+                who = named(row["member"], row.get("name"))
+                flags.append({"member": row["member"], "transfer": float(row["transfer"]),
                               "exceeds": name, "limit": float(limit),
-                              "text": f"{row.member} {verb} {size:,.2f}, more than its "
+                              "text": f"{who} {verb} {size:,.2f}, more than its "
                                       f"{name.replace('_', ' ')} ({limit:,.2f})"})
     return flags

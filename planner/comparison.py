@@ -9,6 +9,11 @@ costs by member, sites) are empty for it. The decision changes are the same tabl
 writes as changes.csv (:func:`planner.decisions.decision_changes`); every other table has the
 columns of its keys then ``before, after, change`` (after minus before), one row per key that is
 non-zero in either plan, sorted by the keys.
+
+The tables keep the plans' exact values (tests re-derive them). What a person or a script reads
+(`summary`, `to_json`: `planner diff`) is rounded: money to the currency's cents, units, days and
+shares to DIGITS decimals, the change recomputed from the rounded values; the summary leaves out
+what did not change once rounded, and prints no e-notation.
 """
 
 from __future__ import annotations
@@ -23,8 +28,13 @@ import pandas as pd
 
 from planner.decisions import change_count, decision_changes, normalise
 from planner.errors import PlannerError
+from planner.ledger import term_words
 
 CHANGE = ["before", "after", "change"]
+CENT_DIGITS = 2            # money: the currency's cents
+DIGITS = 6                 # unit counts, days, shares
+MONEY_TABLES = ("capital", "costs", "member_costs")
+MONEY_KPIS = ("annual_cost", "capital_budget", "capital_used")   # the other KPIs are not money
 
 
 class CompareError(PlannerError):
@@ -92,30 +102,97 @@ class Comparison:
         from planner.maps import comparison_map
         return comparison_map(self, tiles=tiles)
 
+    def rounded(self, name: str) -> pd.DataFrame:
+        """Table `name` (one of TABLES, or "costs_by_member") as people read it: money to the
+        cents, the rest to DIGITS decimals (:func:`rounded`)."""
+        table = self.costs_by_member() if name == "costs_by_member" else getattr(self, name)
+        return rounded(table, is_money(name, table))
+
     def to_json(self) -> dict:
+        """Every table, rounded (numbers stay numbers)."""
         from planner.output import json_safe
         data = {"before": self.before, "after": self.after, "changes": self.changes}
-        data.update({name: getattr(self, name).to_dict("records") for name in self.TABLES})
+        data.update({name: self.rounded(name).to_dict("records") for name in self.TABLES})
         return json_safe(data)
 
     def summary(self) -> str:
+        """The decision changes, then each table's rows that changed once rounded; money with
+        thousands separators and cents, cost terms in words."""
         lines = [f"{self.before} -> {self.after}: {self.changes} change(s) in the decisions."]
         if len(self.decisions):
             lines.append(self.decisions.to_string(index=False))
-        sections = [("Units in service that changed:", self.units),
-                    ("Capital spent by member that changed:", self.capital),
-                    ("KPIs that changed:", self.kpis)]
-        for title, table in sections:
-            moved = table[table["change"].abs() > 1e-12]
-            if len(moved):
-                lines += ["", title, moved.to_string(index=False)]
-        if len(self.costs):
-            lines += ["", "Annual cost by term:", self.costs.to_string(index=False)]
-        by_member = self.costs_by_member()
-        moved = by_member[by_member["change"].abs() > 1e-6]
-        if len(moved):
-            lines += ["", "Annual cost borne by member that changed:", moved.to_string(index=False)]
+        sections = [("Units in service that changed:", "units"),
+                    ("Capital spent by member that changed:", "capital"),
+                    ("KPIs that changed:", "kpis"),
+                    ("Annual cost by term that changed:", "costs"),
+                    ("Annual cost borne by member that changed:", "costs_by_member")]
+        for title, name in sections:
+            table = self.rounded(name)
+            money = is_money(name, table)
+            moved = (table["change"] != 0).to_numpy()
+            if moved.any():
+                shown = table[moved].reset_index(drop=True)
+                if name == "costs":
+                    shown["term"] = shown["term"].map(term_words)
+                lines += ["", title, _text(shown, money[moved])]
         return "\n".join(lines)
+
+
+def is_money(name: str, table: pd.DataFrame) -> np.ndarray:
+    """Which rows of comparison table `name` are money: all of capital and the cost tables;
+    the KPIs named in MONEY_KPIS (nested keys by their first part); nothing else."""
+    if name in (*MONEY_TABLES, "costs_by_member"):
+        return np.ones(len(table), dtype=bool)
+    if name == "kpis":
+        return table["kpi"].astype(str).str.split(".").str[0].isin(MONEY_KPIS).to_numpy()
+    return np.zeros(len(table), dtype=bool)
+
+
+def rounded(table: pd.DataFrame, money: np.ndarray) -> pd.DataFrame:
+    """before and after rounded (money rows to CENT_DIGITS, others to DIGITS); change is after
+    minus before of the rounded values, so the three agree to the cent."""
+    out = table.copy()
+    if out.empty:
+        return out
+
+    def round_rows(values: pd.Series) -> np.ndarray:
+        x = values.to_numpy(float)
+        return np.where(money, np.round(x, CENT_DIGITS), np.round(x, DIGITS)) + 0.0
+
+    for column in ("before", "after"):
+        out[column] = round_rows(out[column])
+    out["change"] = round_rows(out["after"] - out["before"])
+    if all(float(v).is_integer() for v in out[CHANGE].to_numpy().ravel()):
+        out[CHANGE] = out[CHANGE].astype(np.int64)
+    return out
+
+
+def _number(value: float, money: bool, sign: bool = False) -> str:
+    """A rounded number for the terminal: money with thousands separators and cents, whole
+    numbers without decimals, others with up to DIGITS decimals; never e-notation."""
+    plus = "+" if sign else ""
+    if money:
+        return f"{value:{plus},.{CENT_DIGITS}f}"
+    if float(value).is_integer():
+        return f"{value:{plus},.0f}"
+    return f"{value:{plus},.{DIGITS}f}".rstrip("0")
+
+
+def _text(table: pd.DataFrame, money: np.ndarray) -> str:
+    """A rounded table as text: keys left-aligned, before/after/change (`_number`) right-aligned."""
+    keys = [c for c in table.columns if c not in CHANGE]
+    cells = {c: [str(v) for v in table[c]] for c in keys}
+    cells.update({c: [_number(v, m, sign=c == "change") for v, m in zip(table[c], money)]
+                  for c in CHANGE})
+    widths = {c: max(len(c), *(len(v) for v in cells[c])) for c in cells}
+
+    def line(values: dict) -> str:
+        return " ".join([*(values[c].ljust(widths[c]) for c in keys),
+                         *(values[c].rjust(widths[c]) for c in CHANGE)]).rstrip()
+
+    rows = [line({c: c for c in cells})]
+    rows += [line({c: cells[c][k] for c in cells}) for k in range(len(table))]
+    return "\n".join(rows)
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, float]:

@@ -118,7 +118,8 @@ def report_html(folder: str | Path, equipment: str | None = None) -> str:
     leaflet_js, leaflet_css = leaflet_assets()
     environment = Environment(loader=PackageLoader("planner", "static"),
                               autoescape=select_autoescape(["html"]))
-    decisions = data.decisions
+    from planner.report import with_site_names
+    decisions = with_site_names(data.decisions, data.sites)   # a name beside each site id
     page = environment.get_template("report.html").render(
         generator=GENERATOR, data=data, kpis=kpi_rows(data), decisions=decisions,
         leaflet_js=leaflet_js, leaflet_css=leaflet_css, map_head=head, map_body=body,

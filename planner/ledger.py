@@ -36,6 +36,21 @@ TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "ser
 # Priced violations (soft urgent coverage, the games' bought-in policy days): in the ledger and in
 # the MILP objective, but outside the contract objective of docs/design.md section 5.
 PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall", "equity_shortfall")
+# What each term is called wherever a person reads it (summaries, the report, the sharing
+# statements, `planner diff`); the keys stay the names of files and JSON. A priced penalty is a
+# price put on a rule not kept, never money anyone pays: its words say so.
+TERM_WORDS = {
+    "annual_capital": "capital (annualised)",
+    "operating": "operating",
+    "relocation": "relocation",
+    "outreach": "outreach days",
+    "travel": "patient travel (time valued)",
+    "service": "per-exam service",
+    "referral": "referrals out of the consortium",
+    "uncovered_penalty": "late urgent cases (priced, not cash)",
+    "policy_shortfall": "policy outreach days not staffed (priced, not cash)",
+    "equity_shortfall": "equity targets missed (priced, not cash)",
+}
 KEYS = ("site_id", "zone_id", "member", "service")
 COLUMNS = ["term", *KEYS, "amount"]
 
@@ -177,6 +192,11 @@ def prices(inp: ModelInputs) -> PriceBook:
             add("equity_shortfall", variable, np.full(len(zone), float(penalty)), len(zone),
                 None, zone, at(home, zone), k)
     return PriceBook(tuple(out))
+
+
+def term_words(term: str) -> str:
+    """A cost term as a person reads it (TERM_WORDS); a key outside the vocabulary as it is."""
+    return TERM_WORDS.get(term, term)
 
 
 def ledger(inp: ModelInputs, values: dict[str, np.ndarray]) -> pd.DataFrame:

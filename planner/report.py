@@ -1,6 +1,46 @@
-"""A short, readable summary of a plan (what `planner plan` prints)."""
+"""A short, readable summary of a plan (what `planner plan` prints), and how ids are shown to
+the people who read the planner's output: beside their names (sites.csv, members.csv), since
+an official knows 金集镇卫生院, not S_JINJI.
+"""
 
 from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+
+def name_of(value) -> str:
+    """A name cell as text: "" when it is missing or blank."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def named(key: str, name=None) -> str:
+    """An id beside its name, "金集镇卫生院 [S_JINJI]"; the id alone when it has no name (or
+    the name is the id)."""
+    text = name_of(name)
+    return f"{text} [{key}]" if text and text != key else str(key)
+
+
+def site_names(sites: pd.DataFrame | None) -> pd.Series:
+    """site_id -> name of a plan's sites table (empty when it has no names)."""
+    if sites is None or not {"site_id", "name"} <= set(sites.columns):
+        return pd.Series(dtype=object)
+    return pd.Series(sites["name"].map(name_of).to_numpy(), index=sites["site_id"].to_numpy())
+
+
+def with_site_names(table: pd.DataFrame, sites: pd.DataFrame | None) -> pd.DataFrame:
+    """`table` with a `name` column (the site's name) right after its `site_id` column: the
+    decisions table of the report."""
+    if "site_id" not in table.columns:
+        return table
+    names = site_names(sites)
+    out = table.copy()
+    out.insert(list(out.columns).index("site_id") + 1, "name",
+               [name_of(names.get(i)) for i in out["site_id"]])
+    return out
 
 
 def _money(x: float | None, currency: str) -> str:
@@ -38,22 +78,9 @@ def summary_text(plan) -> str:
         f"{_money(k['capital_budget'], plan.currency)}",
         f"In-county treatment rate: {_share(k['in_county_rate'])}",
     ]
-    eq = plan.equipment
-    changed = eq[(eq["new"] > 0) | (eq["relocated_in"] > 0) | (eq["relocated_out"] > 0)]
-    lines.append("New / relocated units:" if len(changed) else "New units: none")
-    for r in changed.itertuples():
-        parts = [f"+{r.new:.0f} new"] if r.new else []
-        parts += [f"+{r.relocated_in:.0f} moved in"] if r.relocated_in else []
-        parts += [f"-{r.relocated_out:.0f} moved out"] if r.relocated_out else []
-        lines.append(f"  {r.equipment:<6} {r.site_id:<20} {', '.join(parts)}"
-                     f" -> {r.total:.0f} in service, {100 * r.utilization:.0f}% used")
-    days = plan.specialist_days
-    by_site = days[days["outreach_days"] > 0].pivot_table(
-        index="site_id", columns="specialty", values="outreach_days", aggfunc="sum",
-        fill_value=0)
-    if len(by_site):
-        lines.append("Outreach days by site:")
-        lines += ["  " + line for line in by_site.astype(int).to_string().splitlines()]
+    names = site_names(plan.geometry.get("sites"))
+    lines += _unit_lines(plan.equipment, names)
+    lines += _outreach_lines(plan.specialist_days, names)
     lines.append("Residents within 15 / 30 / 60 minutes (before -> after):")
     for e in sorted({key.split("_within_")[0] for key in k["access_after"]}):
         cells = [f"{_share(k['access_before'][f'{e}_within_{t}min'])} -> "
@@ -63,3 +90,38 @@ def summary_text(plan) -> str:
         lines.append(f"Zones without urgent cover: {k['urgent_uncovered_zones']} "
                      "(soft coverage: priced, see urgent.csv)")
     return "\n".join(lines)
+
+
+def _unit_lines(eq: pd.DataFrame, names: pd.Series) -> list[str]:
+    """One line per site and equipment whose units change; the site's name ends the line (names
+    vary in length and script, so they do not break the columns)."""
+    changed = eq[(eq["new"] > 0) | (eq["relocated_in"] > 0) | (eq["relocated_out"] > 0)]
+    lines = ["New / relocated units:" if len(changed) else "New units: none"]
+    for r in changed.itertuples():
+        parts = [f"+{r.new:.0f} new"] if r.new else []
+        parts += [f"+{r.relocated_in:.0f} moved in"] if r.relocated_in else []
+        parts += [f"-{r.relocated_out:.0f} moved out"] if r.relocated_out else []
+        name = name_of(names.get(r.site_id))
+        lines.append(f"  {r.equipment:<6} {r.site_id:<20} {', '.join(parts)}"
+                     f" -> {r.total:.0f} in service, {100 * r.utilization:.0f}% used"
+                     + (f"   {name}" if name else ""))
+    return lines
+
+
+def _outreach_lines(days: pd.DataFrame, names: pd.Series) -> list[str]:
+    """Outreach days by site (rows) and specialty (columns); the site's name ends each row, so
+    names of any length or script leave the columns aligned."""
+    by_site = days[days["outreach_days"] > 0].pivot_table(
+        index="site_id", columns="specialty", values="outreach_days", aggfunc="sum",
+        fill_value=0).astype(int)
+    if not len(by_site):
+        return []
+    first = max(len("site_id"), *(len(str(i)) for i in by_site.index))
+    widths = [max(len(str(c)), *(len(str(v)) for v in by_site[c])) for c in by_site.columns]
+    header = "  ".join([f"{'site_id':<{first}}",
+                        *(f"{str(c):>{w}}" for c, w in zip(by_site.columns, widths))])
+    lines = ["Outreach days by site:", f"  {header}" + ("  name" if len(names) else "")]
+    for site, row in by_site.iterrows():
+        cells = [f"{str(site):<{first}}", *(f"{v:>{w}}" for v, w in zip(row, widths))]
+        lines.append(("  " + "  ".join(cells) + f"  {name_of(names.get(site))}").rstrip())
+    return lines

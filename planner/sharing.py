@@ -27,6 +27,7 @@ import pandas as pd
 
 from planner.accounting import (
     borne_costs,
+    payment_words,
     savings_by_term,
     transfer_flags,
     transfers,
@@ -37,7 +38,9 @@ from planner.games import core as game_core
 from planner.games import rules as game_rules
 from planner.games.game import Game
 from planner.games.sampling import efficient_estimates, stratified_shapley
+from planner.ledger import term_words
 from planner.progress import Deadline, Progress, TimeBudgetSpent
+from planner.report import named
 from planner.scenario import Scenario
 
 EXACT_RULES = ("shapley", "banzhaf", "nucleolus", "prenucleolus", "least-core", "equal-split")
@@ -60,6 +63,7 @@ CORE_TOL = 1e-6             # relative to v(N)
 GENERATION_TOL = CORE_TOL / 4
 CACHED_ROWS = 16            # cached coalitions handed to the excess LP per round
 PROBE_NODES = 20            # a separation MILP's first try (candidates come early; proof late)
+CENTS = "%.2f"              # transfers.csv: amounts to the currency's cents
 
 
 class SharingArgumentError(PlannerError):
@@ -100,16 +104,16 @@ class Sharing:
     stats: dict = field(default_factory=dict)     # solves, MILPs, seconds (benchmarks)
 
     def statements(self) -> list[str]:
-        """One line per member that a manager can read."""
+        """One line per member that a manager can read: the member by name (its id in
+        brackets), what it pays into or receives from the pool, what it gains."""
         lines = []
-        for r in self.transfers.itertuples():
-            verb = "pays" if r.transfer > 0 else "receives"
-            money = abs(r.transfer) / 1e6
-            lines.append(f"{r.member}: {verb} {money:,.2f} M {self.currency} "
-                         f"{'into' if r.transfer > 0 else 'from'} the consortium pool; "
-                         f"gains {r.gain / 1e6:,.2f} M {self.currency} a year versus planning "
-                         f"alone (final cost {r.final_cost / 1e6:,.2f} M instead of "
-                         f"{r.standalone_cost / 1e6:,.2f} M).")
+        for r in self.transfers.to_dict("records"):
+            money = f"{abs(r['transfer']) / 1e6:,.2f} M {self.currency}"
+            lines.append(f"{named(r['member'], r.get('name'))}: "
+                         f"{payment_words(r['transfer'], money)}; "
+                         f"gains {r['gain'] / 1e6:,.2f} M {self.currency} a year versus planning "
+                         f"alone (final cost {r['final_cost'] / 1e6:,.2f} M instead of "
+                         f"{r['standalone_cost'] / 1e6:,.2f} M).")
         return lines
 
     def to_json(self) -> dict:
@@ -138,7 +142,7 @@ class Sharing:
         """sharing.json and transfers.csv into `folder` (a plan folder, for re-planning jobs)."""
         from planner.output import write_csv, write_json
         write_json(self.to_json(), folder / "sharing.json")
-        write_csv(self.transfers, folder / "transfers.csv")
+        write_csv(self.transfers, folder / "transfers.csv", float_format=CENTS)
 
 
 # --- the separation oracle of the planning game --------------------------------------------------
@@ -595,7 +599,9 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
                           "separation_status": f"not run: {stop}"}
                 nearest = None
     allocation = pd.Series(allocation).reindex(members)
-    table = transfers(standalone, borne, allocation)
+    names = scenario.members.set_index("member")["name"] \
+        if "name" in scenario.members else None
+    table = transfers(standalone, borne, allocation, names, scenario.settings.currency)
     _check_invariants(table, savings)
     budgets = scenario.members.set_index("member")["budget_contribution"] \
         if "budget_contribution" in scenario.members else pd.Series(dtype=float)
@@ -640,9 +646,11 @@ def sharing_summary(sharing: Sharing) -> str:
              f"{sharing.savings / m:,.2f} M a year",
              _core_line(sharing)]
     if sharing.savings_by_term is not None:
-        parts = [f"{r.term} {r.savings / m:,.2f}" for r in sharing.savings_by_term.itertuples()
+        shown = [(term_words(r.term), r.savings) for r in sharing.savings_by_term.itertuples()
                  if abs(r.savings) >= 5e3]
-        lines.append("Where the savings come from (M a year): " + "; ".join(parts))
+        width = max((len(words) for words, _ in shown), default=0)
+        lines.append(f"Where the savings come from (M {sharing.currency} a year):")
+        lines += [f"  {words:<{width}}  {savings / m:>8,.2f}" for words, savings in shown]
     lines += sharing.statements()
     if sharing.error_bounds:
         b = sharing.error_bounds
