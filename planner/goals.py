@@ -8,6 +8,10 @@ mutable parameter (-inf/+inf while the goal is optimised, so the row is idle).
 
 The same block answers the epsilon-constraint question of a Pareto front: the least annual cost
 with at least P residents covered is solve 2 alone with the level set to P.
+
+Every constraint of the cost model holds under a goal, the urgent-coverage rows included (a
+stroke rule stays a rule while a study maximises 15-minute coverage). `relax_urgent=True` drops
+the urgent-coverage rows of the goal's equipment, for pure location studies (p-centre, MCLP).
 """
 
 from __future__ import annotations
@@ -35,31 +39,39 @@ class GoalError(PlannerError):
 @dataclass(frozen=True)
 class Goal:
     """kind: cost | coverage | worst-minutes; service: the equipment E (coverage, worst-minutes);
-    minutes: T (coverage only)."""
+    minutes: T (coverage only); relax_urgent: drop the urgent-coverage rows of E (a pure
+    location study; never under cost)."""
 
     kind: str = "cost"
     service: str | None = None
     minutes: float | None = None
+    relax_urgent: bool = False
 
     @property
     def is_cost(self) -> bool:
         return self.kind == "cost"
 
     def report(self, value: float | None) -> dict:
-        """plan.json `goal`: kind, service, minutes (coverage only), value."""
+        """plan.json `goal`: kind, service, minutes (coverage only), relax_urgent, value.
+        relax_urgent is written under every goal, false included, so that a reader never has
+        to guess what a missing key means."""
         data = {"kind": self.kind, "service": self.service}
         if self.kind == "coverage":
             data["minutes"] = self.minutes
+        data["relax_urgent"] = self.relax_urgent
         data["value"] = value
         return data
 
 
 def make_goal(scenario, goal: str | Goal | None = None, service: str | None = None,
-              minutes: float | None = None) -> Goal:
+              minutes: float | None = None, relax_urgent: bool | None = None) -> Goal:
     """The Goal asked for, checked against the scenario (a GoalError says which argument and
-    what to give instead)."""
+    what to give instead). relax_urgent=None keeps a given Goal's own (else False)."""
     if isinstance(goal, Goal):
+        if relax_urgent is None:
+            relax_urgent = goal.relax_urgent
         goal, service, minutes = goal.kind, goal.service, goal.minutes
+    relax = _relax_flag(relax_urgent)
     kind = "cost" if goal is None else str(goal).strip().lower().replace("_", "-")
     if kind not in GOALS:
         raise GoalError(f"goal {goal!r} is not known; use one of {', '.join(GOALS)} "
@@ -68,6 +80,12 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
         if service is not None or minutes is not None:
             raise GoalError("--service and --minutes belong to --goal coverage or worst-minutes; "
                             "the cost goal takes neither (drop them, or give a goal).")
+        if relax:
+            raise GoalError("--relax-urgent (relax_urgent=True in Python) belongs to --goal "
+                            "coverage or worst-minutes, for a pure location study; the cost "
+                            "goal keeps every urgent-coverage rule (drop the flag, or give a "
+                            "goal; [urgent] soft = true in scenario.toml prices the rule "
+                            "instead).")
         return Goal()
     equipment = list(scenario.equipment["equipment"].astype(str))
     if service is None or str(service) not in equipment:
@@ -79,7 +97,7 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
         if minutes is not None:
             raise GoalError("--minutes belongs to --goal coverage; worst-minutes finds the "
                             "minutes itself (drop --minutes).")
-        return Goal(kind, str(service))
+        return Goal(kind, str(service), relax_urgent=relax)
     try:
         value = float(minutes)
     except (TypeError, ValueError):
@@ -87,13 +105,26 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
     if not (math.isfinite(value) and value > 0):
         raise GoalError(f"goal coverage needs --minutes (minutes= in Python), a number of "
                         f"minutes > 0 (got {minutes!r}); e.g. --minutes 30.")
-    return Goal(kind, str(service), value)
+    return Goal(kind, str(service), value, relax)
+
+
+def _relax_flag(value) -> bool:
+    """relax_urgent as a bool: True, False or None (False); anything else is a GoalError (a
+    string such as "false" would otherwise read as true)."""
+    if value is None:
+        return False
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise GoalError(f"relax_urgent must be True or False, not {value!r} (relax_urgent= in "
+                    "Python; --relax-urgent on the command line takes no value).")
 
 
 def goal_inputs(inp: ModelInputs, goal: Goal) -> ModelInputs:
-    """The cost model's inputs without the urgent-coverage rows of the goal's equipment: under a
-    coverage or worst-minutes goal of E, the goal replaces them (docs/design.md section 7)."""
-    if goal.is_cost:
+    """The model's inputs for the goal: the cost model's own, every urgent-coverage row kept
+    (docs/design.md section 7); with relax_urgent, without the urgent-coverage rows of the
+    goal's equipment (a pure location study). The dropped rows leave `COVER_ROWS` and `cover`,
+    so the model's shape key (planner.model.model_shape) tells the two models apart."""
+    if not goal.relax_urgent:
         return inp
     kept = inp.cover_rows["equipment"] != goal.service
     return replace(inp, cover=inp.cover[inp.cover["equipment"] != goal.service],
@@ -350,8 +381,9 @@ def _least_cost_at(session, options, level: float, first, first_result):
             raise
         raise InfeasibleError([f"no plan covers {math.ceil(level):,.0f} residents within "
                                f"{goal.minutes:g} minutes of {goal.service} under the other "
-                               "constraints (budget, tiers, per-site maxima); ask for fewer, or "
-                               "raise the budget."] + err.causes, err.families) from None
+                               "constraints (budget, urgent coverage, tiers, per-site maxima); "
+                               "ask for fewer, or raise the budget."] + err.causes,
+                              err.families) from None
     if plan.objective is None and first is not None:
         plan = first          # solve 2 found nothing in time: solve 1's plan attains the goal
     if plan.objective is None:

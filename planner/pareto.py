@@ -8,9 +8,14 @@ Two ways to trace one, both on the coverage goal of equipment E within T minutes
 * by coverage level (`coverage_levels=[...]`): the epsilon-constraint front, the least annual
   cost with at least P residents covered, at each level P, on the scenario's own budget;
   `coverage_levels=N` spaces N levels evenly from the coverage of the least-cost plan to the
-  most coverage the budget allows. Both ends are points of the goal's own model, in which the
-  goal replaces the urgent-coverage rows of E (docs/design.md section 7), so the left end can cover
-  fewer residents, and cost less, than the plan of the cost goal.
+  most coverage the budget allows.
+
+Every constraint of the cost model holds at every point, urgent coverage included
+(docs/design.md section 7): no point costs less than the cost goal's plan of its budget, and a
+budget that cannot keep the urgent rule is a row with status infeasible and the reason in
+`message`, not a cheaper plan. `relax_urgent=True` drops the urgent-coverage rows of E (a pure
+location study); the column `urgent_uncovered_zones` then counts the populated zones each
+point's plan leaves without its urgent cover (0 when the rule is kept; empty without a plan).
 
 The points are solved like a sweep (planner/sweep.py): in fixed chunks, each on one persistent
 session, here or on an executor; each point is a full Plan.
@@ -31,7 +36,7 @@ from planner.scenario import Scenario
 from planner.sweep import Point, SweepError, run_points
 
 COLUMNS = ["budget", "covered_population", "annual_cost", "coverage_level", "status",
-           "mip_gap", "solve_seconds", "capital_used", "message"]
+           "mip_gap", "solve_seconds", "capital_used", "urgent_uncovered_zones", "message"]
 
 
 class ParetoError(SweepError):
@@ -98,6 +103,16 @@ def _numbers(values, what: str, low: float = 0.0) -> list[float]:
     return out
 
 
+def urgent_uncovered_zones(plan) -> int | None:
+    """Populated zones whose urgent rule (any urgent condition of the scenario) the plan does
+    not meet, from its `urgent` table, which lists every rule, relaxed ones included; None
+    without a plan."""
+    if plan is None or plan.objective is None:
+        return None
+    urgent = plan.urgent
+    return int(urgent.loc[~urgent["covered"].astype(bool), "zone_id"].nunique())
+
+
 def _spaced_levels(scenario, goal, options, count: int) -> list[float]:
     """`count` levels evenly spaced from the coverage of the least-cost plan to the most the
     budget allows (two solves on one session)."""
@@ -114,16 +129,18 @@ def _spaced_levels(scenario, goal, options, count: int) -> list[float]:
 
 def pareto(scenario: Scenario, service: str, minutes: float,
            budgets: Sequence[float] | None = None,
-           coverage_levels: Sequence[float] | int | None = None, *, executor=None,
+           coverage_levels: Sequence[float] | int | None = None, *,
+           relax_urgent: bool = False, executor=None,
            workers: int | None = None, chunk_size: int | None = None, progress: bool = True,
            **options) -> ParetoFront:
     """The front of annual cost against residents within `minutes` of `service`: the coverage
     goal at each of `budgets`, or the least annual cost with at least each of
     `coverage_levels` residents covered (an int N: N levels evenly spaced; module docstring).
+    relax_urgent=True drops the urgent-coverage rows of `service` (a pure location study).
     executor, workers, chunk_size and progress as planner.sweep; options as planner.solve."""
     from planner.session import solver_options
 
-    goal = make_goal(scenario, "coverage", service, minutes)
+    goal = make_goal(scenario, "coverage", service, minutes, relax_urgent)
     solver_options(scenario, **options)
     if (budgets is None) == (coverage_levels is None):
         raise ParetoError("give either budgets (the coverage goal at each capital budget) or "
@@ -153,8 +170,10 @@ def pareto(scenario: Scenario, service: str, minutes: float,
                      "annual_cost": row.get("objective"), "coverage_level": level,
                      "status": row["status"], "mip_gap": row.get("mip_gap"),
                      "solve_seconds": row.get("solve_seconds"),
-                     "capital_used": row.get("capital_used"), "message": row["message"]})
-    table = pd.DataFrame(rows, columns=COLUMNS)
+                     "capital_used": row.get("capital_used"),
+                     "urgent_uncovered_zones": urgent_uncovered_zones(plan),
+                     "message": row["message"]})
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"urgent_uncovered_zones": "Int64"})
     return ParetoFront(goal.service, goal.minutes, scenario.settings.currency, table,
                        tuple(plan for _, plan in results))
 

@@ -60,15 +60,17 @@ class PlanningSession:
     parameter values, bounds and objective coefficients are pushed to the same HiGHS object;
     otherwise the model is rebuilt.
 
-    `goal` (cost, coverage, worst-minutes; with `service` and `minutes`, planner/goals.py) holds
-    for every variant solved here.
+    `goal` (cost, coverage, worst-minutes; with `service`, `minutes` and `relax_urgent`,
+    planner/goals.py) holds for every variant solved here: a relaxed goal's model lacks the
+    urgent-coverage rows of its equipment in every variant, a kept one has them.
     """
 
     def __init__(self, scenario: Scenario, baseline=None, goal: str | Goal | None = None,
-                 service: str | None = None, minutes: float | None = None, **options):
+                 service: str | None = None, minutes: float | None = None,
+                 relax_urgent: bool | None = None, **options):
         self.scenario = scenario
         self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
-        self.goal = make_goal(scenario, goal, service, minutes)
+        self.goal = make_goal(scenario, goal, service, minutes, relax_urgent)
         self.last_result = None
         self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
@@ -148,13 +150,16 @@ class PlanningSession:
 
 
 def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | None = None,
-          minutes: float | None = None, **options) -> Plan:
+          minutes: float | None = None, relax_urgent: bool | None = None, **options) -> Plan:
     """Plan a scenario: build the model, solve it with HiGHS, return the Plan.
 
     goal: "cost" (default, the exact annual cost), "coverage" (with service=E, minutes=T: the
     most residents within T minutes of E) or "worst-minutes" (with service=E: the shortest
     worst trip to E); both lexicographic, then the least annual cost (docs/design.md section 7).
+    Every constraint of the cost model holds under a goal, urgent coverage included;
+    relax_urgent=True drops the urgent-coverage rows of E (a pure location study: p-centre,
+    MCLP), and plan.goal records it.
     Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
     """
     return PlanningSession(scenario, goal=goal, service=service, minutes=minutes,
-                           **options).solve()
+                           relax_urgent=relax_urgent, **options).solve()

@@ -277,7 +277,8 @@ def save_points(path: str | Path, kind: str, csv_name: str, table: pd.DataFrame,
 def sweep(scenario: Scenario, parameters: Mapping[str, Any] | None = None, *,
           variants: Sequence[Scenario | Mapping[str, Any]] | None = None,
           goal: str | Goal | None = None, service: str | None = None,
-          minutes: float | None = None, keep_plans: bool | str | Path = False,
+          minutes: float | None = None, relax_urgent: bool | None = None,
+          keep_plans: bool | str | Path = False,
           executor=None, workers: int | None = None, chunk_size: int | None = None,
           progress: bool = True, **options) -> pd.DataFrame:
     """Solve many variants of `scenario` for one goal; one tidy row per variant, in order.
@@ -290,14 +291,16 @@ def sweep(scenario: Scenario, parameters: Mapping[str, Any] | None = None, *,
     a column `plan` of Plan objects; a path publishes sweep.csv and one plan folder per
     variant there (column `plan_folder`). executor: a concurrent.futures.Executor (processes,
     or a dask.distributed Client or its executor); workers: a local process pool; chunk_size:
-    variants per session (module docstring). Options (time_limit, mip_gap, ...) as planner.solve.
+    variants per session (module docstring). goal, service, minutes and relax_urgent (drop the
+    urgent-coverage rows of the goal's equipment) as planner.solve; options (time_limit,
+    mip_gap, ...) likewise.
     """
     if (parameters is None) == (variants is None):
         raise SweepError("give either parameters (sweep key -> list of values) or variants "
                          "(a list of scenarios or of change dicts), not both or neither.")
     from planner.session import solver_options
 
-    the_goal = make_goal(scenario, goal, service, minutes)
+    the_goal = make_goal(scenario, goal, service, minutes, relax_urgent)
     solver_options(scenario, **options)   # a bad option fails here, before any solve
     if parameters is not None:
         changes = grid(parameters)
