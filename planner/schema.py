@@ -9,6 +9,7 @@ defaults), validation (:mod:`planner.validate`) and the column reference in ``do
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,6 +94,13 @@ MAX_SITES = 5_000
 MAX_ZONE_SITE_PAIRS = 20_000_000  # zones x sites: the travel-time matrix (160 MB of floats)
 MAX_ROWS = 1_000_000              # rows of any other table
 MAX_FILE_BYTES = 256 * 1024 ** 2  # one input file (256 MB)
+
+# Characters no text of a scenario may hold (names, ids, header names, scenario.toml strings):
+# the C0 controls but the tab (ESC starts terminal escape sequences, a line break would forge a
+# line of a message or a CSV row), DEL and the C1 controls (U+0080-U+009F; U+009B is a one-byte
+# CSI on some terminals). Outputs carry inputs' text, so refusing them here keeps every output
+# and terminal clean.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def _money(name: str, meaning: str, required: bool = True, default: Any = None) -> Field:
@@ -304,6 +312,9 @@ def schema_markdown() -> str:
             lines.append(f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.kind} | {f.unit} "
                          f"| {default} | {f.range_text()} | {f.meaning} |")
         lines.append("")
+    from planner.boundary import boundary_markdown   # the optional boundary.geojson
+
+    lines += boundary_markdown()
     lines += limits_markdown()
     return "\n".join(lines)
 

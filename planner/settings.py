@@ -2,21 +2,59 @@
 
 Every number must be finite and lies in a documented range (:data:`LIMITS_TEXT`); booleans and
 integers are strict (``soft = "yes"`` or ``seed = true`` are refused), and floats accept integers
-but neither text nor booleans.
+but neither text nor booleans. Text holds no control characters, and nothing is nested deeper
+than :data:`MAX_NESTING` (a table nested 2,000 levels deep is one short message, not a
+RecursionError while the message is built).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
-from pydantic import Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import Strict, StrictStr, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from planner.schema import CONTROL_CHARACTERS
 
 MAX_MONEY = 1e12          # any amount of money (currency)
 MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine
 MAX_SEED = 2_147_483_647  # HiGHS random_seed is a C int
 MAX_TIME_LIMIT = 1e7      # seconds (about 116 days)
 MAX_ACCESS_MINUTES = 1e5  # minutes (about 70 days), as urgent_minutes and max_minutes
+MAX_NESTING = 8           # tables in tables: the deepest setting has 3 ([policy.min_outreach_days])
+
+
+def _plain_text(value: str) -> str:
+    """Text settings (name, currency, tiers...) carry no control characters (planner/schema.py
+    CONTROL_CHARACTERS): the name reaches terminals and every output."""
+    found = CONTROL_CHARACTERS.search(value)
+    if found:
+        raise ValueError(f"holds a control character (\\x{ord(found.group()):02x}); text may "
+                         "not contain control characters (escape sequences, line breaks)")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_plain_text)]
+
+
+def _too_deep(data) -> tuple[tuple[str, ...], int] | None:
+    """(path, depth) of the first value nested deeper than MAX_NESTING tables or lists, found
+    without recursion (the input may be nested thousands of levels deep); None if none is."""
+    stack = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_NESTING:
+            depth = len(path)
+            while isinstance(value, (dict, list, tuple)) and value:   # measure, iteratively
+                value = next(iter(value.values())) if isinstance(value, dict) else value[0]
+                depth += 1
+            return path, depth
+        if isinstance(value, dict):
+            stack += [((*path, str(k)), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [((*path, str(k)), v) for k, v in enumerate(value)]
+    return None
 
 
 def _number(*, gt: float | None = None, ge: float | None = None, le: float,
@@ -44,8 +82,8 @@ class TravelSettings(_Strict):
 
 
 class PolicySettings(_Strict):
-    grassroots_tiers: tuple[StrictStr, ...] = ()
-    min_outreach_days: dict[StrictStr, Days] = Field(
+    grassroots_tiers: tuple[Text, ...] = ()
+    min_outreach_days: dict[Text, Days] = Field(
         default_factory=dict, description="days per year at each grassroots site (0 to 366)")
     shortfall_cost_factor: _number(ge=0, le=1000) = Field(
         3.0, description="fair-division games: a policy day a coalition cannot staff from its "
@@ -71,10 +109,10 @@ class EquitySettings(_Strict):
     """Optional equity limits of the cost model (models/allocation.md: access_guarantee,
     min_served_share), keyed by service (an equipment or a specialty)."""
 
-    max_minutes: dict[StrictStr, _number(gt=0, le=MAX_ACCESS_MINUTES)] = Field(
+    max_minutes: dict[Text, _number(gt=0, le=MAX_ACCESS_MINUTES)] = Field(
         default_factory=dict, description="service -> every populated zone has a site offering "
         "it within this many minutes (> 0, at most 1e5)")
-    min_served_share: dict[StrictStr, Rate] = Field(
+    min_served_share: dict[Text, Rate] = Field(
         default_factory=dict, description="service -> share of each zone's demand served in "
         "the consortium (0 to 1)")
     penalty_per_zone: Money = Field(
@@ -97,8 +135,8 @@ class SolverSettings(_Strict):
 
 
 class ScenarioSettings(_Strict):
-    name: StrictStr
-    currency: StrictStr = "CNY"
+    name: Text
+    currency: Text = "CNY"
     discount_rate: Rate = Field(description="annual discount rate (0 to 1)")
     budget: Money | None = Field(None, description="capital budget (0 to 1e12)")
     coordinates: Literal["wgs84", "gcj02"] = "wgs84"
@@ -107,6 +145,23 @@ class ScenarioSettings(_Strict):
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
     equity: EquitySettings = Field(default_factory=EquitySettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_nested_too_deeply(cls, data):
+        """Refuse a value nested deeper than MAX_NESTING with a short error: pydantic's own
+        errors carry the input, and printing one nested 2,000 levels deep recurses too far."""
+        found = _too_deep(data)
+        if found is None:
+            return data
+        path, depth = found
+        shown = (*path[:4], "...") if len(path) > 4 else path
+        raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+            type=PydanticCustomError(
+                "too_deep", "nested {depth} levels deep; no setting is nested more than 3 "
+                "levels ([policy.min_outreach_days] neurology = 5): remove this key",
+                {"depth": depth}),
+            loc=shown, input=f"{depth} levels")])
 
 
 LIMITS_TEXT = """\

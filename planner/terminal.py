@@ -2,7 +2,13 @@
 
 Why: ids and names come from users' files; an escape sequence in a site name must not repaint or
 retitle an operator's terminal, so every line the CLI prints passes through
-:class:`ControlFilter`. And a planner bug must not greet a county analyst with a Python traceback:
+:class:`ControlFilter`, which shows it escaped (``\\x1b[31m``): neither obeyed nor silently
+dropped, so the user sees what the file holds. (Validation refuses control characters in
+scenario text anyway; the filter is the last line for whatever else is printed.) Click would
+strip CSI sequences (``ESC [ ... m``) before the filter sees them when the output is not a
+terminal, so :func:`run_safely` runs the app with ``color=True`` (click then leaves text as it
+is); and the filter says it is not a terminal, so libraries (rich, in typer's help and usage
+errors) make no colour codes of their own, which it would show escaped. And a planner bug must not greet a county analyst with a Python traceback:
 :func:`run_safely` turns any unexpected exception into one paragraph that says where the full trace
 was written (exit 1). Known problems never get that far: they are PlannerErrors with their own
 message and exit code.
@@ -42,7 +48,8 @@ class ControlFilter(io.TextIOBase):
         self._stream.flush()
 
     def isatty(self) -> bool:
-        return self._stream.isatty()
+        """False: libraries then write no colour codes, which the filter would show escaped."""
+        return False
 
     def fileno(self) -> int:
         return self._stream.fileno()
@@ -73,7 +80,9 @@ def run_safely(app) -> int:
     sys.stdout = ControlFilter(sys.stdout)
     sys.stderr = ControlFilter(sys.stderr)
     try:
-        app()   # typer's standalone mode: usage errors (exit 2) and typer.Exit end in SystemExit
+        # typer's standalone mode: usage errors (exit 2) and typer.Exit end in SystemExit;
+        # color=True: click leaves escape sequences in, for the filter to show them escaped
+        app(color=True)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except KeyboardInterrupt:

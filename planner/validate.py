@@ -5,15 +5,21 @@ Two passes, both collecting every problem before raising one :class:`ScenarioErr
 1. per table (:func:`typed_table`): required columns, numbers that are not numbers or not finite,
    empty required cells, ranges and duplicate keys; types, ranges and uniqueness are checked by a
    pandera schema generated from :mod:`planner.schema`;
+   text cells and header names hold no control characters (escape sequences, line breaks: they
+   would reach terminals and output files); ids are unique ignoring case (outputs such as the
+   GeoPackage's column names cannot tell `CT` from `ct`);
 2. across tables (:func:`check_references`): every id that points elsewhere exists (a site's
    member, a zone's home member, a resource's site, a service named in `condition_services.csv`,
-   an urgent service), resource names parse, tiers and policy specialties exist.
+   an urgent service), resource names parse, tiers and policy specialties exist; and the places
+   make sense (:func:`check_locations`): no site far outside the area of the zones, no GCJ-02
+   point outside China.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 import warnings
 
 import numpy as np
@@ -21,11 +27,15 @@ import pandas as pd
 import pandera.pandas as pa
 
 from planner.errors import ProblemList, ScenarioWarning
-from planner.schema import (MAX_COEFFICIENT, MAX_ROWS, MAX_SITES, MAX_ZONE_SITE_PAIRS, MAX_ZONES,
-                            Field, Table)
+from planner.geo import box_diagonal_km, box_of, distance_to_box_km, gcj02_defined
+from planner.schema import (CONTROL_CHARACTERS, MAX_COEFFICIENT, MAX_ROWS, MAX_SITES,
+                            MAX_ZONE_SITE_PAIRS, MAX_ZONES, Field, Table)
 from planner.settings import ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)
+# A site farther than this from the box of the zones' coordinates, and farther than the box's
+# own diagonal, is a mistake in its coordinates (a sign, swapped lon/lat, another datum...).
+SITE_REACH_KM = 200.0
 
 
 def _rows(index) -> list[int]:
@@ -136,8 +146,65 @@ def _check_column_names(raw: pd.DataFrame, table: Table, problems: ProblemList, 
     return guesses
 
 
+def _escaped(text: str) -> str:
+    """Text with its control characters shown as escapes (ESC -> \\x1b, a line break ->
+    \\x0a), so that a message quoting it is one clean line."""
+    return CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _control_character(value) -> str | None:
+    """The first control character of a text value, shown escaped (None if there is none)."""
+    found = CONTROL_CHARACTERS.search(value) if isinstance(value, str) else None
+    return _escaped(found.group()) if found else None
+
+
+def _check_control_characters(raw: pd.DataFrame, table: Table, problems: ProblemList,
+                              where: str) -> None:
+    """Header names and text cells (text columns and extra columns, which outputs keep) hold no
+    control characters: an escape sequence in a name would be obeyed by a terminal or a viewer
+    of the output CSVs, a line break would forge lines of a message. A tab is allowed."""
+    advice = ("text may not contain control characters (escape sequences, line breaks, "
+              "bells...); delete it (a tab is allowed).")
+    for column in raw.columns:
+        found = _control_character(column)
+        if found:
+            problems.add(where, f"the header name '{_escaped(str(column))}' holds a control "
+                         f"character ({found}); {advice}", _escaped(str(column)), [1])
+            continue
+        numeric = column in {f.name for f in table.fields if f.kind != "text"}
+        if numeric:   # a number column reports such a cell as not a number
+            continue
+        hits = raw[column].map(_control_character)
+        bad = hits.notna()
+        if bad.any():
+            first = raw[column][bad].iloc[0]
+            problems.add(where, f"'{_escaped(str(first))}' holds a control character "
+                         f"({hits[bad].iloc[0]}); {advice}", str(column),
+                         _rows(raw.index[bad]))
+
+
+def _check_case_twins(typed: pd.DataFrame, table: Table, problems: ProblemList,
+                      where: str) -> None:
+    """Ids of a one-column key are unique ignoring case: `CT` and `ct` are one column name in a
+    GeoPackage, one sheet in Excel, one file on some disks. (Exact duplicates are reported by
+    the schema check.)"""
+    if len(table.key) != 1 or table.key[0] not in typed.columns:
+        return
+    ids = typed[table.key[0]]
+    text = ids[ids.map(lambda v: isinstance(v, str))]
+    for _, group in text.groupby(text.str.casefold(), sort=False):
+        spellings = list(dict.fromkeys(group))
+        if len(spellings) > 1:
+            shown = " and ".join(f"'{v}'" for v in spellings)
+            problems.add(where, f"ids {shown} differ only in upper/lower case; outputs (the "
+                         "GeoPackage's columns, spreadsheets) cannot tell them apart: rename "
+                         "one so that each id is unique ignoring case.", table.key[0],
+                         _rows(group.index))
+
+
 def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> pd.DataFrame:
     """Check one raw (all-text) table and return it typed, with defaults filled in."""
+    _check_control_characters(raw, table, problems, where)
     guesses = _check_column_names(raw, table, problems, where)
     missing = [c for c in table.required_columns if c not in raw.columns]
     if missing:
@@ -171,6 +238,7 @@ def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: s
             index = sorted(i for i in index if (f.name, i) not in reported)
             if index:
                 problems.add(where, _describe_failure(f, str(check)), f.name, _rows(index))
+    _check_case_twins(typed, table, problems, where)
     for f in table.fields:
         if f.name not in typed.columns:
             typed[f.name] = f.default if f.default is not None else (
@@ -215,10 +283,16 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
 
     _unknown(problems, file_of("sites"), sites, "member", members, "member", "members.csv")
     _unknown(problems, file_of("zones"), zones, "home_member", members, "member", "members.csv")
-    both = equipment & specialties
+    folded = {e.casefold(): e for e in equipment if isinstance(e, str)}
+    both = sorted(s for s in specialties if isinstance(s, str) and s.casefold() in folded)
     if both:
-        problems.add(file_of("specialties"), f"{sorted(both)} is both an equipment and a "
-                     "specialty; service names must be unique.", "specialty")
+        pairs = ", ".join(f"'{s}'" if folded[s.casefold()] == s else
+                          f"'{s}' (equipment '{folded[s.casefold()]}')" for s in both)
+        problems.add(file_of("specialties"), f"{pairs}: both an equipment and a specialty "
+                     "(ignoring upper/lower case); service names must be unique ignoring "
+                     "case: rename one.", "specialty",
+                     _rows(tables["specialties"].index[tables["specialties"]["specialty"]
+                                                       .isin(both)]))
     cs = tables["condition_services"]
     _unknown(problems, file_of("condition_services"), cs, "condition",
              set(conditions["condition"]), "condition", "conditions.csv")
@@ -232,6 +306,12 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     if no_limit.any():
         problems.add(file_of("conditions"), "an urgent_service needs urgent_minutes (the travel "
                      "limit in minutes).", "urgent_minutes", _rows(conditions.index[no_limit]))
+    no_service = urgent.isna() & conditions["urgent_minutes"].notna()
+    if no_service.any():
+        problems.add(file_of("conditions"), "urgent_minutes without an urgent_service would be "
+                     "ignored; name the equipment that must be reachable within these minutes "
+                     "(e.g. CT), or clear urgent_minutes.", "urgent_service",
+                     _rows(conditions.index[no_service]))
 
     for name in ("resources", "travel"):
         _unknown(problems, file_of(name), tables[name], "site_id", set(sites["site_id"]), "site",
@@ -273,6 +353,51 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
     _check_equity(settings, equipment, specialties, problems, file_of("scenario"))
     check_implemented(tables, problems, file_of("implemented"))
+    check_locations(settings, tables, problems, file_of)
+
+
+def check_locations(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
+                    problems: ProblemList, file_of) -> None:
+    """Coordinates that cannot be meant: GCJ-02 points outside China (the datum is not defined
+    there), and sites far outside the area of the zones (:func:`_check_site_reach`)."""
+    if settings is not None and settings.coordinates == "gcj02":
+        for name in ("sites", "zones"):
+            frame = tables[name]
+            outside = ~gcj02_defined(frame["lon"], frame["lat"])
+            if outside.any():
+                problems.add(file_of(name), "outside China, where GCJ-02 is not defined, but "
+                             "scenario.toml says coordinates = \"gcj02\"; give this point in "
+                             "GCJ-02 as a Chinese web map shows it, or give every point in "
+                             "WGS-84 and set coordinates = \"wgs84\".", "lon, lat",
+                             _rows(frame.index[outside]))
+    _check_site_reach(tables["sites"], tables["zones"], problems, file_of("sites"))
+
+
+def _check_site_reach(sites: pd.DataFrame, zones: pd.DataFrame, problems: ProblemList,
+                      where: str) -> None:
+    """A site may lie outside the zones' area (a referral hospital in the next city), but not
+    farther from the box of the zones' coordinates than the larger of SITE_REACH_KM and the
+    box's diagonal: a site 11,000 km away is a typo (a sign, lon and lat swapped), and the plan
+    would move units "from Spain". Where swapping the site's lon and lat would bring it within
+    reach, the message says so."""
+    if zones.empty or sites.empty:
+        return
+    box = box_of(zones["lon"], zones["lat"])
+    reach = max(SITE_REACH_KM, box_diagonal_km(box))
+    km = distance_to_box_km(sites["lon"], sites["lat"], box)
+    for row in np.nonzero(km > reach)[0]:
+        site = sites.iloc[row]
+        swapped = (abs(site["lat"]) <= 180 and abs(site["lon"]) <= 90 and
+                   distance_to_box_km([site["lat"]], [site["lon"]], box)[0] <= reach)
+        hint = (" The lon and lat look swapped: lon is east-west (e.g. 119 for eastern China), "
+                "lat north-south." if swapped else
+                " Check the sign and the order of lon (east-west) and lat (north-south).")
+        problems.add(where, f"site '{site['site_id']}' at lon {site['lon']:g}, lat "
+                     f"{site['lat']:g} is {km[row]:,.0f} km from the area of the zones (lon "
+                     f"{box[0]:g} to {box[1]:g}, lat {box[2]:g} to {box[3]:g}); a site must lie "
+                     f"within {reach:,.0f} km of it (the larger of {SITE_REACH_KM:,.0f} km and "
+                     f"the zones' own extent).{hint}", "lon, lat",
+                     [sites.index[row] + HEADER_ROWS])
 
 
 def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
