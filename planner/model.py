@@ -94,7 +94,8 @@ def model_shape(inp: ModelInputs) -> dict:
         # add_site_capital_limit, add_max_per_site: rows only where the limit is finite
         "capital_limited": list(inp.sites.index[np.isfinite(inp.sites["capital_limit"])]),
         "max_per_site_limited": list(eq.index[np.isfinite(eq["max_per_site"])]),
-        # add_urgent_coverage: the covering sets
+        # add_urgent_coverage: the covering sets (with COVER_ROWS, they also tell a goal's model
+        # with relax_urgent, which lacks the rows of its equipment: planner/goals.py goal_inputs)
         "cover": list(map(tuple, inp.cover[["zone_id", "condition", "equipment", "site_id"]]
                           .to_numpy())),
         # add_access_guarantee: the covering sets (units, outreach days, clinics)

@@ -4,6 +4,9 @@ Each node is a zone with one unit of demand and a candidate site; one equipment 
 lifetime 1 and discount 0 (so its annual capital is 1), has unbounded capacity and at most one
 unit per site; the budget is p; travel minutes are the shortest-path distances and
 value_per_minute is 1. The planner's optimum is then p + the p-median optimum.
+
+No condition is urgent, so a coverage or worst-minutes goal on these scenarios (MCLP, p-centre)
+is a pure location study whether or not it passes relax_urgent=True.
 """
 
 from __future__ import annotations
