@@ -97,8 +97,8 @@ def changes_in_words(by_kind: dict) -> str:
     rows = sum(k["decisions"] for k in by_kind.values())
     if rows == 0:
         return "no decision changed"
-    parts = [f"{k['amount']:,} {CHANGE_UNITS[kind][k['amount'] != 1]}"
-             for kind, k in by_kind.items()]
+    parts = [f"{by_kind[kind]['amount']:,} {CHANGE_UNITS[kind][by_kind[kind]['amount'] != 1]}"
+             for kind in DECISIONS if kind in by_kind]   # stored JSON may sort the keys
     return f"{rows:,} decision{'s' if rows != 1 else ''} changed: {', '.join(parts)}"
 
 
