@@ -479,8 +479,10 @@ def pareto(
                           threads=threads, seed=seed)
         table = front.table
         whole = {c: "{:,.0f}".format for c in ("budget", "covered_population", "annual_cost",
-                                                "coverage_level", "capital_used")}
-        typer.echo(table.drop(columns=["message"]).to_string(
+                                                "coverage_level", "capital_used",
+                                                "urgent_uncovered_zones")}
+        shown = table.drop(columns=["message"]).astype({"urgent_uncovered_zones": float})
+        typer.echo(shown.to_string(
             index=False, na_rep="", formatters={**whole, "mip_gap": "{:.1e}".format,
                                                 "solve_seconds": "{:.2f}".format}))
         for row in table[table["annual_cost"].isna()].itertuples():

@@ -55,11 +55,12 @@ def _goal_lines(plan) -> list[str]:
     g = plan.goal
     if not g or g["kind"] == "cost" or g.get("value") is None:
         return []
+    relaxed = f"; urgent rule of {g['service']} relaxed" if g.get("relax_urgent") else ""
     if g["kind"] == "coverage":
         return [f"Goal: coverage - {g['value']:,.0f} residents within {g['minutes']:g} min of "
-                f"{g['service']} (then least annual cost)"]
+                f"{g['service']} (then least annual cost{relaxed})"]
     return [f"Goal: worst-minutes - every resident within {g['value']:.1f} min of "
-            f"{g['service']} (then least annual cost)"]
+            f"{g['service']} (then least annual cost{relaxed})"]
 
 
 def summary_text(plan) -> str:
@@ -87,8 +88,10 @@ def summary_text(plan) -> str:
                  f"{_share(k['access_after'][f'{e}_within_{t}min'])}" for t in (15, 30, 60)]
         lines.append(f"  {e:<6} " + "   ".join(cells))
     if k.get("urgent_uncovered_zones"):
+        why = ("the goal's --relax-urgent" if (plan.goal or {}).get("relax_urgent")
+               else "soft coverage: priced")
         lines.append(f"Zones without urgent cover: {k['urgent_uncovered_zones']} "
-                     "(soft coverage: priced, see urgent.csv)")
+                     f"({why}, see urgent.csv)")
     return "\n".join(lines)
 
 
@@ -119,9 +122,9 @@ def _outreach_lines(days: pd.DataFrame, names: pd.Series) -> list[str]:
     first = max(len("site_id"), *(len(str(i)) for i in by_site.index))
     widths = [max(len(str(c)), *(len(str(v)) for v in by_site[c])) for c in by_site.columns]
     header = "  ".join([f"{'site_id':<{first}}",
-                        *(f"{str(c):>{w}}" for c, w in zip(by_site.columns, widths))])
+                        *(f"{c!s:>{w}}" for c, w in zip(by_site.columns, widths))])
     lines = ["Outreach days by site:", f"  {header}" + ("  name" if len(names) else "")]
     for site, row in by_site.iterrows():
-        cells = [f"{str(site):<{first}}", *(f"{v:>{w}}" for v, w in zip(row, widths))]
+        cells = [f"{site!s:<{first}}", *(f"{v:>{w}}" for v, w in zip(row, widths))]
         lines.append(("  " + "  ".join(cells) + f"  {name_of(names.get(site))}").rstrip())
     return lines

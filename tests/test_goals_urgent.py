@@ -189,6 +189,8 @@ def test_cli_plan_relax_urgent(folder, tmp_path):
     assert relaxed.exit_code == 0, relaxed.output
     data = json.loads((out / "plan.json").read_text())
     assert data["goal"]["relax_urgent"] is True and data["goal"]["kind"] == "coverage"
+    assert "urgent rule of CT relaxed" in relaxed.output      # the summary says why, and
+    assert "soft coverage" not in relaxed.output               # not a reason that is not so
     bad = CliRunner().invoke(app, ["plan", str(folder), "--relax-urgent"])
     assert bad.exit_code == 2 and "--relax-urgent" in bad.output
     assert "Traceback" not in bad.output
@@ -199,7 +201,7 @@ def test_cli_pareto_relax_urgent(folder, consortium, tmp_path):
             "0,7500000", "--no-progress"]
     kept = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "kept")])
     assert kept.exit_code == 0, kept.output
-    assert "No plan at point 0" in kept.output
+    assert "No plan at point 0" in kept.output and "<NA>" not in kept.output
     table = pd.read_csv(tmp_path / "kept" / "pareto.csv")
     assert list(table["status"]) == ["infeasible", "optimal"]
     assert pd.isna(table["urgent_uncovered_zones"][0]) and table["urgent_uncovered_zones"][1] == 0
