@@ -247,7 +247,7 @@ def test_float_noise_is_no_change():
     printed = planner.compare(a, b).summary()
     assert not E_NOTATION.search(printed)
     assert "referral" not in printed and "KPIs that changed:" not in printed
-    assert re.search(r"^operating +100\.00 +100\.01 +\+0\.01$", printed, re.M), printed
+    assert re.search(r"^operating +100\.00 +100\.01 +\+0\.01$", printed, re.MULTILINE), printed
 
 
 def _no_decisions():
