@@ -21,7 +21,7 @@ import pandas as pd
 
 from planner.boundary import check_boundary, polygons, read_boundary
 from planner.errors import ProblemList
-from planner.picture_data import PictureData, PictureError, check_equipment
+from planner.picture_data import PictureData, PictureError, check_equipment, site_label
 
 TILES = "OpenStreetMap"
 NO_UNIT = "#9e9e9e"     # zones with no unit of the equipment anywhere
@@ -99,14 +99,6 @@ def _add_tooltip(layer, text: str, **options):
         "{% if this.options %}, {{ this.options|tojson }}{% endif %});",
         content=html.escape(text), options=options))
     return layer
-
-
-def site_label(name: str, longest: int = 24) -> str:
-    """A site's name as a map label: the name before a gloss in parentheses ("秦栏镇卫生院
-    (Qinlan Township Health Centre)" -> "秦栏镇卫生院"), at most `longest` characters, so the
-    labels of a county's sites stay readable side by side."""
-    short = str(name).split(" (", 1)[0].strip() or str(name)
-    return short if len(short) <= longest else short[:longest - 1] + "\u2026"
 
 
 def _add_site_label(marker, name: str, radius: float) -> None:

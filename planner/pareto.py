@@ -56,26 +56,10 @@ class ParetoFront:
 
     def plot(self, ax=None):
         """Annual cost against covered residents, each point labelled with its budget (or its
-        coverage level); returns the matplotlib Figure (drawn on `ax` when given)."""
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import StrMethodFormatter
-
-        figure = ax.figure if ax is not None else Figure(figsize=(7, 4.5))
-        ax = ax if ax is not None else figure.add_subplot()
-        points = self.table[self.table["annual_cost"].notna()]
-        ax.plot(points["covered_population"], points["annual_cost"], marker="o")
-        by_level = points["coverage_level"].notna().any()
-        for row in points.itertuples():
-            label = (f">= {row.coverage_level:,.0f}" if by_level else f"budget {row.budget:,.0f}")
-            ax.annotate(label, (row.covered_population, row.annual_cost), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
-        ax.set_xlabel(f"residents within {self.minutes:g} min of {self.service}")
-        ax.set_ylabel(f"annual cost ({self.currency})")
-        ax.set_title("Pareto front: annual cost against coverage")
-        ax.grid(True, alpha=0.3)
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        return figure
+        coverage level); returns the matplotlib Figure (drawn on `ax` when given;
+        planner/plots.py)."""
+        from planner.plots import pareto_figure
+        return pareto_figure(self, ax)
 
     def save(self, path: str | Path) -> None:
         """Publish `path`: pareto.csv (COLUMNS + plan_folder) and one plan folder per point

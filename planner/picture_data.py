@@ -127,6 +127,14 @@ class PictureData:
                            f"mean minutes of the {equipment} trips served")
 
 
+def site_label(name: str, longest: int = 24) -> str:
+    """A site's name as a label: the name before a gloss in parentheses ("秦栏镇卫生院
+    (Qinlan Township Health Centre)" -> "秦栏镇卫生院"), at most `longest` characters, so the
+    labels of a county's sites stay readable side by side (map labels, figure ticks)."""
+    short = str(name).split(" (", 1)[0].strip() or str(name)
+    return short if len(short) <= longest else short[:longest - 1] + "\u2026"
+
+
 def check_equipment(data: PictureData, equipment: str | None) -> str:
     """The equipment to draw: `equipment`, or the plan's first one; a clear error if unknown."""
     names = data.equipment_names
