@@ -5,7 +5,7 @@ figures that clip nothing.
 References nobody here wrote: the published GCJ-02 forward formula (the "Mars coordinates" of
 Chinese web maps, as in googollee/eviltransform and wandergis/coordtransform, re-typed here from
 the formula, not from the planner's converter), the county's area and extent published by the
-county government (data/sources/FACTS.md: 1,770 km², 32°27′27″–32°57′36″N,
+county government (data/sources/FACTS.md §0: 1,770 km², 32°27′27″–32°57′36″N,
 118°39′19″–119°13′23″E), and matplotlib's own measure of drawn text.
 """
 
