@@ -29,6 +29,7 @@ from planner.boundary import FILE as BOUNDARY_FILE
 from planner.boundary import read_boundary
 from planner.errors import PlannerError, ProblemList
 
+
 class PictureError(PlannerError):
     """A plan (folder) that cannot be drawn (exit 2)."""
 

@@ -169,14 +169,15 @@ BAD_BOUNDARIES = {
     "a point": ('{"type": "Point", "coordinates": [119.0, 32.7]}', "is a 'Point'"),
     "a feature without geometry": ('{"type": "Feature", "properties": {}}', "has no geometry"),
     "latitude and longitude swapped": (
-        '{"type": "Polygon", "coordinates": [[[32.5, 118.8], [32.5, 119.2], [32.9, 119.2], '
-        '[32.5, 118.8]]]}', "is out of range"),
-    "an open ring": ('{"type": "Polygon", "coordinates": [[[118.8, 32.5], [119.2, 32.5], '
-                     '[119.2, 32.9], [118.8, 32.9]]]}', "is not closed"),
-    "NaN": ('{"type": "Polygon", "coordinates": [[[118.8, NaN], [119.2, 32.5], [119.2, 32.9], '
-            '[118.8, NaN]]]}', "holds NaN"),
-    "text coordinates": ('{"type": "Polygon", "coordinates": [[["118.8", "32.5"], [119.2, 32.5],'
-                         ' [119.2, 32.9], ["118.8", "32.5"]]]}', "not [longitude, latitude]"),
+        ('{"type": "Polygon", "coordinates": [[[32.5, 118.8], [32.5, 119.2], [32.9, 119.2], '
+         '[32.5, 118.8]]]}'), "is out of range"),
+    "an open ring": (('{"type": "Polygon", "coordinates": [[[118.8, 32.5], [119.2, 32.5], '
+                      '[119.2, 32.9], [118.8, 32.9]]]}'), "is not closed"),
+    "NaN": (('{"type": "Polygon", "coordinates": [[[118.8, NaN], [119.2, 32.5], [119.2, 32.9], '
+             '[118.8, NaN]]]}'), "holds NaN"),
+    "text coordinates": (('{"type": "Polygon", "coordinates": [[["118.8", "32.5"], '
+                          '[119.2, 32.5], [119.2, 32.9], ["118.8", "32.5"]]]}'),
+                         "not [longitude, latitude]"),
     "nested too deeply": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 }
 
@@ -315,7 +316,7 @@ def test_long_titles_are_wrapped_to_the_figure(county):
 
 
 # --- in a browser ----------------------------------------------------------------------------------
-from test_report_browser import _open, browser, missing  # noqa: E402,F401  (fixture)
+from test_report_browser import _open, browser, missing  # noqa: F401  (a fixture)
 
 
 @pytest.mark.skipif(missing is not None, reason=missing or "")
