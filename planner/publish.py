@@ -4,11 +4,18 @@ Why this module: users point `--out` at paths they care about (`.`, their docume
 scheduled job may be killed at any instant, and two jobs may publish to the same place at once.
 The rules, in one place:
 
-* **Ownership.** Every folder the planner writes holds a marker file, :data:`MARKER`. An existing
-  target is replaced only if it holds the marker, or is an empty folder; anything else (a file,
-  a folder of the user's, the current folder or one of its parents) is refused with
-  :class:`OutputError` (exit 2) before any work is done (:func:`check_target`) and again at the
-  moment of publishing.
+* **Ownership.** Every folder the planner writes holds a marker file, :data:`MARKER`: a fixed
+  signature line (:data:`SIGNATURE`), then one JSON line saying which planner version wrote it,
+  the kind of folder and every file it wrote there (a report later written into the folder is
+  added). An existing target is replaced only if it is an empty folder, or if its marker is the
+  planner's and the folder holds nothing but the files the marker lists (:func:`ownership`): a
+  hand-made marker file, or a file of the user's added to a plan folder, makes it the user's.
+  Anything else (a file, a folder of the user's, the current folder or one of its parents) is
+  refused with :class:`OutputError` (exit 2) before any work is done (:func:`check_target`) and
+  again at the moment of publishing. Folders of earlier planners (marker
+  ``{"written_by": "consortium-planner", "kind": ...}`` exactly, no file list) are accepted
+  while they hold only the kinds of files the planner writes (:data:`LEGACY_SUFFIXES`, point
+  folders).
 * **Atomicity.** The new content is written into a fresh temporary sibling folder, then swapped
   with the target in one step by Linux ``renameat2(RENAME_EXCHANGE)``: at every instant the target
   is either the complete old folder or the complete new one. Where the exchange is unsupported
@@ -30,6 +37,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -41,8 +49,15 @@ from pathlib import Path
 from planner.errors import PlannerError
 
 MARKER = ".consortium-planner"
+SIGNATURE = ("consortium-planner output folder: the planner replaces this folder as a whole, "
+             "and only while it holds nothing but the files listed below.")
+# What a folder of an earlier planner (a marker without a file list) may hold to be replaced.
+LEGACY_SUFFIXES = (".csv", ".json", ".gpkg", ".html", ".toml")
+_LEGACY_FOLDER = re.compile(r"^point_\d+$")
+_KIND = re.compile(r"^[a-z][a-z_-]*$")
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.planner-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 _RENAME_EXCHANGE = 2
+_MAX_MARKER_BYTES = 4 * 1024 ** 2
 
 
 class OutputError(PlannerError):
@@ -68,11 +83,11 @@ def check_target(path: str | Path, what: str = "--out") -> Path:
         if not target.is_dir():
             raise OutputError(f"{what} {path}: this is an existing file, not a folder; the "
                               "planner writes a folder of files. Give a new folder path.")
-        if not _owned(target):
-            raise OutputError(f"{what} {path}: this folder holds files the planner did not "
-                              "write, and the planner never replaces those. Give a new or "
-                              "empty folder, or one the planner wrote before "
-                              f"(such a folder holds a '{MARKER}' file).")
+        why = ownership(target)
+        if why is not None:
+            raise OutputError(f"{what} {path}: {why}; the planner never replaces a folder "
+                              "holding anything it did not write. Give a new or empty folder, "
+                              "or one the planner wrote (move your own files out of it).")
     ancestor = target.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -85,12 +100,135 @@ def check_target(path: str | Path, what: str = "--out") -> Path:
     return target
 
 
-def _owned(folder: Path) -> bool:
-    """A folder the planner may replace: it holds the marker, or it is empty."""
+@functools.cache
+def planner_version() -> str:
+    """The installed planner's version ("unknown" when run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
     try:
-        return (folder / MARKER).is_file() or not any(folder.iterdir())
-    except OSError:
-        return False
+        return version("consortium-planner")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _marker_text(kind: str, files) -> str:
+    record = {"written_by": f"consortium-planner {planner_version()}", "kind": kind,
+              "files": sorted(files)}
+    return f"{SIGNATURE}\n{json.dumps(record, ensure_ascii=False)}\n"
+
+
+def _legacy_text(kind: str) -> str:
+    """The marker the planner wrote before it listed its files (accepted as it was)."""
+    return json.dumps({"written_by": "consortium-planner", "kind": kind}) + "\n"
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The folder's marker as {"kind", "files"} (files None for an earlier planner's marker);
+    None when there is no marker or it is not one the planner wrote."""
+    path = folder / MARKER
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > _MAX_MARKER_BYTES:
+            return None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = text.split("\n")
+    if len(lines) == 3 and lines[0] == SIGNATURE and lines[2] == "":
+        try:
+            record = json.loads(lines[1])
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or \
+                not str(record.get("written_by", "")).startswith("consortium-planner "):
+            return None
+        kind, files = record.get("kind"), record.get("files")
+        if isinstance(kind, str) and isinstance(files, list) and \
+                all(isinstance(f, str) for f in files):
+            return {"kind": kind, "files": set(files)}
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if isinstance(kind, str) and _KIND.match(kind) and text == _legacy_text(kind):
+        return {"kind": kind, "files": None}
+    return None
+
+
+def _entries(folder: Path) -> list[tuple[str, bool]]:
+    """(relative path, is a real folder) of everything below `folder` but the marker; symbolic
+    links count as files (they are never followed)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        base = Path(root).relative_to(folder)
+        for name in dirs:
+            real = not (Path(root) / name).is_symlink()
+            found.append(((base / name).as_posix(), real))
+        found += [((base / name).as_posix(), False) for name in files]
+    return [(path, real) for path, real in found if path != MARKER]
+
+
+def _not_written(entries: list[tuple[str, bool]], files: set[str] | None) -> list[str]:
+    """The entries the planner did not write: not listed in the marker (a folder counts when a
+    listed file is in it); for an earlier planner's marker, files of other kinds than it wrote
+    and folders other than point folders."""
+    if files is None:
+        return [path for path, real in entries
+                if not (_LEGACY_FOLDER.match(Path(path).name) if real
+                        else path.endswith(LEGACY_SUFFIXES))]
+    folders = {str(parent.as_posix()) for f in files for parent in Path(f).parents}
+    return [path for path, real in entries
+            if not (path in folders if real else path in files)]
+
+
+def ownership(folder: Path) -> str | None:
+    """None when the planner may replace `folder` (it is empty, or it holds the planner's marker
+    and nothing but the files the marker lists); otherwise why not, for the message."""
+    try:
+        if not any(folder.iterdir()):
+            return None
+        record = read_marker(folder)
+        entries = _entries(folder)
+        if record is None:
+            foreign = [path for path, _ in entries if "/" not in path]
+            forged = (folder / MARKER).exists() or (folder / MARKER).is_symlink()
+        else:
+            foreign, forged = _not_written(entries, record["files"]), False
+    except OSError as err:
+        return f"it cannot be read ({err.strerror or err})"
+    shown = ", ".join(sorted(foreign)[:5]) + (f" and {len(foreign) - 5} more"
+                                              if len(foreign) > 5 else "")
+    why = f"this folder holds files the planner did not write ({shown})" if foreign else ""
+    if forged:
+        why += (", and " if why else "") + (f"its '{MARKER}' file is not the planner's marker "
+                                            f"(which starts with the line '{SIGNATURE}')")
+    return why or None
+
+
+def _write_marker(folder: Path, kind: str, files) -> None:
+    """Write the marker of a folder being made (not yet visible at its target)."""
+    (folder / MARKER).write_text(_marker_text(kind, files), encoding="utf-8")
+
+
+def _listing(folder: Path) -> list[str]:
+    """Every file below `folder` (relative paths), but the marker."""
+    return [path for path, real in _entries(folder) if not real]
+
+
+def _record_file(folder: Path, name: str) -> None:
+    """Add a file the planner is about to write into `folder` to its marker's list, when the
+    folder is the planner's with a list (before the file appears: a run killed in between
+    leaves a name listed but absent, which is harmless)."""
+    record = read_marker(folder)
+    if record is None or record["files"] is None or name in record["files"]:
+        return
+    temporary = _new_file(folder)   # beside the folder, named as a leftover of this run
+    try:
+        temporary.write_text(_marker_text(record["kind"], record["files"] | {name}),
+                             encoding="utf-8")
+        os.replace(temporary, folder / MARKER)   # one step: the old list or the new one
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -142,8 +280,8 @@ def clean_leftovers(parent: Path, name: str) -> None:
         match = _LEFTOVER.match(entry.name)
         if not match or match["name"] != name or entry.is_symlink() or _alive(int(match["pid"])):
             continue
-        if entry.is_dir() and _owned(entry):
-            shutil.rmtree(entry, ignore_errors=True)
+        if entry.is_dir() and (read_marker(entry) is not None or not any(entry.iterdir())):
+            shutil.rmtree(entry, ignore_errors=True)   # a killed run's: its marker lists nothing
         elif entry.is_file():
             entry.unlink(missing_ok=True)
 
@@ -156,8 +294,7 @@ def _temporary_name(target: Path) -> str:
 def _new_folder(target: Path, kind: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix=_temporary_name(target), dir=target.parent))
     os.chmod(work, 0o777 & ~_umask())
-    (work / MARKER).write_text(json.dumps({"written_by": "consortium-planner", "kind": kind})
-                               + "\n", encoding="utf-8")
+    _write_marker(work, kind, [])   # so that a killed run's folder is recognised as ours
     return work
 
 
@@ -208,6 +345,7 @@ def publish_file(path: str | Path, owned, what: str):
 
     def swap(work: Path, target: Path) -> None:
         refuse_foreign()     # again: it may have changed while the content was computed
+        _record_file(target.parent, target.name)   # a report in a plan folder is the planner's
         os.replace(work, target)
 
     refuse_foreign()
@@ -221,19 +359,20 @@ def publish_folder(path: str | Path, kind: str):
     """Yield a new empty folder; when the block ends without error it replaces `path` atomically.
 
     On error the temporary folder is removed and `path` is left exactly as it was. `kind` (plan,
-    sharing, scenario) is written into the marker file.
+    sharing, scenario) and the files written are recorded in the marker file.
     """
     target = check_target(path, what="output folder")
     with _publishing(f"output folder {path}", target, lambda t: _new_folder(t, kind),
                      lambda work, target: _swap_in(work, target, path),
                      lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
         yield work
+        _write_marker(work, kind, _listing(work))
 
 
 def _swap_in(work: Path, target: Path, shown) -> None:
     """Put `work` at `target` (under the parent's lock); the old content ends up in `work`."""
     if target.exists() or target.is_symlink():
-        if not target.is_dir() or not _owned(target):   # changed while we were solving
+        if not target.is_dir() or ownership(target) is not None:   # changed meanwhile
             raise OutputError(f"output folder {shown}: it was replaced by files the planner "
                               "did not write while the plan was computed; nothing was written.")
         if _exchange(work, target):

@@ -94,6 +94,9 @@ MAX_SITES = 5_000
 MAX_ZONE_SITE_PAIRS = 20_000_000  # zones x sites: the travel-time matrix (160 MB of floats)
 MAX_ROWS = 1_000_000              # rows of any other table
 MAX_FILE_BYTES = 256 * 1024 ** 2  # one input file (256 MB)
+# A site farther than this from the box of the zones' coordinates, and farther than the box's
+# own diagonal, is a mistake in its coordinates (a sign, swapped lon/lat, another datum...).
+SITE_REACH_KM = 200.0
 
 # Characters no text of a scenario may hold (names, ids, header names, scenario.toml strings):
 # the C0 controls but the tab (ESC starts terminal escape sequences, a line break would forge a
@@ -321,7 +324,7 @@ def schema_markdown() -> str:
 
 def limits_markdown() -> list[str]:
     """The limits every scenario must respect (numbers, derived coefficients, sizes, files)."""
-    from planner.settings import LIMITS_TEXT
+    from planner.settings import LIMITS_TEXT, MAX_NESTING
 
     return [
         "### Limits", "",
@@ -348,7 +351,28 @@ def limits_markdown() -> list[str]:
         "* an unknown column close to a known one (`max_utilisation` for `max_utilization`) is "
         "refused as a probable misspelling; other extra columns (notes, sources) are kept;",
         "* in a workbook, a formula cell needs a saved value (open and save the workbook in "
-        "Excel); the `scenario` sheet has two columns, key and value, each key once.", "",
+        "Excel); the `scenario` sheet has two columns, key and value, each key once;",
+        f"* no setting is nested more than {MAX_NESTING} tables deep (the deepest real one has 3: "
+        "`[policy.min_outreach_days]` `neurology = 5`).", "",
+        "#### Text and ids", "",
+        "* no text (a cell of a text column or of an extra column, a header name, a "
+        "`scenario.toml` string) holds a control character: escape sequences (ESC, and the "
+        "one-character CSI U+009B), line breaks, bells, DEL and the other C0/C1 controls are "
+        "refused, with the text shown escaped (`\\x1b[31m`); a tab is allowed;",
+        "* the ids of `members`, `sites`, `zones`, `conditions`, `equipment` and `specialties` "
+        "are unique ignoring upper/lower case (`CT` and `ct` would be one column of the plan's "
+        "GeoPackage, whose column names ignore case), and so are the service names (an equipment and "
+        "a specialty may not be `MRI` and `mri`).", "",
+        "#### Places", "",
+        f"* every site lies within {SITE_REACH_KM:g} km of the box of the zones' coordinates "
+        "(their lowest to highest lon and lat), or within the box's diagonal when the zones "
+        "span more: a referral hospital in the next city is fine, a site thousands of "
+        "kilometres away is a mistake in its coordinates (a sign, lon and lat swapped: the "
+        "message says when swapping them would place the site);",
+        "* with `coordinates = \"gcj02\"` every site and zone lies inside China (lon 72.004 to "
+        "137.8347, lat 0.8293 to 55.8271), where GCJ-02 is defined;",
+        "* a condition with `urgent_minutes` names its `urgent_service` (and the other way "
+        "round).", "",
     ]
 
 

@@ -29,13 +29,10 @@ import pandera.pandas as pa
 from planner.errors import ProblemList, ScenarioWarning
 from planner.geo import box_diagonal_km, box_of, distance_to_box_km, gcj02_defined
 from planner.schema import (CONTROL_CHARACTERS, MAX_COEFFICIENT, MAX_ROWS, MAX_SITES,
-                            MAX_ZONE_SITE_PAIRS, MAX_ZONES, Field, Table)
+                            MAX_ZONE_SITE_PAIRS, MAX_ZONES, SITE_REACH_KM, Field, Table)
 from planner.settings import ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)
-# A site farther than this from the box of the zones' coordinates, and farther than the box's
-# own diagonal, is a mistake in its coordinates (a sign, swapped lon/lat, another datum...).
-SITE_REACH_KM = 200.0
 
 
 def _rows(index) -> list[int]:
@@ -185,9 +182,9 @@ def _check_control_characters(raw: pd.DataFrame, table: Table, problems: Problem
 
 def _check_case_twins(typed: pd.DataFrame, table: Table, problems: ProblemList,
                       where: str) -> None:
-    """Ids of a one-column key are unique ignoring case: `CT` and `ct` are one column name in a
-    GeoPackage, one sheet in Excel, one file on some disks. (Exact duplicates are reported by
-    the schema check.)"""
+    """Ids of a one-column key are unique ignoring case: `CT` and `ct` would be one column name
+    in the plan's GeoPackage (and one file on case-insensitive disks). (Exact duplicates are
+    reported by the schema check.)"""
     if len(table.key) != 1 or table.key[0] not in typed.columns:
         return
     ids = typed[table.key[0]]
@@ -196,9 +193,9 @@ def _check_case_twins(typed: pd.DataFrame, table: Table, problems: ProblemList,
         spellings = list(dict.fromkeys(group))
         if len(spellings) > 1:
             shown = " and ".join(f"'{v}'" for v in spellings)
-            problems.add(where, f"ids {shown} differ only in upper/lower case; outputs (the "
-                         "GeoPackage's columns, spreadsheets) cannot tell them apart: rename "
-                         "one so that each id is unique ignoring case.", table.key[0],
+            problems.add(where, f"ids {shown} differ only in upper/lower case; outputs "
+                         "cannot tell them apart (the plan's GeoPackage ignores case in column "
+                         "names): rename one so that each id is unique ignoring case.", table.key[0],
                          _rows(group.index))
 
 

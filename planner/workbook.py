@@ -5,6 +5,10 @@ nested settings (`travel.speed_kmh`, `policy.min_outreach_days.neurology`) and `
 (`policy.grassroots_tiers` = `township;community`), then one sheet per table with the CSV's
 columns. Written cell by cell with openpyxl so that a text beginning with `=` stays text (pandas'
 writer would store it as a formula, which Excel would run).
+
+An existing workbook is replaced only if the planner wrote it and nobody changed it since
+(:func:`_written_by_planner`): its creator and last author are the planner (Excel and LibreOffice
+put the user's name as last author when they save) and it holds only the planner's sheets.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.publish import publish_file
+from planner.publish import planner_version, publish_file
 from planner.schema import TABLES
 
 CREATOR = "consortium-planner"
+SHEETS = {"scenario", *TABLES}   # the sheets the planner writes
 
 
 def _flat(data: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -49,14 +54,17 @@ def _append(sheet, row) -> None:
 
 
 def _written_by_planner(path: Path) -> bool:
+    """The planner's own workbook, unchanged since: created and last saved by the planner
+    (earlier planners left the last author empty), with no sheet but the planner's."""
     import openpyxl
     try:
         book = openpyxl.load_workbook(path, read_only=True)
     except Exception:  # not a workbook at all (openpyxl raises many kinds): not ours
         return False
-    creator = book.properties.creator
+    properties, sheets = book.properties, set(book.sheetnames)
     book.close()
-    return creator == CREATOR
+    return (properties.creator == CREATOR and properties.lastModifiedBy in (None, CREATOR)
+            and sheets <= SHEETS)
 
 
 def save_workbook(scenario, path: str | Path) -> None:
@@ -66,7 +74,10 @@ def save_workbook(scenario, path: str | Path) -> None:
     settings = scenario.settings.model_dump(exclude_none=True)
     settings["coordinates"] = "wgs84"
     book = openpyxl.Workbook()
-    book.properties.creator = CREATOR
+    book.properties.creator = book.properties.lastModifiedBy = CREATOR
+    book.properties.description = (f"Scenario workbook written by consortium-planner "
+                                   f"{planner_version()}; the planner replaces it only while "
+                                   "nobody else has saved it.")
     sheet = book.active
     sheet.title = "scenario"
     _append(sheet, ("key", "value"))

@@ -127,10 +127,11 @@ def test_the_planners_own_folder_and_empty_folders_are_replaced(tiny_folder, tmp
     out.mkdir()          # empty: nothing to lose
     assert run_planner("plan", tiny_folder, "--out", out, cwd=tmp_path).returncode == 0
     assert (out / MARKER).is_file() and (out / "plan.json").is_file()
-    assert json.loads((out / MARKER).read_text())["kind"] == "plan"
-    (out / "stray.txt").write_text("mine")   # a user's file inside a planner folder
+    assert json.loads((out / MARKER).read_text().splitlines()[1])["kind"] == "plan"
     assert run_planner("plan", tiny_folder, "--out", out, cwd=tmp_path).returncode == 0
-    assert not (out / "stray.txt").exists()   # the folder is the planner's, replaced whole
+    (out / "stray.txt").write_text("mine")   # a user's file inside a planner folder (issue 18)
+    assert run_planner("plan", tiny_folder, "--out", out, cwd=tmp_path).returncode == 2
+    assert (out / "stray.txt").read_text() == "mine"   # kept: the folder is no longer only ours
     assert _leftovers(tmp_path) == []
 
 
