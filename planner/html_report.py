@@ -2,9 +2,10 @@
 
 Why self-contained: the page is handed to a director by mail or on a stick and opened where there
 may be no network. Everything is inside the one file: the Leaflet script and stylesheet (vendored
-in planner/static/leaflet/, its images as data: URIs), the folium map of sites, units, zones and
-relocations drawn without a tile layer (tiles cannot load offline, and a failing tile request
-would be an error in the console), and the matplotlib charts as inline SVG. Folium's own
+in planner/static/leaflet/, its images as data: URIs), the folium map of sites (labelled by
+name), units, zones, relocations and the scenario's boundary drawn without a tile layer (tiles
+cannot load offline, and a failing tile request would be an error in the console), and the
+matplotlib charts as inline SVG. Folium's own
 template would load Leaflet, jQuery and Bootstrap from CDNs, so the map is rendered without its
 default links and the page refuses to be written if any remote script or stylesheet is left.
 
