@@ -6,7 +6,8 @@ in planner/static/leaflet/, its images as data: URIs), the folium map of sites (
 name), units, zones, relocations and the scenario's boundary drawn without a tile layer (tiles
 cannot load offline, and a failing tile request would be an error in the console), and the
 matplotlib charts as inline SVG. Folium's own template would load Leaflet, jQuery and Bootstrap
-from CDNs, so the map is rendered without its default links and the page refuses to be written if any remote script or stylesheet is left.
+from CDNs, so the map is rendered without its default links and the page refuses to be written
+if any remote script or stylesheet is left.
 
 The report reads the plan folder only (planner/picture_data.py). It is written like every
 planner output (planner/publish.py): atomically, and an existing file is replaced only if the
