@@ -315,7 +315,7 @@ def schema_markdown() -> str:
             lines.append(f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.kind} | {f.unit} "
                          f"| {default} | {f.range_text()} | {f.meaning} |")
         lines.append("")
-    from planner.boundary import boundary_markdown   # the optional boundary.geojson
+    from planner.boundary import boundary_markdown  # the optional boundary.geojson
 
     lines += boundary_markdown()
     lines += limits_markdown()
@@ -323,56 +323,58 @@ def schema_markdown() -> str:
 
 
 def limits_markdown() -> list[str]:
-    """The limits every scenario must respect (numbers, derived coefficients, sizes, files)."""
+    """The limits every scenario must respect (numbers, derived coefficients, sizes, files, text
+    and ids, places)."""
     from planner.settings import LIMITS_TEXT, MAX_NESTING
 
     return [
         "### Limits", "",
-        "Every number must be a finite plain number (no `inf`, `nan`, or `1e308`) inside the "
-        "range given in the tables above. The planner refuses a scenario outside these limits "
-        "with a message naming the file, column and row, before anything is solved.", "",
+        ("Every number must be a finite plain number (no `inf`, `nan`, or `1e308`) inside the "
+         "range given in the tables above. The planner refuses a scenario outside these limits "
+         "with a message naming the file, column and row, before anything is solved."), "",
         "#### `scenario.toml`", "", LIMITS_TEXT, "",
         "#### Derived coefficients", "",
-        f"Annual demand of a zone for a service (population / 1000 x cases_per_1000 x "
-        f"units_per_case, summed over conditions) and the capital budget (the sum of "
-        f"`budget_contribution`, or `budget`) must be at most {MAX_COEFFICIENT:g}, so that every "
-        "coefficient of the model stays well inside the solver's numerical range. A scenario "
-        "must have some demand: at least one zone with population > 0.", "",
+        (f"Annual demand of a zone for a service (population / 1000 x cases_per_1000 x "
+         f"units_per_case, summed over conditions) and the capital budget (the sum of "
+         f"`budget_contribution`, or `budget`) must be at most {MAX_COEFFICIENT:g}, so that "
+         "every coefficient of the model stays well inside the solver's numerical range. A "
+         "scenario must have some demand: at least one zone with population > 0."), "",
         "#### Size", "",
-        f"* at most {MAX_ZONES:,} zones and {MAX_SITES:,} sites, and at most "
-        f"{MAX_ZONE_SITE_PAIRS:,} zone-site pairs (zones x sites);",
+        (f"* at most {MAX_ZONES:,} zones and {MAX_SITES:,} sites, and at most "
+         f"{MAX_ZONE_SITE_PAIRS:,} zone-site pairs (zones x sites);"),
         f"* at most {MAX_ROWS:,} rows in any other table;",
-        f"* each input file at most {MAX_FILE_BYTES // 1024 ** 2} MB, a regular file (not a "
-        "folder, pipe or device), readable, and UTF-8 text (a byte-order mark is accepted).", "",
+        (f"* each input file at most {MAX_FILE_BYTES // 1024 ** 2} MB, a regular file (not a "
+         "folder, pipe or device), readable, and UTF-8 text (a byte-order mark is accepted)."),
+        "",
         "#### Files", "",
         "* a CSV header names each column once (names are compared without surrounding spaces);",
-        "* every row has as many fields as the header (a trailing empty cell still needs its "
-        "comma);",
-        "* an unknown column close to a known one (`max_utilisation` for `max_utilization`) is "
-        "refused as a probable misspelling; other extra columns (notes, sources) are kept;",
-        "* in a workbook, a formula cell needs a saved value (open and save the workbook in "
-        "Excel); the `scenario` sheet has two columns, key and value, each key once;",
-        f"* no setting is nested more than {MAX_NESTING} tables deep (the deepest real one has 3: "
-        "`[policy.min_outreach_days]` `neurology = 5`).", "",
+        ("* every row has as many fields as the header (a trailing empty cell still needs its "
+         "comma);"),
+        ("* an unknown column close to a known one (`max_utilisation` for `max_utilization`) is "
+         "refused as a probable misspelling; other extra columns (notes, sources) are kept;"),
+        ("* in a workbook, a formula cell needs a saved value (open and save the workbook in "
+         "Excel); the `scenario` sheet has two columns, key and value, each key once;"),
+        (f"* no setting is nested more than {MAX_NESTING} tables deep (the deepest real one has "
+         "3: `[policy.min_outreach_days]` `neurology = 5`)."), "",
         "#### Text and ids", "",
-        "* no text (a cell of a text column or of an extra column, a header name, a "
-        "`scenario.toml` string) holds a control character: escape sequences (ESC, and the "
-        "one-character CSI U+009B), line breaks, bells, DEL and the other C0/C1 controls are "
-        "refused, with the text shown escaped (`\\x1b[31m`); a tab is allowed;",
-        "* the ids of `members`, `sites`, `zones`, `conditions`, `equipment` and `specialties` "
-        "are unique ignoring upper/lower case (`CT` and `ct` would be one column of the plan's "
-        "GeoPackage, whose column names ignore case), and so are the service names (an equipment and "
-        "a specialty may not be `MRI` and `mri`).", "",
+        ("* no text (a cell of a text column or of an extra column, a header name, a "
+         "`scenario.toml` string) holds a control character: escape sequences (ESC, and the "
+         "one-character CSI U+009B), line breaks, bells, DEL and the other C0/C1 controls are "
+         "refused, with the text shown escaped (`\\x1b[31m`); a tab is allowed;"),
+        ("* the ids of `members`, `sites`, `zones`, `conditions`, `equipment` and `specialties` "
+         "are unique ignoring upper/lower case (`CT` and `ct` would be one column of the plan's "
+         "GeoPackage, whose column names ignore case), and so are the service names (an "
+         "equipment and a specialty may not be `MRI` and `mri`)."), "",
         "#### Places", "",
-        f"* every site lies within {SITE_REACH_KM:g} km of the box of the zones' coordinates "
-        "(their lowest to highest lon and lat), or within the box's diagonal when the zones "
-        "span more: a referral hospital in the next city is fine, a site thousands of "
-        "kilometres away is a mistake in its coordinates (a sign, lon and lat swapped: the "
-        "message says when swapping them would place the site);",
-        "* with `coordinates = \"gcj02\"` every site and zone lies inside China (lon 72.004 to "
-        "137.8347, lat 0.8293 to 55.8271), where GCJ-02 is defined;",
-        "* a condition with `urgent_minutes` names its `urgent_service` (and the other way "
-        "round).", "",
+        (f"* every site lies within {SITE_REACH_KM:g} km of the box of the zones' coordinates "
+         "(their lowest to highest lon and lat), or within the box's diagonal when the zones "
+         "span more: a referral hospital in the next city is fine, a site thousands of "
+         "kilometres away is a mistake in its coordinates (a sign, lon and lat swapped: the "
+         "message says when swapping them would place the site);"),
+        ("* with `coordinates = \"gcj02\"` every site and zone lies inside China (lon 72.004 to "
+         "137.8347, lat 0.8293 to 55.8271), where GCJ-02 is defined;"),
+        ("* a condition with `urgent_minutes` names its `urgent_service` (and the other way "
+         "round)."), "",
     ]
 
 

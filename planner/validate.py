@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import warnings
 
 import numpy as np
@@ -28,8 +27,17 @@ import pandera.pandas as pa
 
 from planner.errors import ProblemList, ScenarioWarning
 from planner.geo import box_diagonal_km, box_of, distance_to_box_km, gcj02_defined
-from planner.schema import (CONTROL_CHARACTERS, MAX_COEFFICIENT, MAX_ROWS, MAX_SITES,
-                            MAX_ZONE_SITE_PAIRS, MAX_ZONES, SITE_REACH_KM, Field, Table)
+from planner.schema import (
+    CONTROL_CHARACTERS,
+    MAX_COEFFICIENT,
+    MAX_ROWS,
+    MAX_SITES,
+    MAX_ZONE_SITE_PAIRS,
+    MAX_ZONES,
+    SITE_REACH_KM,
+    Field,
+    Table,
+)
 from planner.settings import ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)

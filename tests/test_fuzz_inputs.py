@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-import planner
 from conftest import TINY, write_scenario
-from planner.errors import ScenarioError
-from planner.publish import MARKER, OutputError, check_target, publish_folder
 from test_cli import run_planner
 from test_validation import append_row, only_problem, problems_of, set_cell
+
+import planner
+from planner.errors import ScenarioError
+from planner.publish import MARKER, OutputError, check_target, publish_folder
 
 
 def problem_for(folder: Path, file: str, column: str | None = None):
@@ -189,9 +189,8 @@ def test_a_hand_made_marker_does_not_make_a_folder_the_planners(tmp_path, marker
     folder = _users_folder(tmp_path / "mine", marker)
     with pytest.raises(OutputError, match="data.xlsx"):
         check_target(folder)
-    with pytest.raises(OutputError):
-        with publish_folder(folder, "plan") as work:
-            (work / "plan.json").write_text("{}")
+    with pytest.raises(OutputError), publish_folder(folder, "plan") as work:
+        (work / "plan.json").write_text("{}")
     assert (folder / "data.xlsx").read_bytes() == b"the user's own workbook"
 
 
@@ -295,7 +294,7 @@ def test_escape_sequences_reach_the_terminal_escaped_not_stripped(tmp_path):
         raise SystemExit(run_safely(app))
         """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "csi \\x1b[31mRED\\x1b[0m osc \\x1b]0;title\\x07 end\n"
     assert result.stderr == "to stderr \\x1b[2J\n"
