@@ -18,6 +18,7 @@ import unicodedata
 
 import numpy as np
 
+from planner.ledger import term_words
 from planner.picture_data import PictureData, site_label
 
 PANELS = ("costs", "access", "utilization")
@@ -99,7 +100,7 @@ def _millions(value) -> str:
 def draw_costs(ax, data: PictureData) -> None:
     """Horizontal bars: annual cost by objective term (terms of zero cost left out)."""
     costs = data.costs[data.costs.abs() > 1e-9]
-    terms = list(costs.index)[::-1]
+    terms = [term_words(term) for term in costs.index][::-1]   # read by people: in words
     values = costs.to_numpy(dtype=float)[::-1] / 1e6
     bars = ax.barh(terms, values, color="#4c72b0")
     ax.bar_label(bars, labels=[f"{v:,.2f}" for v in values], padding=3, fontsize=8)

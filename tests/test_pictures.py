@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import planner
 from planner.cli import app
 from planner.picture_data import PictureError, from_folder, from_plan
+from planner.ledger import term_words
 from planner.plots import plan_figure
 from conftest import TINY, write_scenario
 
@@ -76,7 +77,7 @@ def test_cost_panel_is_the_ledger_by_term(county):
     drawn = {label.get_text(): bar.get_width() * 1e6 for bar, label in
              zip(bars, _axes(plan.plot())["costs"].get_yticklabels())}
     by_term = plan.ledger.groupby("term")["amount"].sum()
-    expected = by_term[by_term.abs() > 1e-9]
+    expected = by_term[by_term.abs() > 1e-9].rename(index=term_words)   # labels in words
     assert set(drawn) == set(expected.index)
     for term, amount in expected.items():
         assert drawn[term] == pytest.approx(amount, rel=1e-9)
