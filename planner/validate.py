@@ -371,7 +371,7 @@ def check_locations(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
             outside = ~gcj02_defined(frame["lon"], frame["lat"])
             if outside.any():
                 problems.add(file_of(name), "outside China, where GCJ-02 is not defined, but "
-                             "scenario.toml says coordinates = \"gcj02\"; give this point in "
+                             "the scenario sets coordinates = \"gcj02\"; give this point in "
                              "GCJ-02 as a Chinese web map shows it, or give every point in "
                              "WGS-84 and set coordinates = \"wgs84\".", "lon, lat",
                              _rows(frame.index[outside]))
