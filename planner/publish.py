@@ -26,7 +26,8 @@ The rules, in one place:
   each sees a complete folder.
 * **Leftovers.** Temporary folders are named ``.<target>.planner-<pid>-<random>``; a run killed
   before it finished leaves one behind, and the next publish into the same parent removes those
-  whose process is gone (only if they are empty or hold the marker).
+  whose process is gone (only if they are empty or hold the planner's marker, which is always
+  written in one step and removed last).
 * **Permissions.** Folders get ``0o777 & ~umask`` (``mkdtemp`` alone would give 0700, unreadable
   by a service account that reads the plans); files are created normally, so they respect the
   umask too.
@@ -34,6 +35,7 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -43,7 +45,6 @@ import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from planner.errors import PlannerError
@@ -55,6 +56,7 @@ SIGNATURE = ("consortium-planner output folder: the planner replaces this folder
 LEGACY_SUFFIXES = (".csv", ".json", ".gpkg", ".html", ".toml")
 _LEGACY_FOLDER = re.compile(r"^point_\d+$")
 _KIND = re.compile(r"^[a-z][a-z_-]*$")
+_MARKER_TEMPORARY = re.compile(rf"^{re.escape(MARKER)}\.\d+\.tmp$")   # a marker being updated
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.planner-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 _RENAME_EXCHANGE = 2
 _MAX_MARKER_BYTES = 4 * 1024 ** 2
@@ -156,8 +158,9 @@ def read_marker(folder: Path) -> dict | None:
 
 
 def _entries(folder: Path) -> list[tuple[str, bool]]:
-    """(relative path, is a real folder) of everything below `folder` but the marker; symbolic
-    links count as files (they are never followed)."""
+    """(relative path, is a real folder) of everything below `folder` but the marker (and a
+    marker being rewritten by a run that was killed); symbolic links count as files (they are
+    never followed)."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         base = Path(root).relative_to(folder)
@@ -165,7 +168,8 @@ def _entries(folder: Path) -> list[tuple[str, bool]]:
             real = not (Path(root) / name).is_symlink()
             found.append(((base / name).as_posix(), real))
         found += [((base / name).as_posix(), False) for name in files]
-    return [(path, real) for path, real in found if path != MARKER]
+    return [(path, real) for path, real in found
+            if path != MARKER and not _MARKER_TEMPORARY.match(path)]
 
 
 def _not_written(entries: list[tuple[str, bool]], files: set[str] | None) -> list[str]:
@@ -206,8 +210,14 @@ def ownership(folder: Path) -> str | None:
 
 
 def _write_marker(folder: Path, kind: str, files) -> None:
-    """Write the marker of a folder being made (not yet visible at its target)."""
-    (folder / MARKER).write_text(_marker_text(kind, files), encoding="utf-8")
+    """Write the marker in one step (a temporary file renamed over it), so that it is always
+    complete: a killed run's folder is still recognised as the planner's and removed."""
+    temporary = folder / f"{MARKER}.{os.getpid()}.tmp"
+    try:
+        temporary.write_text(_marker_text(kind, files), encoding="utf-8")
+        os.replace(temporary, folder / MARKER)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _listing(folder: Path) -> list[str]:
@@ -215,20 +225,19 @@ def _listing(folder: Path) -> list[str]:
     return [path for path, real in _entries(folder) if not real]
 
 
-def _record_file(folder: Path, name: str) -> None:
-    """Add a file the planner is about to write into `folder` to its marker's list, when the
-    folder is the planner's with a list (before the file appears: a run killed in between
-    leaves a name listed but absent, which is harmless)."""
-    record = read_marker(folder)
-    if record is None or record["files"] is None or name in record["files"]:
+def _record_file(target: Path) -> None:
+    """Add a file the planner is about to write to the marker's list of the planner folder it
+    lands in (its own folder, or the folder above: a report in a sweep's point folder), when
+    that marker has a list. Done before the file appears: a run killed in between leaves a
+    name listed but absent, which is harmless."""
+    folder = next((f for f in (target.parent, target.parent.parent)
+                   if (f / MARKER).exists()), None)
+    record = None if folder is None else read_marker(folder)
+    if record is None or record["files"] is None:
         return
-    temporary = _new_file(folder)   # beside the folder, named as a leftover of this run
-    try:
-        temporary.write_text(_marker_text(record["kind"], record["files"] | {name}),
-                             encoding="utf-8")
-        os.replace(temporary, folder / MARKER)   # one step: the old list or the new one
-    finally:
-        temporary.unlink(missing_ok=True)
+    name = target.relative_to(folder).as_posix()
+    if name not in record["files"]:
+        _write_marker(folder, record["kind"], record["files"] | {name})
 
 
 def _umask() -> int:
@@ -253,7 +262,7 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(folder: Path):
     """An exclusive lock on a folder (flock on the folder itself: no lock file is left)."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
@@ -280,10 +289,26 @@ def clean_leftovers(parent: Path, name: str) -> None:
         match = _LEFTOVER.match(entry.name)
         if not match or match["name"] != name or entry.is_symlink() or _alive(int(match["pid"])):
             continue
-        if entry.is_dir() and (read_marker(entry) is not None or not any(entry.iterdir())):
-            shutil.rmtree(entry, ignore_errors=True)   # a killed run's: its marker lists nothing
+        if entry.is_dir() and (read_marker(entry) is not None or not _entries(entry)):
+            _remove_folder(entry)   # a killed run's
         elif entry.is_file():
             entry.unlink(missing_ok=True)
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove a folder of the planner's, its marker last: a run killed meanwhile leaves a folder
+    that is still recognised as the planner's, which the next run removes."""
+    try:
+        entries = [e for e in folder.iterdir() if e.name != MARKER]
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):   # as rmtree(ignore_errors=True)
+                entry.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _temporary_name(target: Path) -> str:
@@ -305,7 +330,7 @@ def _new_file(target: Path) -> Path:
     return Path(name)
 
 
-@contextmanager
+@contextlib.contextmanager
 def _publishing(shown, target: Path, make, swap, remove):
     """The steps shared by folders and files: make the temporary sibling, let the caller fill
     it, swap it in under the parent's lock, always remove what is left; OS errors in one
@@ -328,7 +353,7 @@ def _publishing(shown, target: Path, make, swap, remove):
         remove(work)
 
 
-@contextmanager
+@contextlib.contextmanager
 def publish_file(path: str | Path, owned, what: str):
     """Yield a temporary file path; when the block ends without error it replaces `path`.
 
@@ -345,7 +370,7 @@ def publish_file(path: str | Path, owned, what: str):
 
     def swap(work: Path, target: Path) -> None:
         refuse_foreign()     # again: it may have changed while the content was computed
-        _record_file(target.parent, target.name)   # a report in a plan folder is the planner's
+        _record_file(target)   # a report in a plan folder is the planner's
         os.replace(work, target)
 
     refuse_foreign()
@@ -354,7 +379,7 @@ def publish_file(path: str | Path, owned, what: str):
         yield work
 
 
-@contextmanager
+@contextlib.contextmanager
 def publish_folder(path: str | Path, kind: str):
     """Yield a new empty folder; when the block ends without error it replaces `path` atomically.
 
@@ -364,7 +389,7 @@ def publish_folder(path: str | Path, kind: str):
     target = check_target(path, what="output folder")
     with _publishing(f"output folder {path}", target, lambda t: _new_folder(t, kind),
                      lambda work, target: _swap_in(work, target, path),
-                     lambda work: shutil.rmtree(work, ignore_errors=True)) as work:
+                     _remove_folder) as work:
         yield work
         _write_marker(work, kind, _listing(work))
 

@@ -221,6 +221,23 @@ def test_the_marker_is_signed_and_lists_the_planners_files(tiny_folder, tmp_path
     assert result.returncode == 2 and (out / "notes.txt").exists()
 
 
+def test_files_the_planner_adds_to_a_point_folder_are_listed(tmp_path):
+    from planner.publish import publish_file
+    sweep = tmp_path / "sweep"
+    with publish_folder(sweep, "sweep") as work:
+        (work / "point_000").mkdir()
+        (work / "point_000" / "plan.json").write_text("{}")
+        (work / "sweep.csv").write_text("variant\n0\n")
+    with publish_file(sweep / "point_000" / "report.html", lambda p: False, "report") as work:
+        work.write_text("<html></html>")
+    files = json.loads((sweep / MARKER).read_text().splitlines()[1])["files"]
+    assert files == ["point_000/plan.json", "point_000/report.html", "sweep.csv"]
+    assert check_target(sweep) == sweep
+    (sweep / "point_000" / "mine.docx").write_text("x")
+    with pytest.raises(OutputError, match="point_000/mine.docx"):
+        check_target(sweep)
+
+
 def test_folders_of_the_earlier_planner(tmp_path):
     """The earlier marker's exact content is accepted when every file is of a kind the planner
     writes (plan.json, CSVs, plan.gpkg, report.html, point_* folders); not with other files."""
