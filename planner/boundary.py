@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import ProblemList
+from planner.schema import BOUNDARY_FILE as FILE
 
-FILE = "boundary.geojson"
 POLYGONAL = ("Polygon", "MultiPolygon")
 FIX = ("give a GeoJSON file (RFC 7946) of the area's outline: a Polygon or MultiPolygon, a "
        "Feature holding one or a FeatureCollection of such Features, in WGS-84 longitude and "
@@ -164,21 +164,3 @@ def _short(value: Any) -> str:
     except RecursionError:
         return "an array nested too deeply"
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def boundary_markdown() -> list[str]:
-    """The file's section of the column reference (docs/scenario_columns.md)."""
-    return [
-        f"### `{FILE}` (optional)", "",
-        ("The outline of the area (e.g. the county's boundary), drawn on the report's map and by "
-         "`plan.explore()`; it never changes a plan. GeoJSON (RFC 7946): a `Polygon` or "
-         "`MultiPolygon` geometry, a `Feature` holding one, or a `FeatureCollection` of such "
-         "Features. Positions are `[longitude, latitude]` in WGS-84 whatever `coordinates` says "
-         "in `scenario.toml` (that key applies to the tables; GeoJSON is WGS-84 by definition), "
-         "so convert a GCJ-02 outline first, as `data/build_tianchang.py` does for the default "
-         "scenario. Rings are closed (the last position repeats the first) and have at least 4 "
-         "positions; longitudes lie within -180 to 180 and latitudes within -90 to 90. Only a "
-         "scenario folder holds one (a workbook has no place for it). `Scenario.save` writes it "
-         "back (compact JSON) and every plan folder carries a copy, which `planner report` "
-         "draws. A file that is not such GeoJSON is refused (exit 2) with its name."), "",
-    ]

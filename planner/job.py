@@ -51,15 +51,11 @@ class JobResult:
 
 
 def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
     import pyomo
 
-    try:
-        planner_version = version("consortium-planner")
-    except PackageNotFoundError:   # run from a source tree
-        planner_version = "unknown"
-    return {"planner": planner_version, "highs": _highs_version(),
+    from planner.publish import planner_version
+
+    return {"planner": planner_version(), "highs": _highs_version(),
             "pyomo": pyomo.version.version, "python": platform.python_version()}
 
 

@@ -9,9 +9,10 @@ defaults), validation (:mod:`planner.validate`) and the column reference in ``do
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from planner.settings import LIMITS_TEXT, MAX_NESTING
 
 Kind = Literal["text", "number", "integer"]
 
@@ -98,12 +99,6 @@ MAX_FILE_BYTES = 256 * 1024 ** 2  # one input file (256 MB)
 # own diagonal, is a mistake in its coordinates (a sign, swapped lon/lat, another datum...).
 SITE_REACH_KM = 200.0
 
-# Characters no text of a scenario may hold (names, ids, header names, scenario.toml strings):
-# the C0 controls but the tab (ESC starts terminal escape sequences, a line break would forge a
-# line of a message or a CSV row), DEL and the C1 controls (U+0080-U+009F; U+009B is a one-byte
-# CSI on some terminals). Outputs carry inputs' text, so refusing them here keeps every output
-# and terminal clean.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def _money(name: str, meaning: str, required: bool = True, default: Any = None) -> Field:
@@ -315,18 +310,35 @@ def schema_markdown() -> str:
             lines.append(f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.kind} | {f.unit} "
                          f"| {default} | {f.range_text()} | {f.meaning} |")
         lines.append("")
-    from planner.boundary import boundary_markdown  # the optional boundary.geojson
-
     lines += boundary_markdown()
     lines += limits_markdown()
     return "\n".join(lines)
 
 
+BOUNDARY_FILE = "boundary.geojson"   # the optional outline of a scenario (planner/boundary.py)
+
+
+def boundary_markdown() -> list[str]:
+    """The file's section of the column reference (docs/scenario_columns.md)."""
+    return [
+        f"### `{BOUNDARY_FILE}` (optional)", "",
+        ("The outline of the area (e.g. the county's boundary), drawn on the report's map and by "
+         "`plan.explore()`; it never changes a plan. GeoJSON (RFC 7946): a `Polygon` or "
+         "`MultiPolygon` geometry, a `Feature` holding one, or a `FeatureCollection` of such "
+         "Features. Positions are `[longitude, latitude]` in WGS-84 whatever `coordinates` says "
+         "in `scenario.toml` (that key applies to the tables; GeoJSON is WGS-84 by definition), "
+         "so convert a GCJ-02 outline first, as `data/build_tianchang.py` does for the default "
+         "scenario. Rings are closed (the last position repeats the first) and have at least 4 "
+         "positions; longitudes lie within -180 to 180 and latitudes within -90 to 90. Only a "
+         "scenario folder holds one (a workbook has no place for it). `Scenario.save` writes it "
+         "back (compact JSON) and every plan folder carries a copy, which `planner report` "
+         "draws. A file that is not such GeoJSON is refused (exit 2) with its name."), "",
+    ]
+
+
 def limits_markdown() -> list[str]:
     """The limits every scenario must respect (numbers, derived coefficients, sizes, files, text
     and ids, places)."""
-    from planner.settings import LIMITS_TEXT, MAX_NESTING
-
     return [
         "### Limits", "",
         ("Every number must be a finite plain number (no `inf`, `nan`, or `1e308`) inside the "

@@ -9,6 +9,7 @@ RecursionError while the message is built).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -24,7 +25,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from planner.schema import CONTROL_CHARACTERS
+# Characters no text of a scenario may hold (names, ids, header names, scenario.toml strings):
+# the C0 controls but the tab (ESC starts terminal escape sequences, a line break would forge a
+# line of a message or a CSV row), DEL and the C1 controls (U+0080-U+009F; U+009B is a one-byte
+# CSI on some terminals). Outputs carry inputs' text, so refusing them here keeps every output
+# and terminal clean.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
 
 MAX_MONEY = 1e12          # any amount of money (currency)
 MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine

@@ -28,7 +28,6 @@ import pandera.pandas as pa
 from planner.errors import ProblemList, ScenarioWarning
 from planner.geo import box_diagonal_km, box_of, distance_to_box_km, gcj02_defined
 from planner.schema import (
-    CONTROL_CHARACTERS,
     MAX_COEFFICIENT,
     MAX_ROWS,
     MAX_SITES,
@@ -38,7 +37,7 @@ from planner.schema import (
     Field,
     Table,
 )
-from planner.settings import ScenarioSettings
+from planner.settings import CONTROL_CHARACTERS, ScenarioSettings
 
 HEADER_ROWS = 2  # a DataFrame's row 0 is spreadsheet row 2 (the header is row 1)
 
