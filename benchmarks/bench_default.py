@@ -13,11 +13,11 @@ import statistics
 import time
 
 import planner
-from planner.highs import HighsModel
-from planner.inputs import model_inputs
-from planner.model import build_model
-from planner.plan import extract_plan
-from planner.session import PlanningSession, solver_options
+from planner.model.highs import HighsModel
+from planner.model.inputs import model_inputs
+from planner.model.families import build_model
+from planner.results.plan import extract_plan
+from planner.planning.session import PlanningSession, solver_options
 
 import highs_direct
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.inputs import model_inputs
-from planner.orlib import load_pmed, pmedian_scenario
-from planner.session import PlanningSession, solver_options
+from planner.model.inputs import model_inputs
+from planner.scenario.orlib import load_pmed, pmedian_scenario
+from planner.planning.session import PlanningSession, solver_options
 
 import highs_direct
 
@@ -42,7 +42,7 @@ def parse_instances(text: str) -> list[int]:
 
 def synthetic_scenario(zones: int = 1000, sites: int = 100, p: int = 10, seed: int = 0):
     """A random p-median with zones != sites: points uniform on [0, 100]^2, Euclidean minutes;
-    the settings of planner.orlib.pmedian_scenario (one unit of demand per zone, equipment F
+    the settings of planner.scenario.orlib.pmedian_scenario (one unit of demand per zone, equipment F
     with annual capital 1, capacity = all demand, at most one unit per site, budget p)."""
     rng = np.random.default_rng(seed)
     zone_xy, site_xy = rng.random((zones, 2)) * 100.0, rng.random((sites, 2)) * 100.0

@@ -30,10 +30,10 @@ import highspy
 import numpy as np
 
 import planner
-from planner.decisions import change_count, decision_changes
-from planner.highs import new_highs, run
-from planner.replanning import replan
-from planner.session import PlanningSession
+from planner.model.decisions import change_count, decision_changes
+from planner.model.highs import new_highs, run
+from planner.planning.replanning import replan
+from planner.planning.session import PlanningSession
 
 
 def direct_solve(model, start, options: dict, threads: int) -> float:

@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 import planner
-from planner.coalitions import CoalitionModel, CoalitionValues
-from planner.sharing import share
+from planner.sharing.coalitions import CoalitionModel, CoalitionValues
+from planner.sharing.division import share
 from planner.workers import process_pool
 
 

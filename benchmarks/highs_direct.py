@@ -1,13 +1,13 @@
 """Reference builder: the planner's MILP built directly with highspy from a ModelInputs.
 
-Same columns, rows, coefficients and bounds as planner/model.py + planner/highs.py, in the same
+Same columns, rows, coefficients and bounds as planner/model/families.py + planner/model/highs.py, in the same
 order (column blocks new_units, relocated, units, outreach_days, flow, unmet, uncovered,
 policy_shortfall, member_in; row families in the order model.build_model adds them), assembled
 with numpy into one CSC matrix and passed to HiGHS with `passModel`. `compare_lp` checks that
 the two models are identical, entry by entry; `compare_options` that the HiGHS options are.
 The benchmarks divide the planner's build + hand-over time by this builder's time.
 
-Duplicate (row, column) entries are summed here. planner/highs.py hands them to `addRows`
+Duplicate (row, column) entries are summed here. planner/model/highs.py hands them to `addRows`
 unmerged; HiGHS then rejects the whole batch (see README.md, "Known discrepancy").
 
     python benchmarks/highs_direct.py                  # default scenario: check and time
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from planner.highs import SolverOptions, new_highs, run
-from planner.inputs import ModelInputs
+from planner.model.highs import SolverOptions, new_highs, run
+from planner.model.inputs import ModelInputs
 
 INF = highspy.kHighsInf
 ORLIB = Path(__file__).resolve().parent / "orlib"
@@ -94,7 +94,7 @@ def _mi(frame: pd.DataFrame, columns: list[str]) -> pd.MultiIndex:
 
 
 def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
-    """The planning MILP of planner/model.py: a HighsLp (column-wise matrix), the integer
+    """The planning MILP of planner/model/families.py: a HighsLp (column-wise matrix), the integer
     columns (HighsLp.integrality_ takes only a list of enum objects, so they are set in bulk
     after passModel) and the number of columns per block and rows per family."""
     eq, spec = inp.equipment, inp.specialties
@@ -325,7 +325,7 @@ def build(inp: ModelInputs) -> tuple[highspy.Highs, dict]:
 
 
 def solve(h: highspy.Highs, options: SolverOptions) -> DirectResult:
-    """Solve with exactly the options planner/highs.py HighsModel.solve sets (checked after the
+    """Solve with exactly the options planner/model/highs.py HighsModel.solve sets (checked after the
     fact by :func:`compare_options`)."""
     h.setOptionValue("output_flag", bool(options.log))
     h.setOptionValue("time_limit", float(options.time_limit))
@@ -404,10 +404,10 @@ def same_objective(x: float, y: float, rel: float = 1e-6) -> bool:
 
 def check(scenario, label: str, **options) -> None:
     """Planner vs direct build on one scenario: same model, same objective (asserted)."""
-    from planner.highs import HighsModel
-    from planner.inputs import model_inputs
-    from planner.model import build_model
-    from planner.session import PlanningSession, solver_options
+    from planner.model.highs import HighsModel
+    from planner.model.inputs import model_inputs
+    from planner.model.families import build_model
+    from planner.planning.session import PlanningSession, solver_options
 
     inp = model_inputs(scenario)
     start = time.perf_counter()
@@ -434,7 +434,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=None)
     args = parser.parse_args()
     import planner
-    from planner.orlib import load_pmed
+    from planner.scenario.orlib import load_pmed
     if args.pmed is None:
         check(planner.load_scenario(), "default scenario", time_limit=args.time_limit)
     for k in args.pmed or []:

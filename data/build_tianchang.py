@@ -19,7 +19,7 @@ Inputs (copied unchanged from the research notes, see ``data/sources/SOURCE.md``
 
 Outputs: the scenario's tables and ``scenario.toml``, and ``boundary.geojson``, the county fence
 converted from GCJ-02 to WGS-84 (RFC 7946 fixes GeoJSON's datum) with the planner's own converter
-(:func:`planner.geo.gcj02_to_wgs84`, prcoords), rounded to 6 decimals (0.1 m).
+(:func:`planner.scenario.geo.gcj02_to_wgs84`, prcoords), rounded to 6 decimals (0.1 m).
 
 Geometry is done in UTM zone 50N metres with the GCJ-02 longitudes and latitudes treated as if
 they were WGS-84 (the datum offset is a few hundred metres and shifts all points alike), then
@@ -38,8 +38,8 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPoint, Point, box, shape
 
-from planner.boundary import write_boundary
-from planner.geo import gcj02_to_wgs84
+from planner.scenario.boundary import write_boundary
+from planner.scenario.geo import gcj02_to_wgs84
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "sources"

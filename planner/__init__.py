@@ -3,16 +3,16 @@ gets and how the capital budget is spread, for a medical consortium (docs/design
 
 from __future__ import annotations
 
-from planner.comparison import compare
+from planner.results.comparison import compare
 from planner.errors import InfeasibleError, PlannerError, ScenarioError
-from planner.highs import SolverOptions
-from planner.pareto import ParetoFront, pareto
-from planner.plan import Plan
-from planner.replanning import replan
-from planner.scenario import Scenario, default_scenario_path, load_scenario
-from planner.session import PlanningSession, solve
-from planner.sharing import Sharing, share
-from planner.sweep import sweep
+from planner.model.highs import SolverOptions
+from planner.studies.pareto import ParetoFront, pareto
+from planner.results.plan import Plan
+from planner.planning.replanning import replan
+from planner.scenario.loading import Scenario, default_scenario_path, load_scenario
+from planner.planning.session import PlanningSession, solve
+from planner.sharing.division import Sharing, share
+from planner.studies.sweep import sweep
 
 __all__ = [
     "InfeasibleError", "ParetoFront", "Plan", "PlannerError", "PlanningSession", "Scenario",

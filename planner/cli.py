@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError, UsageError
-from planner.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
+from planner.scenario.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
 from planner.games.cli import game as game_command
 from planner.job import DEFAULT_WAIT
 from planner.terminal import run_safely
@@ -27,7 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 NO_PLAN = 4
 # Flags are checked here, so a bad value is blamed on the flag (not on scenario.toml) and costs
-# no solve; the ranges are those of scenario.toml (planner/settings.py).
+# no solve; the ranges are those of scenario.toml (planner/scenario/settings.py).
 
 
 def _fail(err: PlannerError) -> None:
@@ -98,8 +98,8 @@ def plan(
     relax_urgent: bool = RelaxUrgentOption,
 ) -> None:
     """Solve the planning model and print a short summary."""
-    from planner.scenario import load_scenario
-    from planner.session import solve
+    from planner.scenario.loading import load_scenario
+    from planner.planning.session import solve
 
     try:
         _check_out(out)
@@ -124,7 +124,7 @@ def plan(
 @app.command()
 def validate(scenario: Optional[Path] = ScenarioArg) -> None:
     """Check a scenario's files and print what is wrong (nothing is solved)."""
-    from planner.scenario import load_scenario
+    from planner.scenario.loading import load_scenario
 
     try:
         loaded = load_scenario(scenario)
@@ -180,9 +180,9 @@ def share(
 
     Exit codes: 0 written; 2 bad input or flag; 4 the time limit cut the run short (what could
     be certified is written, flagged; run again with the same cache to resume)."""
-    from planner.scenario import load_scenario
-    from planner.sharing import sharing_summary
-    from planner.sharing import share as share_savings
+    from planner.scenario.loading import load_scenario
+    from planner.sharing.division import sharing_summary
+    from planner.sharing.division import share as share_savings
 
     try:
         _check_out(out)
@@ -294,7 +294,7 @@ def runs(
         return
     import json
 
-    from planner.output import json_safe
+    from planner.results.files import json_safe
     try:
         h = _open_history(history)
         try:
@@ -314,7 +314,7 @@ def runs(
 
 def runs_table(listed: list[dict]) -> str:
     """The runs as a text table with a header; changes by decision kind, in their own units."""
-    from planner.decisions import changes_in_words
+    from planner.model.decisions import changes_in_words
 
     header = ("run", "started (UTC)", "scenario", "status", "annual cost", "baseline",
               "changes")
@@ -343,7 +343,7 @@ def runs_show(
     """One run: its summary and its decisions."""
     import json
 
-    from planner.output import json_safe
+    from planner.results.files import json_safe
     try:
         h = _open_history(history)
         try:
@@ -383,7 +383,7 @@ def diff(
     """What changed between two plans: decisions, KPIs and annual cost by term."""
     import json
 
-    from planner.comparison import compare, from_folder, from_run
+    from planner.results.comparison import compare, from_folder, from_run
     try:
         h = None
         records = []
@@ -453,8 +453,8 @@ def pareto(
     cannot keep the urgent-coverage rule is a row marked infeasible."""
     from contextlib import ExitStack
 
-    from planner.pareto import pareto as trace
-    from planner.scenario import load_scenario
+    from planner.studies.pareto import pareto as trace
+    from planner.scenario.loading import load_scenario
 
     try:
         if (budgets is None) == (coverage_levels is None):
@@ -507,7 +507,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML page of a plan (KPIs, decisions, map, charts) that opens
     offline."""
-    from planner.html_report import write_report
+    from planner.pictures.report import write_report
 
     try:
         written = write_report(plan_dir, out, equipment)

@@ -60,7 +60,7 @@ def versions() -> dict:
 
 
 def _highs_version() -> str:
-    from planner.highs import new_highs
+    from planner.model.highs import new_highs
     h = new_highs()
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
@@ -93,7 +93,7 @@ def replan_job(scenario_path, history_target: str, out: Path | None, *,
     from planner.history import open_history
     from planner.history.target import parse_target
     from planner.publish import check_target
-    from planner.scenario import load_scenario
+    from planner.scenario.loading import load_scenario
 
     log = log or JobLog(False)
     options = {k: v for k, v in solver_options.items() if v is not None}
@@ -180,8 +180,8 @@ def _run(history, scenario, job: Job) -> JobResult:
 
 
 def _locked_run(history, scenario, job: Job) -> JobResult:
-    from planner.output import save_plan
-    from planner.replanning import replan
+    from planner.results.files import save_plan
+    from planner.planning.replanning import replan
 
     out, log, max_gap, share_rule = job.out, job.log, job.max_gap, job.share_rule
     run_id = history.start_run(scenario=scenario.name, input_hash=scenario.content_hash(),
@@ -224,7 +224,7 @@ def _locked_run(history, scenario, job: Job) -> JobResult:
             return JobResult(NO_PLAN, message, run_id, plan, lines=lines)
         sharing = None
         if share_rule is not None:
-            from planner.sharing import share, sharing_summary
+            from planner.sharing.division import share, sharing_summary
             with log.stage("share", rule=share_rule):
                 # coalition values are kept in the history: the next run of the same game
                 # (a re-plan with unchanged inputs, or a rerun after a kill) reuses them
@@ -298,7 +298,7 @@ def _listed(ids: list[str], most: int = 8) -> str:
 
 
 def _changes_line(plan, run_id: int, out) -> str:
-    from planner.decisions import changes_in_words
+    from planner.model.decisions import changes_in_words
 
     words = changes_in_words(plan.changes_by_kind)
     base = (f"first run of this scenario (no baseline; {words} from nothing)"

@@ -128,7 +128,7 @@ class Mini:
     # --- the planner's scenario -------------------------------------------------------------------
     def scenario(self, mip_gap: float = 0.0):
         import toy
-        from planner.scenario import from_tables
+        from planner.scenario.loading import from_tables
 
         members = sorted({s[1] for s in self.sites})
         grass = {s[0]: s[1] for s in self.sites if s[2] in self.grassroots_tiers}

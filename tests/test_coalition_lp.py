@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from planner.coalitions import CoalitionModel, CoalitionValues
+from planner.sharing.coalitions import CoalitionModel, CoalitionValues
 
 from toy import consortium
 

@@ -1,4 +1,4 @@
-"""The coalition store (planner/coalition_store.py): values of C(S) that survive a killed run.
+"""The coalition store (planner/sharing/store.py): values of C(S) that survive a killed run.
 
 Real SQLite files, real child processes killed with SIGKILL, and — when PLANNER_TEST_POSTGRES_URL
 names one (as .ci/run does) — a real PostgreSQL server, each test in a schema of its own.
@@ -22,13 +22,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from planner.coalition_store import (APPLICATION_ID, GAME_FORMAT, CoalitionStore,
+from planner.sharing.store import (APPLICATION_ID, GAME_FORMAT, CoalitionStore,
                                      CoalitionStoreError, coalition_values, game_key)
-from planner.coalitions import CoalitionCost, CoalitionValues
+from planner.sharing.coalitions import CoalitionCost, CoalitionValues
 from planner.errors import PlannerError
 from planner.history import migrate, open_history
 from planner.history.target import make_engine, parse_target
-from planner.scenario import load_scenario
+from planner.scenario.loading import load_scenario
 from conftest import TINY, write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,8 +175,8 @@ def test_a_batch_with_a_nan_cost_is_refused_whole(tmp_path):
 # --- the game key ---------------------------------------------------------------------------------
 KEY_CHILD = textwrap.dedent("""
     import sys
-    from planner.coalition_store import game_key
-    from planner.scenario import load_scenario
+    from planner.sharing.store import game_key
+    from planner.scenario.loading import load_scenario
     print(game_key(load_scenario(sys.argv[1])))
 """)
 
@@ -409,8 +409,8 @@ def test_missing_folders_folders_and_in_memory_databases_are_explained(tmp_path)
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from planner.coalition_store import CoalitionStore
-    from planner.coalitions import CoalitionCost
+    from planner.sharing.store import CoalitionStore
+    from planner.sharing.coalitions import CoalitionCost
 
     path, prefix, batches, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     while go and not Path(go).exists():

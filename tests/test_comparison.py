@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.session import PlanningSession
+from planner.planning.session import PlanningSession
 
 LOW_BUDGET = 6e6   # binds: the default plan spends about 11 million
 

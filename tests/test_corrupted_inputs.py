@@ -19,7 +19,7 @@ import tomli_w
 import planner
 from conftest import TINY, write_scenario
 from planner.errors import PlannerError, ScenarioError, ScenarioWarning
-from planner.schema import TABLES
+from planner.scenario.schema import TABLES
 from test_validation import set_cell
 
 EXTRA = {  # the optional tables, so that their columns are corrupted too
@@ -262,14 +262,14 @@ def test_every_population_zero(folder):
 
 
 def test_too_many_zones(folder, monkeypatch):
-    import planner.validate
-    monkeypatch.setattr(planner.validate, "MAX_ZONES", 3)
+    import planner.scenario.validate
+    monkeypatch.setattr(planner.scenario.validate, "MAX_ZONES", 3)
     assert_reported(folder, "zones.csv", None, None, "at most 3")
 
 
 def test_too_many_pairs(folder, monkeypatch):
-    import planner.validate
-    monkeypatch.setattr(planner.validate, "MAX_ZONE_SITE_PAIRS", 10)
+    import planner.scenario.validate
+    monkeypatch.setattr(planner.scenario.validate, "MAX_ZONE_SITE_PAIRS", 10)
     assert_reported(folder, "zones.csv", None, None, "zone-site pairs")
 
 
@@ -360,7 +360,7 @@ def test_not_a_workbook(tmp_path):
 
 # --- numerics and the solver -------------------------------------------------------------------
 def test_annuity_factor_is_numerically_safe():
-    from planner.inputs import annuity_factor
+    from planner.model.inputs import annuity_factor
     assert annuity_factor(1e-17, 8) == pytest.approx(1 / 8)
     assert annuity_factor(0.0, 8) == 1 / 8
     assert annuity_factor(0.05, 10) == pytest.approx(0.05 / (1 - 1.05 ** -10), rel=1e-12)
@@ -384,7 +384,7 @@ def _undominated_dense(sets: np.ndarray) -> np.ndarray:
 
 
 def test_undominated_matches_the_dense_version():
-    from planner.inputs import _undominated
+    from planner.model.inputs import _undominated
     rng = np.random.default_rng(7)
     for _ in range(400):
         n, m = int(rng.integers(1, 40)), int(rng.integers(1, 9))
@@ -394,8 +394,8 @@ def test_undominated_matches_the_dense_version():
 
 def test_rejected_solver_option_is_a_clear_error():
     import toy
-    from planner.highs import SolverOptions
-    from planner.session import PlanningSession, solve
+    from planner.model.highs import SolverOptions
+    from planner.planning.session import PlanningSession, solve
     with pytest.raises(PlannerError, match="seed"):       # the keyword, checked first
         solve(toy.scenario(), seed=99_999_999_999)
     highs = PlanningSession(toy.scenario()).highs       # HiGHS's own check, behind it

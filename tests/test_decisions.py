@@ -215,7 +215,7 @@ def test_bad_implemented_rows_are_validation_errors(tiny_folder, rows, column, w
 
 def test_games_ignore_commitments(county4):
     """A coalition's own plan is hypothetical: commitments of the grand plan do not bind it."""
-    from planner.inputs import model_inputs
+    from planner.model.inputs import model_inputs
     committed = county4.with_(tables={"implemented": implemented(
         ("new_units", "S_T2", "CT", "", 1))})
     assert model_inputs(committed, game=True).commitments.empty

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import planner
-from planner.session import PlanningSession
+from planner.planning.session import PlanningSession
 
 TOL = 1e-6
 

@@ -12,10 +12,10 @@ import pytest
 from scipy.optimize import linprog
 
 import planner
-from planner.coalitions import CoalitionModel
+from planner.sharing.coalitions import CoalitionModel
 from planner.errors import InfeasibleError, PlannerError
-from planner.inputs import travel_minutes
-from planner.session import PlanningSession
+from planner.model.inputs import travel_minutes
+from planner.planning.session import PlanningSession
 
 from conftest import TINY, write_scenario
 from toy import consortium, scenario, tables, travel
@@ -151,7 +151,7 @@ def test_specialty_access_and_share_match_enumeration(limit, share, clinic):
 def test_clinic_within_reach_satisfies_the_zone_without_a_row():
     # every zone is within 40 minutes of H, whose clinic offers cardiology: no row is needed,
     # and the plan is the one without the limit
-    from planner.inputs import model_inputs
+    from planner.model.inputs import model_inputs
 
     case = _cardiology(40.0, clinic_at_h=1.0)
     assert model_inputs(case).access_rows.empty

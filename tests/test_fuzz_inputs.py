@@ -99,7 +99,7 @@ def test_gcj02_outside_china_is_bad_input_not_a_warning(tiny_folder):
 
 
 def test_the_gcj02_converter_refuses_points_it_cannot_convert():
-    from planner.geo import gcj02_to_wgs84
+    from planner.scenario.geo import gcj02_to_wgs84
     lon, lat = gcj02_to_wgs84([119.0], [32.7])
     assert abs(lon[0] - 119.0) < 0.01 and abs(lat[0] - 32.7) < 0.01
     with pytest.raises(ValueError, match="outside China"):
@@ -107,7 +107,7 @@ def test_the_gcj02_converter_refuses_points_it_cannot_convert():
 
 
 def test_the_default_and_the_or_library_scenarios_pass_the_location_rule():
-    from planner.orlib import pmedian_scenario
+    from planner.scenario.orlib import pmedian_scenario
     assert planner.load_scenario().name
     # OR-Library instances put every node at (0, 0): travel minutes come from travel.csv
     scenario = pmedian_scenario(np.array([[0.0, 3.0], [3.0, 0.0]]), 1)

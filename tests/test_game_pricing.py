@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.accounting import savings_by_term, transfer_flags
-from planner.coalitions import CoalitionModel
-from planner.inputs import model_inputs
-from planner.ledger import prices
-from planner.sharing import share
+from planner.sharing.accounting import savings_by_term, transfer_flags
+from planner.sharing.coalitions import CoalitionModel
+from planner.model.inputs import model_inputs
+from planner.model.ledger import prices
+from planner.sharing.division import share
 
 from toy import consortium
 

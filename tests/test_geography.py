@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.picture_data import PictureError, from_folder, site_label
-from planner.plots import plan_figure
+from planner.pictures.data import PictureError, from_folder, site_label
+from planner.pictures.plot import plan_figure
 from conftest import TINY, write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def _wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
 
 
 def test_the_builder_writes_the_committed_boundary_byte_for_byte():
-    from planner.boundary import boundary_text
+    from planner.scenario.boundary import boundary_text
     from planner.data import build_tianchang
 
     first, second = build_tianchang.county_boundary(), build_tianchang.county_boundary()
@@ -289,7 +289,7 @@ def _outside_texts(figure) -> list[str]:
 
 
 def test_the_pareto_figure_clips_nothing(county):
-    front = planner.pareto(county[0], service="CT", minutes=15, budgets=[2e6, 8e6, 24e6],
+    front = planner.studies.pareto(county[0], service="CT", minutes=15, budgets=[2e6, 8e6, 24e6],
                            progress=False)
     figure = front.plot()
     assert _outside_texts(figure) == []
@@ -307,7 +307,7 @@ def test_the_plan_figure_clips_nothing(county, figsize):
 def test_long_titles_are_wrapped_to_the_figure(county):
     from dataclasses import replace
 
-    from planner.picture_data import from_plan
+    from planner.pictures.data import from_plan
 
     data = replace(from_plan(county[1]), scenario="A consortium with a very long name " * 6)
     figure = plan_figure(data, figsize=(8.0, 5.0))
@@ -323,7 +323,7 @@ from test_report_browser import _open, browser, missing  # noqa: F401  (a fixtur
 def test_the_report_shows_the_boundary_and_the_site_names(browser, county, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
 
-    from planner.html_report import write_report
+    from planner.pictures.report import write_report
 
     plan = county[1]
     plan.save(tmp_path / "plan")
@@ -343,7 +343,7 @@ def test_the_report_shows_the_boundary_and_the_site_names(browser, county, tmp_p
 
 
 def test_wrap_counts_a_chinese_character_as_a_full_em():
-    from planner.plots import wrap
+    from planner.pictures.plot import wrap
     assert wrap("a b", 1000, 10) == "a b"
     # 8 wide characters are 8 em: twice that and a space fit in 17 em (at 10 pt, 12 pt of
     # margin), not in 15

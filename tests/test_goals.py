@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 import planner
 from planner.cli import app
 from planner.errors import InfeasibleError
-from planner.goals import GoalError
-from planner.orlib import load_pmed, pmedian_scenario
-from planner.session import PlanningSession
+from planner.model.goals import GoalError
+from planner.scenario.orlib import load_pmed, pmedian_scenario
+from planner.planning.session import PlanningSession
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SWAIN = pd.read_csv(BENCH / "swain" / "swain55.csv")
@@ -165,7 +165,7 @@ def county():
 def test_county_coverage_goal_beats_the_cost_plan(county):
     cost_plan = planner.solve(county)
     plan = planner.solve(county, goal="coverage", service="MRI", minutes=20)
-    minutes = planner.inputs.travel_minutes(county)
+    minutes = planner.model.inputs.travel_minutes(county)
     populated = county.zones.set_index("zone_id")["population"]
     populated = populated[populated > 0]
 

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from planner.decisions import normalise
+from planner.model.decisions import normalise
 from planner.errors import PlannerError
 from planner.history import History, HistoryError, HistoryLocked, migrate, open_history
 from planner.history.locks import scenario_key

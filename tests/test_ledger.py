@@ -1,4 +1,4 @@
-"""The cost ledger (planner/ledger.py): one row per cost contribution, every cost table its sum.
+"""The cost ledger (planner/model/ledger.py): one row per cost contribution, every cost table its sum.
 
 The references are independent of the planner's code: the exact objective of docs/design.md section 5
 written out below from the scenario's own tables and the plan's published tables, the solver's
@@ -13,9 +13,9 @@ from toy import consortium
 
 import planner
 from conftest import TINY, write_scenario
-from planner.accounting import borne_costs
-from planner.ledger import COLUMNS, PENALTY_TERMS
-from planner.session import PlanningSession
+from planner.sharing.accounting import borne_costs
+from planner.model.ledger import COLUMNS, PENALTY_TERMS
+from planner.planning.session import PlanningSession
 
 
 def annuity(r: float, years: float) -> float:
@@ -132,7 +132,7 @@ def test_members_bear_costs_by_the_attribution_rule(small_plans):
 
 def test_borne_costs_group_the_ledger_by_member(small_plans):
     scenario, plan = small_plans[1]
-    from planner.inputs import model_inputs
+    from planner.model.inputs import model_inputs
     borne = borne_costs(plan, model_inputs(scenario))
     by_member = plan.costs_by("member").reindex(borne.index, fill_value=0.0)
     fees = borne["fees_paid"] - borne["fees_received"]

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.comparison import PlanRecord
-from planner.ledger import PENALTY_TERMS, TERMS, term_words
-from planner.sharing import share, sharing_summary
+from planner.results.comparison import PlanRecord
+from planner.model.ledger import PENALTY_TERMS, TERMS, term_words
+from planner.sharing.division import share, sharing_summary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tianchang"
 MEMBERS = ["PH", "THC_JINJI", "THC_RENHEJI"]   # a small sub-consortium: 7 coalitions

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.picture_data import PictureError, from_folder, from_plan
-from planner.ledger import term_words
-from planner.plots import plan_figure
+from planner.pictures.data import PictureError, from_folder, from_plan
+from planner.model.ledger import term_words
+from planner.pictures.plot import plan_figure
 from conftest import TINY, write_scenario
 
 
@@ -233,7 +233,7 @@ def test_comparison_map_colours_sites_by_the_change_in_units(county):
 
 
 def test_comparison_of_runs_has_no_map():
-    from planner.comparison import PlanRecord, compare
+    from planner.results.comparison import PlanRecord, compare
     empty = pd.DataFrame(columns=["decision", "site_id", "resource", "from_site", "amount"])
     runs = compare(PlanRecord("run 1", empty, {}, {}, 1.0), PlanRecord("run 2", empty, {}, {}, 1.0))
     with pytest.raises(PictureError, match="no site coordinates"):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import planner
-from planner.orlib import load_pmed, read_pmed
+from planner.scenario.orlib import load_pmed, read_pmed
 
 ORLIB = Path(__file__).resolve().parents[1] / "benchmarks" / "orlib"
 OPTIMA = pd.read_csv(ORLIB / "pmedopt.csv").set_index("instance")

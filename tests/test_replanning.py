@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import planner
-from planner.decisions import change_count, decision_changes
+from planner.model.decisions import change_count, decision_changes
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def _saved(plan, folder):
 def test_a_session_after_a_replan_solves_the_cost_model_again():
     """replan restores the session's HiGHS model (objective, ceiling, fixed integers)."""
     import toy
-    from planner.session import PlanningSession
+    from planner.planning.session import PlanningSession
     scenario = toy.consortium(4)
     optimum = planner.solve(scenario)
     edited = optimum.decisions.copy()
@@ -113,7 +113,7 @@ def test_a_session_after_a_replan_solves_the_cost_model_again():
 ])
 def test_an_unusable_baseline_is_a_clear_error(row, words):
     import toy
-    from planner.replanning import ReplanError
+    from planner.planning.replanning import ReplanError
     baseline = pd.DataFrame([row], columns=["decision", "site_id", "resource", "from_site",
                                             "amount"])
     with pytest.raises(ReplanError, match=words):

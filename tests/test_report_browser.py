@@ -18,7 +18,7 @@ import pyogrio
 import pytest
 
 import planner
-from planner.html_report import write_report
+from planner.pictures.report import write_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

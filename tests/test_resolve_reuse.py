@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import planner
-from planner.session import PlanningSession
+from planner.planning.session import PlanningSession
 
 
 @pytest.fixture(scope="module")

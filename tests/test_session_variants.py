@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import planner
 import toy
-from planner.scenario import SETTING_PATHS
-from planner.session import PlanningSession
+from planner.scenario.loading import SETTING_PATHS
+from planner.planning.session import PlanningSession
 
 
 def decisions(plan) -> dict:

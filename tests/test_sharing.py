@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import planner
-from planner.accounting import TRANSFER_COLUMNS, transfers
-from planner.coalitions import CoalitionValues
+from planner.sharing.accounting import TRANSFER_COLUMNS, transfers
+from planner.sharing.coalitions import CoalitionValues
 from planner.games import core as game_core
 from planner.games import rules
 from planner.games.game import Game
-from planner.sharing import share
+from planner.sharing.division import share
 
 from toy import consortium
 

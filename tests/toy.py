@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from planner.scenario import from_tables
+from planner.scenario.loading import from_tables
 
 
 def settings(**changes) -> dict:

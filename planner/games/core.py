@@ -21,7 +21,7 @@ import highspy
 import numpy as np
 
 from planner.games.game import Game, GameError, mask_bits, popcounts, subset_sums
-from planner.highs import new_highs, run
+from planner.model.highs import new_highs, run
 
 TOL = 1e-7                  # relative: core membership, blocking, core emptiness
 LP_TOL = 1e-9               # relative: separation (a row is violated if its excess > eps + LP_TOL)

@@ -54,7 +54,7 @@ class History:
     @property
     def url(self):
         """The SQLAlchemy URL of the history (the coalition store of `--share` lives here too:
-        planner.coalition_store, table coalition_values of revision 0003)."""
+        planner.sharing.store, table coalition_values of revision 0003)."""
         return self._target.url
 
     @property

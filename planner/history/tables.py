@@ -15,7 +15,7 @@ migrations build.
 * ``transfers``: the transfer payments of a run with ``--share``, one row per member, in the
   order of the sharing report (``position``).
 * ``coalition_values``: the coalition costs C(S) of the sharing games, by game key and coalition
-  (planner/coalition_store.py reads and writes them; a resumed run reuses them).
+  (planner/sharing/store.py reads and writes them; a resumed run reuses them).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def parse_target(target, noun: str = "History", error: type[Exception] = History
                  example: str = "runs.sqlite") -> Target:
     """A path or URL (str, os.PathLike or sqlalchemy URL) -> Target; `error` when it is neither
     a usable file path nor a supported database URL. `noun` and `example` name the thing in the
-    messages: the run history here, the coalition store (planner/coalition_store.py) there."""
+    messages: the run history here, the coalition store (planner/sharing/store.py) there."""
     names = _Naming(noun, error, example)
     if isinstance(target, URL):
         return _from_url(target, target.render_as_string(hide_password=True), names)
@@ -149,6 +149,6 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 def sqlite_begin(connection) -> None:
     """SQLite "begin" event: BEGIN, or BEGIN IMMEDIATE when the connection has the WRITE
-    option, so a writer takes the lock first (also used by planner/coalition_store.py)."""
+    option, so a writer takes the lock first (also used by planner/sharing/store.py)."""
     write = connection.get_execution_options().get(WRITE, False)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

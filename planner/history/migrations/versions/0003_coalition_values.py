@@ -1,7 +1,7 @@
 """0003: the coalition_values table, the coalition costs C(S) of `planner share --store`.
 
 Valuing a cooperative game solves one MILP per coalition; a run stopped half-way (Ctrl-C, kill,
-time limit) resumes from the values already stored (planner/coalition_store.py). Keeping them in
+time limit) resumes from the values already stored (planner/sharing/store.py). Keeping them in
 the history lets a scheduled `planner replan --share` reuse them on its next run. Rows are keyed
 by the game (the scenario's content hash and value format) and the coalition (a JSON list of the
 sorted member names); the ledger terms are JSON text, the numbers double precision.

@@ -1,0 +1,553 @@
+"""The stage-1 planning MILP in Pyomo (formulation: models/allocation.md, same names).
+
+`build_model` is a flat, ordered list: sets, parameters, variables, one function per constraint
+family, the objective. Each family states its algebra in its docstring and builds its rows from
+the tidy tables of :class:`planner.model.inputs.ModelInputs` (only eligible arcs exist). Everything a
+what-if changes without changing the model's shape is a mutable parameter (right-hand sides and
+coefficients, set by :func:`set_parameters`) or an objective coefficient (re-set by
+:func:`set_objective`); see :class:`planner.planning.session.PlanningSession`.
+
+Membership: `member_in[m]` says whether member m takes part. It is fixed to 1 for a stage-1 plan;
+fixing some members to 0 gives a coalition's own problem (its sites, budget, pools and zones
+only), and freeing it gives the separation MILP of stage 2 (planner/sharing/coalitions.py): one model,
+three uses, switched by variable bounds only.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from planner.model.inputs import ModelInputs
+
+
+def linear_sum(terms) -> LinearExpression:
+    """A linear expression built in one call (Pyomo's cost is per expression node)."""
+    return pyo.quicksum(terms)
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> dict:
+    """Row positions of `frame` grouped by `keys` (tuple keys, or scalars for one key)."""
+    if frame.empty:
+        return {}
+    return {k: np.asarray(v) for k, v in
+            frame.reset_index(drop=True).groupby(keys if len(keys) > 1 else keys[0],
+                                                 sort=True).indices.items()}
+
+
+# --- sets, parameters, variables --------------------------------------------------------------
+def index_sets(inp: ModelInputs) -> dict[str, list]:
+    """The members of every index set of the model, in order: `add_sets` makes the Pyomo Sets of
+    them, and :func:`model_shape` (hence `ModelInputs.structure_key`) hashes them."""
+    grassroots = inp.sites.index[inp.sites["grassroots"].to_numpy(bool)]
+    return {
+        "MEMBERS": list(inp.budget_share.index),
+        "SITES": list(inp.sites.index),
+        "ZONES": list(inp.zones.index),
+        "EQUIPMENT": list(inp.equipment.index),
+        "SPECIALTIES": list(inp.specialties.index),
+        "UNIT_PAIRS": list(inp.unit_pairs),
+        "NEW_PAIRS": list(map(tuple, inp.new_pairs.to_numpy())),
+        "MOVES": list(map(tuple, inp.moves.to_numpy())),
+        "DAY_PAIRS": [(i, s) for i in inp.sites.index for s in inp.specialties.index],
+        "DEMAND": list(inp.demand.index),
+        # ARCS are the row positions of inp.arcs; each stands for this (zone, site, service)
+        "ARCS": list(map(tuple, inp.arcs[["zone_id", "site_id", "service"]].to_numpy())),
+        "POLICY_PAIRS": [(i, s) for i in grassroots for s in inp.min_days.index[inp.min_days > 0]],
+        "COVER_ROWS": list(map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())),
+        # [equity]: access-guarantee rows (zone, service), minimum-share rows and their services
+        "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_SERVICES": list(inp.served_share.index),
+    }
+
+
+_DIMEN = {"UNIT_PAIRS": 2, "NEW_PAIRS": 2, "MOVES": 3, "DAY_PAIRS": 2, "DEMAND": 2,
+          "POLICY_PAIRS": 2, "COVER_ROWS": 2, "ACCESS_ROWS": 2, "SHARE_ROWS": 2}
+
+
+def model_shape(inp: ModelInputs) -> dict:
+    """Everything that fixes the model's shape (its columns, rows and which terms they hold):
+    the index sets, plus every input a constraint family or the objective tests to decide
+    whether a row or a term exists, or that is built in as a structure. Two inputs with the
+    same shape differ only in mutable parameters, variable bounds and objective coefficients.
+    """
+    eq = inp.equipment
+    return {
+        **inp.index_sets,
+        # which variables are fixed (add_variables) and which penalty terms exist (system_cost)
+        "urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
+        "equity_soft": inp.equity_soft,
+        # the member_in term of each site's and zone's rows (_site_in, _zone_in)
+        "site_member": list(inp.sites["member"].items()),
+        "zone_member": list(inp.zones["home_member"].items()),
+        # add_specialist_supply: the pool holders
+        "pool_holders": list(inp.pool_at.index),
+        # add_equipment_linking: rows left out where existing units cannot move
+        "existing_pairs": list(inp.existing.index),
+        # add_site_capital_limit, add_max_per_site: rows only where the limit is finite
+        "capital_limited": list(inp.sites.index[np.isfinite(inp.sites["capital_limit"])]),
+        "max_per_site_limited": list(eq.index[np.isfinite(eq["max_per_site"])]),
+        # add_urgent_coverage: the covering sets (with COVER_ROWS, they also tell a goal's model
+        # with relax_urgent, which lacks the rows of its equipment: planner/model/goals.py goal_inputs)
+        "cover": list(map(tuple, inp.cover[["zone_id", "condition", "equipment", "site_id"]]
+                          .to_numpy())),
+        # add_access_guarantee: the covering sets (units, outreach days, clinics)
+        "access": list(map(tuple, inp.access.to_numpy())),
+    }
+
+
+def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    for name, members in inp.index_sets.items():
+        if name == "ARCS":
+            m.ARCS = pyo.RangeSet(0, len(members) - 1)  # row positions of inp.arcs
+        else:
+            m.add_component(name, pyo.Set(initialize=members, dimen=_DIMEN.get(name, 1),
+                                          ordered=True))
+
+
+def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """Mutable parameters: what a what-if may change without rebuilding (values: set_parameters)."""
+    m.demand = pyo.Param(m.DEMAND, mutable=True, initialize=0.0)
+    m.existing = pyo.Param(m.UNIT_PAIRS, mutable=True, initialize=0.0)
+    m.unit_capacity = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
+    m.max_per_site = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
+    m.capex = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
+    m.relocation_cost = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
+    m.visits_per_day = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
+    m.clinic_visits = pyo.Param(m.DAY_PAIRS, mutable=True, initialize=0.0)
+    m.pool_at = pyo.Param(m.DAY_PAIRS, mutable=True, initialize=0.0)
+    m.max_new = pyo.Param(m.NEW_PAIRS, mutable=True, initialize=0.0)
+    m.max_days = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
+    m.budget_share = pyo.Param(m.MEMBERS, mutable=True, initialize=0.0)
+    m.min_days = pyo.Param(m.SPECIALTIES, mutable=True, initialize=0.0)
+    m.capital_limit = pyo.Param(m.SITES, mutable=True, initialize=0.0)
+    m.min_members = pyo.Param(mutable=True, initialize=0)
+    m.max_members = pyo.Param(mutable=True, initialize=len(inp.budget_share))
+    m.served_share = pyo.Param(m.SHARE_SERVICES, mutable=True, initialize=0.0)
+    set_parameters(m, inp)
+
+
+def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """Copy the inputs' values into the mutable parameters."""
+    eq, sp = inp.equipment, inp.specialties
+    for key, value in inp.demand.items():
+        m.demand[key] = value
+    for key in m.UNIT_PAIRS:
+        m.existing[key] = float(inp.existing.get(key, 0.0))
+    for e in m.EQUIPMENT:
+        m.unit_capacity[e] = eq.at[e, "capacity"]
+        m.max_per_site[e] = eq.at[e, "max_per_site"] if math.isfinite(eq.at[e, "max_per_site"]) \
+            else 0.0
+        m.capex[e] = eq.at[e, "capex"]
+        reloc = eq.at[e, "relocation_cost"]
+        m.relocation_cost[e] = 0.0 if pd.isna(reloc) else reloc
+    for s in m.SPECIALTIES:
+        m.visits_per_day[s] = sp.at[s, "visits_per_day"]
+        m.max_days[s] = inp.pool[s]
+        m.min_days[s] = inp.min_days[s]
+    for key in m.DAY_PAIRS:
+        m.clinic_visits[key] = float(inp.clinic_visits.get(key, 0.0))
+        m.pool_at[key] = float(inp.pool_at.get(key, 0.0))
+    for i, e in m.NEW_PAIRS:
+        m.max_new[i, e] = _most_useful_units(inp, e)
+    for i in m.SITES:
+        limit = inp.sites.at[i, "capital_limit"]
+        m.capital_limit[i] = limit if math.isfinite(limit) else 0.0
+    for member in m.MEMBERS:
+        m.budget_share[member] = inp.budget_share[member]
+    for k in m.SHARE_SERVICES:
+        m.served_share[k] = float(inp.served_share[k])
+
+
+def _most_useful_units(inp: ModelInputs, e: str) -> float:
+    """An upper bound on useful units of e at one site: max_per_site, else enough for all demand
+    of e (at least one, for urgent coverage). The big-M of `membership_link`."""
+    limit = inp.equipment.at[e, "max_per_site"]
+    if math.isfinite(limit):
+        return float(limit)
+    demand = inp.demand[inp.demand.index.get_level_values("service") == e].sum()
+    return float(max(1, math.ceil(demand / inp.equipment.at[e, "capacity"])))
+
+
+def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    nonneg_int = pyo.NonNegativeIntegers
+    m.new_units = pyo.Var(m.NEW_PAIRS, domain=nonneg_int)
+    # bounded by the mutable `existing`, so that a re-solve with other existing units updates it
+    m.relocated = pyo.Var(m.MOVES, domain=nonneg_int,
+                          bounds=lambda m, i, j, e: (0, m.existing[i, e]))
+    m.units = pyo.Var(m.UNIT_PAIRS, domain=nonneg_int)
+    m.outreach_days = pyo.Var(m.DAY_PAIRS, domain=nonneg_int)
+    m.flow = pyo.Var(m.ARCS, domain=pyo.NonNegativeReals)
+    m.unmet = pyo.Var(m.DEMAND, domain=pyo.NonNegativeReals)
+    m.uncovered = pyo.Var(m.COVER_ROWS, bounds=(0, 1))
+    if not inp.urgent_soft:
+        m.uncovered.fix(0)
+    m.policy_shortfall = pyo.Var(m.POLICY_PAIRS, domain=pyo.NonNegativeReals)
+    if not inp.policy_soft:
+        m.policy_shortfall.fix(0)
+    # [equity] shortfalls: fixed to 0 in a stage-1 plan, priced in the games of stage 2
+    m.access_shortfall = pyo.Var(m.ACCESS_ROWS, bounds=(0, 1))
+    m.share_shortfall = pyo.Var(m.SHARE_ROWS, domain=pyo.NonNegativeReals)
+    if not inp.equity_soft:
+        m.access_shortfall.fix(0)
+        m.share_shortfall.fix(0)
+    m.member_in = pyo.Var(m.MEMBERS, domain=pyo.Binary)
+    m.member_in.fix(1)
+
+
+def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """Commitments (implemented.csv, docs/design.md section 7) as bounds on the decisions:
+    new_units[i,e], relocated[i,j,e], outreach_days[i,s] >= amount (at_least rows), <= amount
+    (at_most rows). Bounds, not rows: every bound is first reset to its default, so a re-solve
+    with other commitments pushes changed bounds only (models/replanning.md)."""
+    from planner.model.decisions import decision_bounds
+
+    bounds = decision_bounds(inp)
+    defaults = {"new_units": lambda k: None, "outreach_days": lambda k: None,
+                "relocated": lambda k: m.existing[k[0], k[2]]}
+    for name, default_upper in defaults.items():
+        var, given = getattr(m, name), bounds[name]
+        for key, v in var.items():
+            lower, upper = given.get(key, (0.0, None))
+            v.setlb(lower)
+            v.setub(default_upper(key) if upper is None else upper)
+
+
+def _site_in(m, inp: ModelInputs, i):
+    return m.member_in[m.site_member[i]]
+
+
+def _zone_in(m, inp: ModelInputs, z):
+    return m.member_in[m.zone_member[z]]
+
+
+# --- constraint families ----------------------------------------------------------------------
+def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """units[i,e] = existing[i,e]*member_in[m(i)] + new_units[i,e] + sum_j relocated[j,i,e]
+    - sum_j relocated[i,j,e].
+
+    Existing units always stay in service; they may only be relocated. (member_in is 1 in a
+    stage-1 plan; a member outside a coalition brings no units.)
+    """
+    moves = inp.moves.reset_index(drop=True)
+    incoming = _groups(moves, ["to_site", "equipment"])
+    outgoing = _groups(moves, ["from_site", "equipment"])
+    keys = list(m.MOVES)
+
+    def rule(m, i, e):
+        terms = [m.units[i, e], -m.existing[i, e] * _site_in(m, inp, i)]
+        if (i, e) in m.NEW_PAIRS:
+            terms.append(-m.new_units[i, e])
+        terms += [-m.relocated[keys[p]] for p in incoming.get((i, e), ())]
+        terms += [m.relocated[keys[p]] for p in outgoing.get((i, e), ())]
+        return linear_sum(terms) == 0
+    m.units_in_service = pyo.Constraint(m.UNIT_PAIRS, rule=rule)
+
+
+def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_i flow[z,i,k] + unmet[z,k] = demand[z,k]*member_in[home(z)]: demand is served in the
+    consortium or referred out (a coalition serves only its own members' zones)."""
+    by_demand = _groups(inp.arcs, ["zone_id", "service"])
+    flow = m.flow
+
+    def rule(m, z, k):
+        return linear_sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]
+                    + [-m.demand[z, k] * _zone_in(m, inp, z)]) == 0
+    m.demand_balance = pyo.Constraint(m.DEMAND, rule=rule)
+
+
+def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_z flow[z,i,e] <= unit_capacity[e] * units[i,e], unit_capacity = capacity x max utilisation."""
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
+    by_site = _groups(arcs, ["site_id", "service"])
+    flow = m.flow
+    index = arcs.index.to_numpy()
+
+    def rule(m, i, e):
+        return linear_sum([flow[a] for a in index[by_site[(i, e)]]]
+                    + [-m.unit_capacity[e] * m.units[i, e]]) <= 0
+    m.equipment_capacity = pyo.Constraint(sorted(by_site), rule=rule)
+
+
+def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """flow[z,i,e] <= demand[z,e] * units[i,e]: no unit, no flow (the strong, disaggregated link).
+
+    Valid whatever the capacity; it tightens the LP relaxation (Cornuejols, Nemhauser & Wolsey
+    1990). Left out where units can never be zero (existing units that cannot move).
+    """
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
+    movable = set(inp.moves[["from_site", "equipment"]].itertuples(index=False, name=None))
+    fixed = {k for k in inp.existing.index if k not in movable}
+    keep = [(a, z, i, e) for a, z, i, e in zip(arcs.index, arcs["zone_id"], arcs["site_id"],
+                                               arcs["service"]) if (i, e) not in fixed]
+    rows = {a: (z, i, e) for a, z, i, e in keep}
+
+    def rule(m, a):
+        z, i, e = rows[a]
+        return linear_sum([m.flow[a], -m.demand[z, e] * m.units[i, e]]) <= 0
+    m.equipment_linking = pyo.Constraint(list(rows), rule=rule)
+
+
+def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_z flow[z,i,s] <= visits_per_day[s]*outreach_days[i,s] + clinic_visits[i,s]*member_in[m(i)]."""
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.specialties.index)]
+    by_site = _groups(arcs, ["site_id", "service"])
+    flow = m.flow
+    index = arcs.index.to_numpy()
+
+    def rule(m, i, s):
+        return linear_sum([flow[a] for a in index[by_site[(i, s)]]]
+                    + [-m.visits_per_day[s] * m.outreach_days[i, s],
+                       -m.clinic_visits[i, s] * _site_in(m, inp, i)]) <= 0
+    m.specialist_capacity = pyo.Constraint(sorted(by_site), rule=rule)
+
+
+def add_specialist_supply(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_i outreach_days[i,s] <= sum_i pool_at[i,s]*member_in[m(i)]: the pools of specialist
+    days held by the (participating) lead hospitals."""
+    holders = {s: [i for i, t in inp.pool_at.index if t == s] for s in inp.specialties.index}
+
+    def rule(m, s):
+        return linear_sum([m.outreach_days[i, s] for i in m.SITES]
+                    + [-m.pool_at[i, s] * _site_in(m, inp, i) for i in holders[s]]) <= 0
+    m.specialist_supply = pyo.Constraint(m.SPECIALTIES, rule=rule)
+
+
+def add_policy_minimum_outreach(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """outreach_days[i,s] + policy_shortfall[i,s] >= min_days[s]*member_in[m(i)] at every site of a
+    grassroots tier. The shortfall is fixed to 0 except in the games of stage 2, where it is
+    priced (a coalition without pools of its own buys the days in)."""
+    m.policy_minimum_outreach = pyo.Constraint(
+        m.POLICY_PAIRS,
+        rule=lambda m, i, s: linear_sum([m.outreach_days[i, s], m.policy_shortfall[i, s],
+                                   -m.min_days[s] * _site_in(m, inp, i)]) >= 0)
+
+
+def _capital_terms(m: pyo.ConcreteModel, sites=None) -> list:
+    """Capital spent: capex of new units + relocation cost of moved units (at the receiving site)."""
+    terms = [m.capex[e] * m.new_units[i, e] for (i, e) in m.NEW_PAIRS
+             if sites is None or i in sites]
+    terms += [m.relocation_cost[e] * m.relocated[i, j, e] for (i, j, e) in m.MOVES
+              if sites is None or j in sites]
+    return terms
+
+
+def add_capital_budget(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum capex[e]*new_units[i,e] + sum relocation_cost[e]*relocated[i,j,e]
+    <= sum_m budget_share[m]*member_in[m] (= the budget in a stage-1 plan)."""
+    terms = _capital_terms(m)
+    if terms:
+        m.capital_budget = pyo.Constraint(
+            expr=linear_sum(terms + [-m.budget_share[k] * m.member_in[k] for k in m.MEMBERS]) <= 0)
+
+
+def add_site_capital_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """Capital spent at site i (new units + units moved in) <= capital_limit[i], where given."""
+    limited = [i for i in inp.sites.index if math.isfinite(inp.sites.at[i, "capital_limit"])]
+    rows = {i: _capital_terms(m, {i}) for i in limited}
+    m.site_capital_limit = pyo.Constraint(
+        [i for i in limited if rows[i]], rule=lambda m, i: linear_sum(rows[i]) <= m.capital_limit[i])
+
+
+def add_max_per_site(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """units[i,e] <= max_per_site[e] (units in service, existing ones included)."""
+    limited = set(inp.equipment.index[np.isfinite(inp.equipment["max_per_site"])])
+    m.max_units_per_site = pyo.Constraint(
+        [(i, e) for (i, e) in m.UNIT_PAIRS if e in limited],
+        rule=lambda m, i, e: m.units[i, e] <= m.max_per_site[e])
+
+
+def add_relocation_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_j relocated[i,j,e] <= existing[i,e]*member_in[m(i)]: only existing units move, each at
+    most once."""
+    outgoing = _groups(inp.moves, ["from_site", "equipment"])
+    keys = list(m.MOVES)
+    m.relocation_limit = pyo.Constraint(
+        sorted(outgoing),
+        rule=lambda m, i, e: linear_sum([m.relocated[keys[p]] for p in outgoing[(i, e)]]
+                                  + [-m.existing[i, e] * _site_in(m, inp, i)]) <= 0)
+
+
+def add_membership_link(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """A site takes new units, moved-in units and outreach days only if its member takes part:
+    new_units[i,e] <= max_new[i,e]*member_in[m(i)], relocated[i,j,e] <= existing[i,e]*member_in[m(j)],
+    outreach_days[i,s] <= max_days[s]*member_in[m(i)] (max_days = the whole pool).
+    Bounds in a stage-1 plan (member_in = 1); they switch a coalition's sites on and off."""
+    m.membership_new_units = pyo.Constraint(
+        m.NEW_PAIRS, rule=lambda m, i, e: linear_sum([m.new_units[i, e],
+                                                -m.max_new[i, e] * _site_in(m, inp, i)]) <= 0)
+    m.membership_relocation = pyo.Constraint(
+        m.MOVES, rule=lambda m, i, j, e: linear_sum([m.relocated[i, j, e],
+                                               -m.existing[i, e] * _site_in(m, inp, j)]) <= 0)
+    m.membership_outreach = pyo.Constraint(
+        m.DAY_PAIRS, rule=lambda m, i, s: linear_sum([m.outreach_days[i, s],
+                                                -m.max_days[s] * _site_in(m, inp, i)]) <= 0)
+    m.coalition_size = pyo.Constraint(
+        expr=pyo.inequality(m.min_members, linear_sum(list(m.member_in.values())), m.max_members))
+
+
+def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """sum_{i: t[z,i] <= T_c} units[i,e_c] + uncovered[z,c] >= member_in[home(z)] for each
+    populated zone (>= 1 in a stage-1 plan).
+
+    uncovered is fixed to 0 unless coverage is soft (then it is priced in the objective).
+    Rows implied by another row's smaller covering set are not generated (see inputs).
+    """
+    unit_pairs = set(m.UNIT_PAIRS)
+    members = {k: [] for k in m.COVER_ROWS}
+    for z, c, e, i in inp.cover.itertuples(index=False, name=None):
+        if (i, e) in unit_pairs:
+            members[(z, c)].append(m.units[i, e])
+    m.urgent_coverage = pyo.Constraint(
+        m.COVER_ROWS, rule=lambda m, z, c: linear_sum(members[(z, c)] + [m.uncovered[z, c],
+                                                                 -_zone_in(m, inp, z)]) >= 0)
+
+
+def add_access_guarantee(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[equity.max_minutes]: every populated zone z has service k within X_k minutes.
+
+    Equipment e: sum_{i: t[z,i] <= X_e} units[i,e] + access_shortfall[z,e] >= member_in[home(z)].
+    Specialty s: sum_{i: t[z,i] <= X_s} outreach_days[i,s]
+    + sum_{i: t[z,i] <= X_s, clinic_visits[i,s] > 0} member_in[m(i)] + access_shortfall[z,s]
+    >= member_in[home(z)].
+
+    t is the travel time of the scenario (not limited by max_minutes). Like urgent coverage,
+    but per service and without a condition. In a stage-1 plan the shortfall is fixed to 0, a
+    zone with a clinic within reach has no row and implied rows are not generated
+    (planner.model.inputs._equity); in the games of stage 2 the rows hold for a coalition's own zones
+    (member_in[home(z)]) and the shortfall is priced.
+    """
+    members = {k: [] for k in m.ACCESS_ROWS}
+    for z, k, i, via in inp.access.itertuples(index=False, name=None):
+        members[(z, k)].append(m.units[i, k] if via == "units" else
+                               m.outreach_days[i, k] if via == "days" else _site_in(m, inp, i))
+    m.access_guarantee = pyo.Constraint(
+        m.ACCESS_ROWS, rule=lambda m, z, k: linear_sum(
+            members[(z, k)] + [m.access_shortfall[z, k], -_zone_in(m, inp, z)]) >= 0)
+
+
+def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[equity.min_served_share]: sum_i flow[z,i,k] + share_shortfall[z,k]
+    >= served_share[k] * demand[z,k] * member_in[home(z)] for every zone z with demand for a
+    service k that has a minimum share.
+
+    The share of a zone's demand served inside the consortium (the rest is referred out).
+    `served_share` is a mutable parameter: a what-if changing it re-solves without a
+    rebuild. The shortfall is fixed to 0 in a stage-1 plan and priced in the games.
+    """
+    by_demand = _groups(inp.arcs, ["zone_id", "service"])
+    flow = m.flow
+
+    def rule(m, z, k):
+        floor = -(m.served_share[k] * m.demand[z, k])
+        return linear_sum([flow[a] for a in by_demand.get((z, k), ())]
+                          + [m.share_shortfall[z, k], floor * _zone_in(m, inp, z)]) >= 0
+    m.min_served_share = pyo.Constraint(m.SHARE_ROWS, rule=rule)
+
+
+# --- objective --------------------------------------------------------------------------------
+def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
+    """The objective's coefficient of each variable, per variable family, aligned with its index
+    set (:func:`index_sets`): the one place :func:`system_cost` and `ModelInputs.cost_key` read.
+
+    A column's coefficient is the sum of the unit costs the ledger gives its terms
+    (:func:`planner.model.ledger.prices`, where the formula of docs/design.md section 5 is written once):
+    new_units: capex*A(r,L); units: opex; relocated: relocation_cost; outreach_days:
+    cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
+    uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
+    """
+    return inp.price_book.coefficients()
+
+
+def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
+    """Annual system cost, the exact objective of docs/design.md section 5 (+ soft-coverage penalty).
+
+    sum n*capex*A(r,L) + sum units*opex + sum relocated*relocation_cost + sum d*cost_per_day
+    + sum f*(t*value_per_minute + cost_per_exam) + sum u*referral_cost (+ penalty*uncovered).
+    Existing units' opex is part of `units`; the coefficients (:func:`objective_coefficients`)
+    are numbers, re-set by :func:`set_objective` when costs change.
+    """
+    return linear_sum([c * v for c, v in cost_terms(m, inp)])
+
+
+def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, object]]:
+    """(coefficient, variable) of every non-zero term of :func:`system_cost`."""
+    terms = []
+    for name, coefs in objective_coefficients(inp).items():
+        var = getattr(m, name)
+        keys = range(len(coefs)) if name == "flow" else list(var.index_set())
+        terms += [(c, var[k]) for k, c in zip(keys, coefs.tolist()) if c != 0]
+    return terms
+
+
+def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -> None:
+    """System cost, minus sum_m member_weights[m]*member_in[m] when weights are given (stage 2)."""
+    expr = system_cost(m, inp)
+    if member_weights is not None:
+        expr = linear_sum(list(expr.args) + [-float(member_weights[k]) * m.member_in[k]
+                                       for k in m.MEMBERS])
+    m.objective.expr = expr
+
+
+def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
+    """The planning MILP for one set of inputs.
+
+    Python's cyclic garbage collector is paused while the many small expression objects are
+    made (they hold no cycles to collect): measured to halve the build time of large models.
+    """
+    with paused_gc():
+        return _build(inp)
+
+
+@contextmanager
+def paused_gc():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(inp: ModelInputs) -> pyo.ConcreteModel:
+    m = pyo.ConcreteModel(name="consortium_plan")
+    m.site_member = inp.sites["member"].to_dict()       # plain lookups for the row builders
+    m.zone_member = inp.zones["home_member"].to_dict()
+    add_sets(m, inp)
+    add_parameters(m, inp)
+    add_variables(m, inp)
+    set_decision_bounds(m, inp)
+    add_units_in_service(m, inp)
+    add_demand_balance(m, inp)
+    add_equipment_capacity(m, inp)
+    add_equipment_linking(m, inp)
+    add_specialist_capacity(m, inp)
+    add_specialist_supply(m, inp)
+    add_policy_minimum_outreach(m, inp)
+    add_capital_budget(m, inp)
+    add_site_capital_limit(m, inp)
+    add_max_per_site(m, inp)
+    add_relocation_limit(m, inp)
+    add_membership_link(m, inp)
+    add_urgent_coverage(m, inp)
+    add_access_guarantee(m, inp)
+    add_min_served_share(m, inp)
+    m.objective = pyo.Objective(expr=system_cost(m, inp), sense=pyo.minimize)
+    return m
+
+
+CONSTRAINT_FAMILIES = (
+    "units_in_service", "demand_balance", "equipment_capacity", "equipment_linking",
+    "specialist_capacity", "specialist_supply", "policy_minimum_outreach", "capital_budget",
+    "site_capital_limit", "max_units_per_site", "relocation_limit", "membership_new_units",
+    "membership_relocation", "membership_outreach", "coalition_size", "urgent_coverage",
+    "access_guarantee", "min_served_share",
+)

@@ -1,0 +1,397 @@
+"""What a plan optimises: the annual cost (default), the covered population, or the worst trip.
+
+docs/design.md section 7 and models/goals.md (same names). `coverage` and `worst-minutes` are
+lexicographic: solve 1 optimises the goal, solve 2 keeps the goal at its optimum (the row
+`goal_attained`) and minimises the exact annual cost. Both run on one persistent HiGHS model: the
+goal block is added to the cost model before it is handed over, with the goal's level as a
+mutable parameter (-inf/+inf while the goal is optimised, so the row is idle).
+
+The same block answers the epsilon-constraint question of a Pareto front: the least annual cost
+with at least P residents covered is solve 2 alone with the level set to P.
+
+Every constraint of the cost model holds under a goal, the urgent-coverage rows included (a
+stroke rule stays a rule while a study maximises 15-minute coverage). `relax_urgent=True` drops
+the urgent-coverage rows of the goal's equipment, for pure location studies (p-centre, MCLP).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+
+from planner.errors import PlannerError
+from planner.model.inputs import ModelInputs
+from planner.model.families import linear_sum
+
+GOALS = ("cost", "coverage", "worst-minutes")
+
+
+class GoalError(PlannerError):
+    """A goal, service or minutes that cannot be used (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Goal:
+    """kind: cost | coverage | worst-minutes; service: the equipment E (coverage, worst-minutes);
+    minutes: T (coverage only); relax_urgent: drop the urgent-coverage rows of E (a pure
+    location study; never under cost)."""
+
+    kind: str = "cost"
+    service: str | None = None
+    minutes: float | None = None
+    relax_urgent: bool = False
+
+    @property
+    def is_cost(self) -> bool:
+        return self.kind == "cost"
+
+    def report(self, value: float | None) -> dict:
+        """plan.json `goal`: kind, service, minutes (coverage only), relax_urgent, value.
+        relax_urgent is written under every goal, false included, so that a reader never has
+        to guess what a missing key means."""
+        data = {"kind": self.kind, "service": self.service}
+        if self.kind == "coverage":
+            data["minutes"] = self.minutes
+        data["relax_urgent"] = self.relax_urgent
+        data["value"] = value
+        return data
+
+
+def make_goal(scenario, goal: str | Goal | None = None, service: str | None = None,
+              minutes: float | None = None, relax_urgent: bool | None = None) -> Goal:
+    """The Goal asked for, checked against the scenario (a GoalError says which argument and
+    what to give instead). relax_urgent=None keeps a given Goal's own (else False)."""
+    if isinstance(goal, Goal):
+        if relax_urgent is None:
+            relax_urgent = goal.relax_urgent
+        goal, service, minutes = goal.kind, goal.service, goal.minutes
+    relax = _relax_flag(relax_urgent)
+    kind = "cost" if goal is None else str(goal).strip().lower().replace("_", "-")
+    if kind not in GOALS:
+        raise GoalError(f"goal {goal!r} is not known; use one of {', '.join(GOALS)} "
+                        "(--goal on the command line, goal= in Python).")
+    if kind == "cost":
+        if service is not None or minutes is not None:
+            raise GoalError("--service and --minutes belong to --goal coverage or worst-minutes; "
+                            "the cost goal takes neither (drop them, or give a goal).")
+        if relax:
+            raise GoalError("--relax-urgent (relax_urgent=True in Python) belongs to --goal "
+                            "coverage or worst-minutes, for a pure location study; the cost "
+                            "goal keeps every urgent-coverage rule (drop the flag, or give a "
+                            "goal; [urgent] soft = true in scenario.toml prices the rule "
+                            "instead).")
+        return Goal()
+    equipment = list(scenario.equipment["equipment"].astype(str))
+    if service is None or str(service) not in equipment:
+        given = "no service" if service is None else f"service {service!r}"
+        raise GoalError(f"goal {kind} needs the equipment it is about, and {given} is not in "
+                        f"equipment.csv; give --service (service= in Python) as one of "
+                        f"{', '.join(equipment)}.")
+    if kind == "worst-minutes":
+        if minutes is not None:
+            raise GoalError("--minutes belongs to --goal coverage; worst-minutes finds the "
+                            "minutes itself (drop --minutes).")
+        return Goal(kind, str(service), relax_urgent=relax)
+    try:
+        value = float(minutes)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise GoalError(f"goal coverage needs --minutes (minutes= in Python), a number of "
+                        f"minutes > 0 (got {minutes!r}); e.g. --minutes 30.")
+    return Goal(kind, str(service), value, relax)
+
+
+def _relax_flag(value) -> bool:
+    """relax_urgent as a bool: True, False or None (False); anything else is a GoalError (a
+    string such as "false" would otherwise read as true)."""
+    if value is None:
+        return False
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise GoalError(f"relax_urgent must be True or False, not {value!r} (relax_urgent= in "
+                    "Python; --relax-urgent on the command line takes no value).")
+
+
+def goal_inputs(inp: ModelInputs, goal: Goal) -> ModelInputs:
+    """The model's inputs for the goal: the cost model's own, every urgent-coverage row kept
+    (docs/design.md section 7); with relax_urgent, without the urgent-coverage rows of the
+    goal's equipment (a pure location study). The dropped rows leave `COVER_ROWS` and `cover`,
+    so the model's shape key (planner.model.families.model_shape) tells the two models apart."""
+    if not goal.relax_urgent:
+        return inp
+    kept = inp.cover_rows["equipment"] != goal.service
+    return replace(inp, cover=inp.cover[inp.cover["equipment"] != goal.service],
+                   cover_rows=inp.cover_rows[kept].reset_index(drop=True))
+
+
+# --- the goal block (models/goals.md) ----------------------------------------------------------
+def candidate_sites(inp: ModelInputs, service: str) -> list:
+    """Sites where units of the equipment can be in service (existing, new or moved in)."""
+    return [i for i, e in inp.unit_pairs if e == service]
+
+
+def populated_minutes(inp: ModelInputs, service: str) -> pd.DataFrame:
+    """Populated zones x candidate sites: travel minutes t[z,i] (not limited by max_minutes)."""
+    populated = inp.zones.index[inp.zones["population"].to_numpy(float) > 0]
+    return inp.minutes.loc[populated, candidate_sites(inp, service)]
+
+
+def add_goal_block(m: pyo.ConcreteModel, inp: ModelInputs, goal: Goal) -> None:
+    """The goal's variables and rows, `goal_value` (an Expression), the idle row
+    `goal_attained` and the (inactive) objective `goal_objective`."""
+    minutes = populated_minutes(inp, goal.service)
+    if minutes.shape[1] == 0:
+        raise GoalError(f"no site can have {goal.service} in service (no existing units, and "
+                        f"no tier in allowed_tiers of equipment.csv), so the {goal.kind} goal "
+                        f"has nothing to place; check equipment.csv allowed_tiers.")
+    if goal.kind == "coverage":
+        add_coverage_goal(m, inp, goal, minutes)
+        sense, level = pyo.maximize, -math.inf
+    else:
+        add_worst_minutes_goal(m, goal, minutes)
+        sense, level = pyo.minimize, math.inf
+    m.goal_level = pyo.Param(mutable=True, initialize=level)
+    if sense == pyo.maximize:
+        m.goal_attained = pyo.Constraint(expr=m.goal_value.expr >= m.goal_level)
+    else:
+        m.goal_attained = pyo.Constraint(expr=m.goal_value.expr <= m.goal_level)
+    m.goal_objective = pyo.Objective(expr=m.goal_value.expr, sense=sense)
+    m.goal_objective.deactivate()
+
+
+def add_coverage_goal(m: pyo.ConcreteModel, inp: ModelInputs, goal: Goal,
+                      minutes: pd.DataFrame) -> None:
+    """covered[z] <= sum_{i: t[z,i] <= T} units[i,E] for each populated zone z that has a
+    candidate site within T; goal_value = sum_z population[z] * covered[z].
+
+    covered[z] is continuous in [0, 1]: with integer units its best value is min(1, sum units),
+    0 or 1, so no binary is needed (MCLP, Church & ReVelle 1974, with the site variables
+    integer). Zones with no candidate site within T cannot be covered: they have no variable.
+    """
+    within = minutes.to_numpy() <= goal.minutes
+    reachable = minutes.index[within.any(axis=1)]
+    sites = minutes.columns
+    m.COVERABLE = pyo.Set(initialize=list(reachable), ordered=True)
+    m.covered = pyo.Var(m.COVERABLE, bounds=(0, 1))
+    rows = {z: [m.units[i, goal.service] for i, ok in zip(sites, within[minutes.index.get_loc(z)])
+                if ok] for z in reachable}
+    m.coverage_goal = pyo.Constraint(
+        m.COVERABLE, rule=lambda m, z: linear_sum([m.covered[z]] + [-u for u in rows[z]]) <= 0)
+    population = inp.zones["population"]
+    m.goal_value = pyo.Expression(expr=linear_sum(
+        [float(population[z]) * m.covered[z] for z in reachable]))
+
+
+def radius_levels(minutes: pd.DataFrame) -> np.ndarray:
+    """The candidate values of the worst trip: the distinct t[z,i] from the smallest value any
+    plan must reach (every zone's nearest candidate site) upwards."""
+    lowest = minutes.min(axis=1).max()
+    times = np.unique(minutes.to_numpy().ravel())
+    return times[times >= lowest]
+
+
+def add_worst_minutes_goal(m: pyo.ConcreteModel, goal: Goal, minutes: pd.DataFrame) -> None:
+    """The radius formulation of the p-centre (Elloumi, Labbe & Pochet 2004, INFORMS J. Comput.
+    16(1):84-94), on the distinct travel times d_0 < d_1 < ... < d_K (:func:`radius_levels`):
+
+    above[k] in [0, 1] for k = 1..K (1 when the worst trip is at least d_k);
+    goal_value = d_0 + sum_k (d_k - d_{k-1}) * above[k];
+    above[k] + sum_{i: t[z,i] < d_k} units[i,E] >= 1 for each populated zone z and each level
+    d_k that is one of z's own times t[z,i] (the rows at the other levels are implied: between
+    two of its times the zone's set of closer sites does not change, and above[k] >= above[k+1]);
+    above[k] >= above[k+1].
+
+    One row per zone and candidate site, no assignment variable per (zone, site): it scales like
+    the eligible arcs. above[k] needs no integrality: with integer units its best value is 0 or 1.
+    """
+    levels = radius_levels(minutes)
+    position = {float(d): k for k, d in enumerate(levels)}
+    m.RADII = pyo.Set(initialize=range(1, len(levels)), ordered=True)
+    m.above = pyo.Var(m.RADII, bounds=(0, 1))
+    m.radius_order = pyo.Constraint(
+        range(1, len(levels) - 1), rule=lambda m, k: linear_sum([m.above[k], -m.above[k + 1]]) >= 0)
+    values, sites = minutes.to_numpy(), list(minutes.columns)
+    rows = []
+    for z, times in enumerate(values):
+        for level in np.unique(times[times > levels[0]]):
+            closer = [m.units[sites[j], goal.service] for j in np.nonzero(times < level)[0]]
+            rows.append((position[float(level)], closer))
+    m.RADIUS_ROWS = pyo.RangeSet(0, len(rows) - 1) if rows else pyo.Set(initialize=[])
+    m.radius_cover = pyo.Constraint(
+        m.RADIUS_ROWS, rule=lambda m, r: linear_sum([m.above[rows[r][0]]] + rows[r][1]) >= 1)
+    m.radius_values = levels      # the worst trip when above[1..k] = 1 and the rest 0 is d_k
+    steps = np.diff(levels)
+    m.goal_value = pyo.Expression(expr=linear_sum(
+        [float(levels[0])] + [float(steps[k - 1]) * m.above[k] for k in m.RADII]))
+
+
+# --- the goal's value, from a plan's units in service -----------------------------------------
+def goal_value(inp: ModelInputs, equipment: pd.DataFrame, goal: Goal) -> float:
+    """Covered residents or the worst trip in minutes, recomputed from the plan's table of
+    units in service (not read back from the solver's goal variables)."""
+    minutes = populated_minutes(inp, goal.service)
+    rows = equipment[(equipment["equipment"] == goal.service) & (equipment["total"] > 0)]
+    placed = [i for i in rows["site_id"] if i in minutes.columns]
+    nearest = minutes[placed].min(axis=1) if placed else pd.Series(math.inf, minutes.index)
+    if goal.kind == "coverage":
+        return float(inp.zones["population"].reindex(nearest.index)[nearest <= goal.minutes]
+                     .sum())
+    return float(nearest.max())
+
+
+def absolute_gap(inp: ModelInputs, goal: Goal) -> float:
+    """The absolute MIP gap that proves the goal's optimum: below half the smallest step
+    between two goal values (half a resident for integer populations; half the smallest gap
+    between two distinct travel times)."""
+    if goal.kind == "coverage":
+        population = inp.zones["population"].to_numpy(float)
+        whole = np.all(population == np.round(population))
+        return 0.5 if whole else 1e-6 * max(1.0, float(population.sum()))
+    steps = np.diff(radius_levels(populated_minutes(inp, goal.service)))
+    return 0.5 * float(steps.min()) if len(steps) else 1e-6
+
+
+# --- the solves ---------------------------------------------------------------------------------
+def solve_goal(session, options, coverage_at_least: float | None = None):
+    """The lexicographic plan of the session's goal: solve 1 the goal, solve 2 the least annual
+    cost at that goal value (warm-started from solve 1's plan). With `coverage_at_least`, solve
+    2 alone at that level (the epsilon-constraint point of a Pareto front)."""
+    m, goal = session.model, session.goal
+    try:
+        if coverage_at_least is not None:
+            return _least_cost_at(session, options, _coverage_floor(session, coverage_at_least),
+                                  None, None)
+        if goal.kind == "worst-minutes":
+            first, result = _smallest_radius(session, options)
+        else:
+            first, result = _most_coverage(session, options), session.last_result
+        if result is None or result.objective is None:
+            return first
+        level = _level_reached(session, result.objective if goal.kind == "coverage"
+                               else first.goal["value"])
+        return _least_cost_at(session, options, level, first, result)
+    finally:
+        m.goal_level.set_value(-math.inf if goal.kind == "coverage" else math.inf)
+        m.goal_objective.deactivate()
+        m.objective.activate()
+        if goal.kind == "worst-minutes":
+            m.above.unfix()
+
+
+def _most_coverage(session, options):
+    """Solve 1 of the coverage goal: the covered population alone, to a gap that proves its
+    optimum (:func:`absolute_gap`)."""
+    m = session.model
+    m.objective.deactivate()
+    m.goal_objective.activate()
+    gap = absolute_gap(session.inputs, session.goal)
+    return session.solve_with(replace(options, mip_gap=0.0, mip_abs_gap=gap))
+
+
+def _smallest_radius(session, options):
+    """Solve 1 of the worst-minutes goal, by bisection over the distinct travel times d_k
+    (models/goals.md): radius r is feasible when the model has a plan with above[k] fixed to
+    1 for d_k <= r and 0 above (every populated zone then has a unit within r). Each probe is a
+    feasibility MIP with bounds changed in place; a feasible probe's plan may reach a smaller
+    radius than asked, which moves the upper end down at once. About log2(K) probes: far
+    faster than solving the radius MIP itself (pmed1: 25 s against > 120 s, unproven).
+
+    Returns the plan at the smallest feasible radius (with `goal` set) and its SolveResult
+    (None, None for no plan). The above[] stay fixed at that radius for solve 2."""
+    from planner.errors import InfeasibleError
+
+    m, levels = session.model, session.model.radius_values
+    m.objective.deactivate()
+    m.goal_objective.activate()   # a constant once above[] is fixed: pure feasibility
+
+    def probe(k: int):
+        for j in m.RADII:
+            m.above[j].fix(1 if j <= k else 0)
+        try:
+            plan = session.solve_with(options, explain=k == len(levels) - 1)
+        except InfeasibleError:
+            if k == len(levels) - 1:
+                raise
+            return None, None
+        if plan.objective is None:
+            return None, None
+        radius = goal_value(session.inputs, plan.equipment, session.goal)
+        return replace(plan, goal=session.goal.report(radius)), session.last_result
+
+    low, high = 0, len(levels) - 1
+    best, best_result = probe(high)   # no limit: the cost model's own feasibility
+    seconds = 0.0 if best is None else best.solve_seconds
+    if best is None:
+        return best, best_result
+    high = min(high, int(np.searchsorted(levels, best.goal["value"] - 1e-9)))
+    while low < high:
+        middle = (low + high) // 2
+        plan, result = probe(middle)
+        if plan is not None:
+            seconds += plan.solve_seconds
+            best, best_result = plan, result
+            high = min(middle, int(np.searchsorted(levels, plan.goal["value"] - 1e-9)))
+        else:
+            seconds += session.last_result.seconds
+            low = middle + 1
+    for j in m.RADII:
+        m.above[j].fix(1 if j <= high else 0)
+    return replace(best, solve_seconds=seconds), best_result
+
+
+def _level_reached(session, value: float) -> float:
+    """The goal row's level for solve 2: solve 1's value, less half the smallest step between
+    two goal values (:func:`absolute_gap`). A level within a rounding error of the value (say
+    value - 1e-7 * value) left HiGHS 1.16 rows it could only meet with units a tolerance short
+    of whole, and it returned plans far from the least cost (tests/test_goals.py found it)."""
+    step = absolute_gap(session.inputs, session.goal)
+    return value - step if session.goal.kind == "coverage" else value + step
+
+
+def _coverage_floor(session, residents: float) -> float:
+    """The level of `coverage >= residents`, half a step below the smallest goal value that
+    meets it (whole residents: ceil(residents) - 0.5), for the reason of :func:`_level_reached`."""
+    residents = float(residents)
+    step = absolute_gap(session.inputs, session.goal)
+    return math.ceil(residents - 1e-9) - step if step == 0.5 else residents
+
+
+def _least_cost_at(session, options, level: float, first, first_result):
+    """Solve 2: the exact annual cost, with the goal at least (coverage) or at most
+    (worst-minutes) `level`; the result carries plan.goal and the solves' total time."""
+    from planner.errors import InfeasibleError
+
+    m, goal = session.model, session.goal
+    m.goal_objective.deactivate()
+    m.objective.activate()
+    m.goal_level.set_value(level)
+    try:
+        # no MIP start from solve 1: HiGHS 1.16 with presolve returned such a start as optimal
+        # (models/replanning.md); solve 2 from scratch is as fast on the county
+        plan = session.solve_with(options)
+    except InfeasibleError as err:
+        if first is not None:
+            raise
+        raise InfeasibleError([f"no plan covers {math.ceil(level):,.0f} residents within "
+                               f"{goal.minutes:g} minutes of {goal.service} under the other "
+                               "constraints (budget, urgent coverage, tiers, per-site maxima); "
+                               "ask for fewer, or raise the budget."] + err.causes,
+                              err.families) from None
+    if plan.objective is None and first is not None:
+        plan = first          # solve 2 found nothing in time: solve 1's plan attains the goal
+    if plan.objective is None:
+        return plan
+    value = goal_value(session.inputs, plan.equipment, goal)
+    status = plan.status if first is None or first.status == "optimal" else first.status
+    seconds = plan.solve_seconds + (0.0 if first is None else first.solve_seconds)
+    return replace(plan, goal=goal.report(value), status=status, solve_seconds=seconds)
+
+
+__all__ = ["GOALS", "Goal", "GoalError", "make_goal", "solve_goal"]

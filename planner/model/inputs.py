@@ -1,0 +1,430 @@
+"""From a validated Scenario to the arrays the model is built from.
+
+Everything here is plain pandas: demand D[z,k], the travel matrix, the sparse list of eligible
+(zone, site, service) arcs with their unit cost, existing units, pools, the pairs where new or
+relocated units may go, and the urgent covering sets (with dominated rows removed). The model
+builder only reads these tables, so the model can be checked against them one to one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.scenario.geo import distance_km
+from planner.scenario.loading import Scenario
+from planner.scenario.validate import parse_resource, split_tiers
+
+
+def annuity_factor(rate: float, years: float) -> float:
+    """A(r, L) = r / (1 - (1 + r)^-L), and A(0, L) = 1 / L (docs/design.md section 5).
+
+    Computed as r / -expm1(-L log1p(r)), accurate for tiny rates (1e-17) where the textbook form
+    divides by a rounded-off zero; validation bounds the inputs (0 <= r <= 1, 0.5 <= L <= 100).
+    """
+    rate, years = float(rate), float(years)
+    if not (math.isfinite(rate) and math.isfinite(years)) or rate < 0 or years <= 0:
+        raise ValueError(f"annuity_factor needs a finite rate >= 0 and years > 0 "
+                         f"(got {rate!r}, {years!r})")
+    x = years * math.log1p(rate)
+    if rate == 0 or x == 0:
+        return 1.0 / years
+    return rate / -math.expm1(-x)
+
+
+def travel_minutes(scenario: Scenario) -> pd.DataFrame:
+    """Zones x sites minutes: great-circle km x circuity / speed, overridden by travel.csv."""
+    zones, sites, travel = scenario.zones, scenario.sites, scenario.settings.travel
+    km = distance_km(zones["lon"], zones["lat"], sites["lon"], sites["lat"])
+    minutes = pd.DataFrame(km * travel.circuity / travel.speed_kmh * 60.0,
+                           index=pd.Index(zones["zone_id"], name="zone_id"),
+                           columns=pd.Index(sites["site_id"], name="site_id"))
+    overrides = scenario.travel
+    if len(overrides):
+        rows = minutes.index.get_indexer(overrides["zone_id"])
+        cols = minutes.columns.get_indexer(overrides["site_id"])
+        values = minutes.to_numpy(copy=True)
+        values[rows, cols] = overrides["minutes"].to_numpy(float)
+        minutes = pd.DataFrame(values, index=minutes.index, columns=minutes.columns)
+    return minutes
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """The data of one model instance, in tidy labelled tables."""
+
+    sites: pd.DataFrame        # index site_id: member, tier, grassroots, capital_limit
+    zones: pd.DataFrame        # index zone_id: population, home_member, lon, lat
+    equipment: pd.DataFrame    # index equipment: annual_capex, opex, capacity, ...
+    specialties: pd.DataFrame  # index specialty: visits_per_day, cost_per_day, referral_cost
+    demand: pd.Series          # (zone_id, service) -> units per year, positive entries only
+    minutes: pd.DataFrame      # zones x sites travel minutes
+    arcs: pd.DataFrame         # zone_id, site_id, service, minutes (eligible only)
+    existing: pd.Series        # (site_id, equipment) -> units in place today
+    clinic_visits: pd.Series   # (site_id, specialty) -> in-house clinic capacity per year
+    pool: pd.Series            # specialty -> outreach days available
+    pool_at: pd.Series         # (site_id, specialty) -> outreach days held by the site
+    min_days: pd.Series        # specialty -> policy minimum days at each grassroots site
+    budget_share: pd.Series    # member -> its part of the capital budget
+    new_pairs: pd.DataFrame    # site_id, equipment where new units may be installed
+    moves: pd.DataFrame        # from_site, to_site, equipment where existing units may move
+    unit_pairs: list           # (site_id, equipment) where units can be in service
+    cover: pd.DataFrame        # zone_id, condition, equipment, site_id: urgent covering sets
+    cover_rows: pd.DataFrame   # zone_id, condition, equipment, population, cases: rows kept
+    budget: float
+    value_per_minute: float
+    urgent_soft: bool
+    penalty_per_zone: float
+    policy_soft: bool          # game mode: a policy-minimum shortfall is bought in, at a price
+    shortfall_price: pd.Series  # specialty -> price of one missing policy day (game mode)
+    cost_per_late_case: float = 0.0   # [urgent]: per urgent case of an uncovered zone (priced)
+    # implemented.csv rows (decision, site_id, resource, from_site, amount, limit, row): bounds
+    # on decisions; none in game mode (a coalition's own plan is hypothetical)
+    commitments: pd.DataFrame = None
+    # [equity] (planner/model/families.py add_access_guarantee, add_min_served_share; see _equity)
+    access_rows: pd.DataFrame = None   # zone_id, service, max_minutes, population: rows kept
+    access: pd.DataFrame = None        # zone_id, service, site_id, via: the rows' covering sets
+    served_share: pd.Series = None     # service -> minimum share of each zone's demand served
+    share_rows: pd.DataFrame = None    # zone_id, service: the demand a minimum share applies to
+    equity_soft: bool = False          # game mode: a shortfall is priced, not forbidden
+    access_penalty: float = 0.0        # per zone and service without its access guarantee
+    share_penalty: float = 0.0         # per unit of demand served below the minimum share
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.equipment.index) + list(self.specialties.index)
+
+    @functools.cached_property
+    def index_sets(self) -> dict[str, list]:
+        """The model's index sets (planner.model.families.index_sets), computed once per inputs."""
+        from planner.model.families import index_sets
+        return index_sets(self)
+
+    @functools.cached_property
+    def price_book(self):
+        """Every term's unit price (planner.model.ledger.prices), computed once per inputs: the
+        objective's coefficients and the plan's ledger both read it."""
+        from planner.model.ledger import prices
+        return prices(self)
+
+    @functools.cached_property
+    def structure_key(self) -> str:
+        """What fixes the model's shape; inputs with the same key re-solve without a rebuild.
+
+        Derived from the model itself (planner.model.families.model_shape: its index sets and every input
+        that decides whether a row or term exists), so that it cannot drift from the model."""
+        from planner.model.families import model_shape   # the model is built from these inputs
+        return _digest(*model_shape(self).items())
+
+    @functools.cached_property
+    def cost_key(self) -> str:
+        """What fixes the objective's coefficients (a what-if that keeps it keeps the objective):
+        the coefficients themselves (planner.model.families.objective_coefficients)."""
+        from planner.model.families import objective_coefficients
+        return _digest(*((name, c.tobytes()) for name, c in objective_coefficients(self).items()))
+
+
+def _digest(*parts) -> str:
+    """A content hash of pandas objects and plain values (pandas' own row hashing)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, (pd.Series, pd.DataFrame, pd.Index)):
+            frame = part.to_frame() if isinstance(part, pd.Index) else part
+            h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+            h.update(repr(getattr(frame, "shape", None)).encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _rates(scenario: Scenario) -> pd.DataFrame:
+    """Cases per 1,000 residents a year, zones x conditions (zone-level overrides applied)."""
+    zones, conditions = scenario.zones, scenario.conditions
+    rates = pd.DataFrame(np.outer(np.ones(len(zones)), conditions["cases_per_1000"].to_numpy()),
+                         index=zones["zone_id"], columns=conditions["condition"])
+    for row in scenario.zone_conditions.itertuples():
+        rates.loc[row.zone_id, row.condition] = row.cases_per_1000
+    return rates
+
+
+def _demand(scenario: Scenario, services: list[str]) -> pd.Series:
+    """D[z,k] = population_z / 1000 x sum_c rate[z,c] x units_per_case[c,k]."""
+    zones, conditions = scenario.zones, scenario.conditions
+    rates = _rates(scenario)
+    per_case = (scenario.condition_services
+                .pivot_table(index="condition", columns="service", values="units_per_case",
+                             aggfunc="sum")
+                .reindex(index=conditions["condition"], columns=services).fillna(0.0))
+    demand = (rates.to_numpy() @ per_case.to_numpy()) * \
+        (zones["population"].to_numpy()[:, None] / 1000.0)
+    frame = pd.DataFrame(demand, index=pd.Index(zones["zone_id"], name="zone_id"),
+                         columns=pd.Index(services, name="service"))
+    series = frame.stack()
+    return series[series > 0]
+
+
+def _resources(scenario: Scenario, equipment: set[str], specialties: set[str]) -> pd.DataFrame:
+    res = scenario.resources.copy()
+    parsed = res["resource"].map(lambda r: parse_resource(r, equipment, specialties))
+    res["kind"] = parsed.map(lambda p: p[0])
+    res["item"] = parsed.map(lambda p: p[1])
+    return res
+
+
+def _arcs(demand: pd.Series, minutes: pd.DataFrame, limits: pd.Series) -> pd.DataFrame:
+    """Eligible (zone, site, service) arcs: only pairs within the service's max_minutes (their
+    unit cost is priced by planner/model/ledger.py)."""
+    pieces = []
+    matrix = minutes.to_numpy()
+    zone_pos = pd.Series(np.arange(len(minutes.index)), index=minutes.index)
+    for service, zone_ids in demand.reset_index().groupby("service", sort=False)["zone_id"]:
+        rows = zone_pos[zone_ids].to_numpy()
+        sub = matrix[rows]
+        z_idx, s_idx = np.nonzero(sub <= limits[service])
+        pieces.append(pd.DataFrame({
+            "zone_id": minutes.index[rows[z_idx]], "site_id": minutes.columns[s_idx],
+            "service": service, "minutes": sub[z_idx, s_idx]}))
+    if not pieces:
+        return pd.DataFrame(columns=["zone_id", "site_id", "service", "minutes"])
+    arcs = pd.concat(pieces, ignore_index=True)
+    return arcs.sort_values(["service", "zone_id", "site_id"], kind="stable",
+                            ignore_index=True)
+
+
+def _urgent_cover(scenario: Scenario, minutes: pd.DataFrame, soft: bool
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Covering sets of urgent coverage and the rows kept.
+
+    A row is (zone, condition) for each populated zone and urgent condition with cases. With hard
+    coverage, a row whose covering set contains another row's set (same equipment) is implied by
+    it and dropped (Toregas & ReVelle 1973); soft coverage prices every row, so all are kept.
+    `cases` is the row's urgent cases a year (population x rate / 1000), what a late case costs
+    is priced on.
+    """
+    zones = scenario.zones.set_index("zone_id")
+    rates = _rates(scenario)
+    populated = zones.index[zones["population"] > 0]
+    urgent = scenario.conditions.dropna(subset=["urgent_service"])
+    urgent = urgent[urgent["cases_per_1000"] > 0]
+    rows, cover = [], []
+    for equipment, group in urgent.groupby("urgent_service", sort=True):
+        keys, sets = [], []
+        for c in group.itertuples():
+            within = minutes.loc[populated].to_numpy() <= c.urgent_minutes
+            keys += [(z, c.condition) for z in populated]
+            sets.append(within)
+        if not keys:
+            continue
+        matrix = np.vstack(sets)
+        keep = np.ones(len(keys), dtype=bool)
+        if not soft:
+            keep = _undominated(matrix)
+        for (zone, condition), row, kept in zip(keys, matrix, keep):
+            if not kept:
+                continue
+            population = float(zones.at[zone, "population"])
+            cases = population * float(rates.at[zone, condition]) / 1000.0
+            rows.append((zone, condition, equipment, population, cases))
+            cover += [(zone, condition, equipment, s) for s in minutes.columns[row]]
+    return (pd.DataFrame(cover, columns=["zone_id", "condition", "equipment", "site_id"]),
+            pd.DataFrame(rows, columns=["zone_id", "condition", "equipment", "population",
+                                        "cases"]))
+
+
+def _equity(scenario: Scenario, minutes: pd.DataFrame, unit_pairs: list, clinic: pd.Series,
+            demand: pd.Series, game: bool) -> dict:
+    """The tables of the [equity] limits (models/allocation.md).
+
+    Access guarantee of service k within X_k minutes: one row per populated zone z, covered by
+    the sites i with t[z,i] <= X_k (t: travel_minutes, not limited by max_minutes) where k can be
+    offered: for equipment, where units can be in service (`via` units); for a specialty, every
+    site through outreach days (`via` days) and the sites with an in-house clinic (`via`
+    clinic). In a stage-1 plan a zone with a clinic within reach is satisfied and has no row,
+    and a row implied by another's smaller covering set is dropped (as urgent coverage); in game
+    mode every row is kept, its clinics counted through their member's membership.
+    Minimum served share: one row per (zone, service) with demand and a share in the table
+    (whatever its value, so that a what-if changing it keeps the model's shape).
+    """
+    settings = scenario.settings.equity
+    zones = scenario.zones.set_index("zone_id")
+    populated = zones.index[zones["population"] > 0]
+    equipment = set(scenario.equipment["equipment"])
+    sites = minutes.columns
+    within_all = minutes.loc[populated].to_numpy()
+    rows, cover = [], []
+    for service, limit in sorted(settings.max_minutes.items()):
+        within = within_all <= limit
+        if service in equipment:
+            offered = np.asarray(sites.isin([i for i, e in unit_pairs if e == service]))
+            clinics = np.zeros(len(sites), dtype=bool)
+        else:
+            offered = np.ones(len(sites), dtype=bool)
+            clinics = np.asarray(sites.isin([i for i, k in clinic.index if k == service]))
+        reach = within & offered
+        keep = np.ones(len(populated), dtype=bool)
+        if not game:
+            keep = ~(within & clinics).any(axis=1)     # a clinic within reach: satisfied
+            kept = np.nonzero(keep)[0]
+            keep[kept] = _undominated(reach[kept])
+        via = "units" if service in equipment else "days"
+        for z, row, clinic_row, kept in zip(populated, reach, within & clinics, keep):
+            if not kept:
+                continue
+            rows.append((z, service, float(limit), float(zones.at[z, "population"])))
+            cover += [(z, service, i, via) for i in sites[row]]
+            cover += [(z, service, i, "clinic") for i in sites[clinic_row]]
+    share = pd.Series(settings.min_served_share, dtype=float).rename_axis("service")
+    share = share.sort_index()
+    keys = demand.index.to_frame(index=False)
+    share_rows = keys[keys["service"].isin(share.index)].reset_index(drop=True)
+    return dict(
+        access_rows=pd.DataFrame(rows, columns=["zone_id", "service", "max_minutes",
+                                                "population"]),
+        access=pd.DataFrame(cover, columns=["zone_id", "service", "site_id", "via"]),
+        served_share=share, share_rows=share_rows, equity_soft=game,
+        access_penalty=settings.penalty_per_zone, share_penalty=settings.penalty_per_unit)
+
+
+def _undominated(sets: np.ndarray) -> np.ndarray:
+    """Rows whose covering set contains no other row's set; of equal sets, the first is kept.
+
+    Same result as comparing every pair of rows, without the dense rows x rows matrix: equal
+    rows are grouped first (only the first of each group can be kept), then a unique set is
+    dropped if another unique set is a proper subset of it; the subset test |p & q| == |p| is
+    a sparse product, computed in blocks of bounded size. An empty set is a subset of every
+    set, so when one exists only the empty rows are kept.
+    """
+    from scipy import sparse
+
+    sets = np.asarray(sets, dtype=bool)
+    n = len(sets)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    size = sets.sum(axis=1)
+    if (size == 0).any():
+        return size == 0
+    packed = np.packbits(sets, axis=1)
+    _, first = np.unique(packed, axis=0, return_index=True)
+    unique = sets[first]                     # one row per distinct set (in sorted order)
+    u_size = size[first]
+    a = sparse.csr_matrix(unique.astype(np.int32))
+    dominated = np.zeros(len(unique), dtype=bool)
+    block = max(1, int(2_000_000 // max(1, len(unique))))
+    for start in range(0, len(unique), block):
+        stop = min(start + block, len(unique))
+        inter = (a @ a[start:stop].T).tocoo()  # inter[p, q - start] = |set_p & set_q|
+        p, q = inter.row, inter.col + start
+        proper = (inter.data == u_size[p]) & (u_size[p] < u_size[q])  # set_p a proper subset
+        dominated[np.unique(q[proper])] = True
+    keep[first[~dominated]] = True
+    return keep
+
+
+def _budget_share(scenario: Scenario) -> pd.Series:
+    """Each member's part of the capital budget: its budget_contribution; when scenario.toml sets
+    `budget`, that budget split in proportion to the contributions (equally if all are zero)."""
+    members = scenario.members.set_index("member")
+    contribution = members["budget_contribution"].astype(float)
+    if scenario.settings.budget is None:
+        return contribution
+    total = contribution.sum()
+    weights = contribution / total if total > 0 else pd.Series(1.0 / len(members),
+                                                               index=members.index)
+    return weights * float(scenario.settings.budget)
+
+
+def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
+    """Derive the model's data from a validated scenario.
+
+    `game=True` prepares the coalition games of stage 2: urgent coverage and policy minimums
+    become priced (a coalition may lack the means to meet them), and no covering row is dropped
+    as dominated (the dominating zone may be outside the coalition).
+    """
+    settings = scenario.settings
+    urgent_soft = settings.urgent.soft or game
+    eq = scenario.equipment.set_index("equipment")
+    sp = scenario.specialties.set_index("specialty")
+    services = list(eq.index) + list(sp.index)
+    annuity = eq["lifetime_years"].map(lambda L: annuity_factor(settings.discount_rate, L))
+    equipment = pd.DataFrame({
+        "capex": eq["capex"], "annual_capex": eq["capex"] * annuity,
+        "opex": eq["opex_per_year"], "nameplate_capacity": eq["capacity_per_year"],
+        "capacity": eq["capacity_per_year"] * eq["max_utilization"],
+        "referral_cost": eq["referral_cost"], "cost_per_exam": eq["cost_per_exam"],
+        "max_per_site": eq["max_per_site"], "max_minutes": eq["max_minutes"],
+        "relocation_cost": eq["relocation_cost"], "allowed_tiers": eq["allowed_tiers"]})
+    specialties = sp[["visits_per_day", "cost_per_day", "referral_cost", "max_minutes"]]
+
+    sites = scenario.sites.set_index("site_id")
+    sites = sites.assign(grassroots=sites["tier"].isin(settings.policy.grassroots_tiers))
+    zones = scenario.zones.set_index("zone_id")
+    minutes = travel_minutes(scenario)
+    demand = _demand(scenario, services)
+    limits = pd.concat([equipment["max_minutes"], specialties["max_minutes"]])
+    arcs = _arcs(demand, minutes, limits)
+
+    res = _resources(scenario, set(eq.index), set(sp.index))
+    existing = (res[res["kind"] == "units"].groupby(["site_id", "item"])["amount"].sum()
+                .rename_axis(["site_id", "equipment"]))
+    existing = existing[existing > 0]
+    clinic = (res[res["kind"] == "clinic_visits"].groupby(["site_id", "item"])["amount"].sum()
+              .rename_axis(["site_id", "specialty"]))
+    clinic = clinic[clinic > 0]
+    pool_at = (res[res["kind"] == "outreach_days"].groupby(["site_id", "item"])["amount"].sum()
+               .rename_axis(["site_id", "specialty"]))
+    pool_at = pool_at[pool_at > 0]
+    pool = pool_at.groupby(level="specialty").sum().reindex(sp.index, fill_value=0.0)
+    min_days = pd.Series(settings.policy.min_outreach_days, dtype=float).reindex(
+        sp.index, fill_value=0.0)
+
+    allowed = {e: (set(split_tiers(t)) if isinstance(t, str) else set(sites["tier"]))
+               for e, t in eq["allowed_tiers"].items()}
+    new_pairs = pd.DataFrame([(i, e) for e in eq.index for i in sites.index
+                              if sites.at[i, "tier"] in allowed[e]],
+                             columns=["site_id", "equipment"])
+    movable = eq.index[eq["relocation_cost"].notna()]
+    moves = pd.DataFrame([(i, j, e) for (i, e) in existing.index if e in movable
+                          for j in sites.index if j != i and sites.at[j, "tier"] in allowed[e]],
+                         columns=["from_site", "to_site", "equipment"])
+    unit_pairs = sorted(set(existing.index) | set(map(tuple, new_pairs.to_numpy()))
+                        | set(map(tuple, moves[["to_site", "equipment"]].to_numpy())))
+    # equipment is only used where units can be in service
+    arcs_at = pd.MultiIndex.from_frame(arcs[["site_id", "service"]])
+    usable = ~arcs["service"].isin(eq.index) | arcs_at.isin(unit_pairs)
+    arcs = arcs[usable.to_numpy()].reset_index(drop=True)
+    cover, cover_rows = _urgent_cover(scenario, minutes, urgent_soft)
+    return ModelInputs(
+        sites=sites, zones=zones, equipment=equipment, specialties=specialties, demand=demand,
+        minutes=minutes, arcs=arcs, existing=existing, clinic_visits=clinic, pool=pool,
+        pool_at=pool_at, min_days=min_days, budget_share=_budget_share(scenario),
+        new_pairs=new_pairs, moves=moves, unit_pairs=unit_pairs, cover=cover,
+        cover_rows=cover_rows, budget=scenario.budget,
+        value_per_minute=settings.travel.value_per_minute, urgent_soft=urgent_soft,
+        penalty_per_zone=settings.urgent.penalty_per_zone, policy_soft=game,
+        shortfall_price=_shortfall_price(sp, settings.policy),
+        cost_per_late_case=settings.urgent.cost_per_late_case,
+        commitments=_commitments(scenario, game),
+        **_equity(scenario, minutes, unit_pairs, clinic, demand, game))
+
+
+def _shortfall_price(specialties: pd.DataFrame, policy) -> pd.Series:
+    """What one policy day a coalition cannot staff costs it (game mode), per specialty: its
+    buy-in (shortfall_cost_factor x cost_per_day) or the visits the day would have served,
+    referred out (visits_per_day x referral_cost)."""
+    if policy.shortfall_priced_as == "referrals":
+        return specialties["visits_per_day"] * specialties["referral_cost"]
+    return specialties["cost_per_day"] * policy.shortfall_cost_factor
+
+
+def _commitments(scenario: Scenario, game: bool) -> pd.DataFrame:
+    """implemented.csv with its spreadsheet row numbers (for messages); empty in game mode."""
+    rows = scenario.implemented
+    columns = ["decision", "site_id", "resource", "from_site", "amount", "limit"]
+    frame = rows[columns].assign(row=rows.index.to_numpy() + 2)
+    return frame.iloc[:0] if game else frame.reset_index(drop=True)

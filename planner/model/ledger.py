@@ -1,0 +1,234 @@
+"""One cost ledger: every term of the annual cost, priced once, attributed to site, zone and member.
+
+The exact objective of docs/design.md section 5 is written here and nowhere else. :func:`prices`
+gives the unit cost of each term on the model variable it prices, column by column (aligned with
+the variable's index set, :func:`planner.model.families.index_sets`), together with where the cost falls:
+the site, the zone, the service and the member who bears it. Two uses read it:
+
+* the MILP objective (:func:`planner.model.families.objective_coefficients`): the coefficient of a column
+  is the sum of the unit costs of the terms on it (a flow carries travel and service);
+* a solution's ledger (:func:`ledger`): unit cost x solution value, one row per non-zero
+  contribution, columns ``term, site_id, zone_id, member, service, amount``.
+
+Every cost table then groups the ledger, as PyPSA's statistics accessor groups its cost
+expressions: the plan's cost breakdown (costs.csv) by term, the borne costs of stage 2
+(planner/sharing/accounting.py) by member and term, comparisons by term and member.
+
+The bearer (``member``) follows the attribution rule of models/fair_division.md: new-unit capital
+and operating cost of units in service to the owner of the site; relocation to the owner of the
+receiving site; outreach days and a priced policy shortfall to the owner of the host site; the
+per-exam service cost to the serving site's owner; patient travel, referral-out and a priced
+uncovered zone to the zone's home member. Empty keys are "" (as `from_site` in decisions.csv).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.model.inputs import ModelInputs
+
+# The fixed vocabulary of terms, in reporting order (the names of costs.csv and plan.json costs).
+TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "service",
+         "referral", "uncovered_penalty", "policy_shortfall", "equity_shortfall")
+# Priced violations (soft urgent coverage, the games' bought-in policy days): in the ledger and in
+# the MILP objective, but outside the contract objective of docs/design.md section 5.
+PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall", "equity_shortfall")
+# What each term is called wherever a person reads it (summaries, the report, the sharing
+# statements, `planner diff`); the keys stay the names of files and JSON. A priced penalty is a
+# price put on a rule not kept, never money anyone pays: its words say so.
+TERM_WORDS = {
+    "annual_capital": "capital (annualised)",
+    "operating": "operating",
+    "relocation": "relocation",
+    "outreach": "outreach days",
+    "travel": "patient travel (time valued)",
+    "service": "per-exam service",
+    "referral": "referrals out of the consortium",
+    "uncovered_penalty": "late urgent cases (priced, not cash)",
+    "policy_shortfall": "policy outreach days not staffed (priced, not cash)",
+    "equity_shortfall": "equity targets missed (priced, not cash)",
+}
+KEYS = ("site_id", "zone_id", "member", "service")
+COLUMNS = ["term", *KEYS, "amount"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """The unit cost of one term on one model variable, column by column.
+
+    `unit_cost` and the key arrays are aligned with the variable's index set; a key that does
+    not apply to the term is "" throughout.
+    """
+
+    term: str
+    variable: str
+    unit_cost: np.ndarray
+    site_id: np.ndarray
+    zone_id: np.ndarray
+    member: np.ndarray
+    service: np.ndarray
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """All the prices of one set of inputs: the objective's coefficients and the ledger of a
+    solution both come from it (compute it once, read it twice)."""
+
+    prices: tuple[Price, ...]
+
+    @property
+    def terms(self) -> list[str]:
+        """The terms of the annual cost, in reporting order (penalties only when priced)."""
+        present = {p.term for p in self.prices}
+        return [t for t in TERMS if t in present]
+
+    def coefficients(self) -> dict[str, np.ndarray]:
+        """The objective coefficient of each variable's columns: the sum of its terms' prices."""
+        coefs: dict[str, np.ndarray] = {}
+        for p in self.prices:
+            coefs[p.variable] = coefs[p.variable] + p.unit_cost if p.variable in coefs \
+                else p.unit_cost.copy()
+        return coefs
+
+    def ledger(self, values: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The ledger of a solution: one row per non-zero contribution (unit cost x value).
+
+        `values` maps each model variable to its solution values, aligned with its index set (a
+        variable absent from `values` contributes nothing). Rows come in the order of the
+        prices, then of the index set, so the same solution gives the same ledger.
+        """
+        pieces = []
+        for p in self.prices:
+            x = values.get(p.variable)
+            if x is None or not len(p.unit_cost):
+                continue
+            amount = p.unit_cost * np.asarray(x, float)
+            keep = np.nonzero(amount)[0]
+            pieces.append(pd.DataFrame({"term": p.term, "site_id": p.site_id[keep],
+                                        "zone_id": p.zone_id[keep], "member": p.member[keep],
+                                        "service": p.service[keep], "amount": amount[keep]}))
+        if not pieces:
+            return empty_ledger()
+        return pd.concat(pieces, ignore_index=True)[COLUMNS]
+
+
+def prices(inp: ModelInputs) -> PriceBook:
+    """Every term of the annual cost (docs/design.md section 5) as unit cost x model variable:
+
+    new_units[i,e] x capex_e A(r, L_e)        annual_capital   (site i, owner of i)
+    units[i,e] x opex_e                        operating        (site i, owner of i)
+    relocated[i,j,e] x relocation_cost_e       relocation       (receiving site j, owner of j)
+    outreach_days[i,s] x cost_per_day_s        outreach         (host site i, owner of i)
+    flow[z,i,k] x t[z,i] value_per_minute      travel           (zone z and site i, home of z)
+    flow[z,i,k] x cost_per_exam_k              service          (zone z and site i, owner of i)
+    unmet[z,k] x referral_cost_k               referral         (zone z, home of z)
+    uncovered[z,c] x (penalty_per_zone + cases[z,c] x cost_per_late_case)
+                                               uncovered_penalty  (soft urgent coverage only)
+    policy_shortfall[i,s] x shortfall price    policy_shortfall   (games only)
+    access_shortfall[z,k] x [equity] penalty_per_zone,
+    share_shortfall[z,k] x [equity] penalty_per_unit   equity_shortfall (games with [equity])
+
+    A(r, L) is `annual_capex` of the inputs (planner.model.inputs.annuity_factor); specialties have no
+    per-visit cost. Every term is listed even when its variable has no column, so that a cost
+    breakdown always names the same terms.
+    """
+
+    eq, sp = inp.equipment, inp.specialties
+    owner, home = inp.sites["member"], inp.zones["home_member"]
+    sets = inp.index_sets
+    referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
+    per_exam = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
+    out: list[Price] = []
+
+    def add(term, variable, unit_cost, n, site=None, zone=None, member=None, service=None):
+        def column(values):
+            return np.full(n, "", dtype=object) if values is None else \
+                np.asarray(values, dtype=object).reshape(n)
+        out.append(Price(term, variable, np.asarray(unit_cost, float).reshape(n), column(site),
+                         column(zone), column(member), column(service)))
+
+    def keyed(name: str, width: int) -> list[np.ndarray]:
+        keys = sets[name]
+        return [np.array([k[p] for k in keys], dtype=object) for p in range(width)]
+
+    def at(series: pd.Series, keys: np.ndarray) -> np.ndarray:
+        return series.reindex(keys).to_numpy() if len(keys) else np.empty(0)
+
+    site, e = keyed("NEW_PAIRS", 2)
+    add("annual_capital", "new_units", at(eq["annual_capex"], e), len(e), site, None,
+        at(owner, site), e)
+    site, e = keyed("UNIT_PAIRS", 2)
+    add("operating", "units", at(eq["opex"], e), len(e), site, None, at(owner, site), e)
+    _, to_site, e = keyed("MOVES", 3)
+    add("relocation", "relocated", at(eq["relocation_cost"], e), len(e), to_site, None,
+        at(owner, to_site), e)
+    site, s = keyed("DAY_PAIRS", 2)
+    add("outreach", "outreach_days", at(sp["cost_per_day"], s), len(s), site, None,
+        at(owner, site), s)
+    arcs = inp.arcs
+    zone, site, k = (arcs[c].to_numpy(object) for c in ("zone_id", "site_id", "service"))
+    add("travel", "flow", arcs["minutes"].to_numpy(float) * inp.value_per_minute, len(arcs),
+        site, zone, at(home, zone), k)
+    add("service", "flow", at(per_exam, k), len(arcs), site, zone, at(owner, site), k)
+    zone, k = keyed("DEMAND", 2)
+    add("referral", "unmet", at(referral, k), len(k), None, zone, at(home, zone), k)
+    if inp.urgent_soft:
+        rows = inp.cover_rows
+        zone = rows["zone_id"].to_numpy(object)
+        price = float(inp.penalty_per_zone) + rows["cases"].to_numpy(float) * \
+            float(inp.cost_per_late_case)
+        add("uncovered_penalty", "uncovered", price, len(rows), None, zone, at(home, zone), rows["equipment"].to_numpy(object))
+    if inp.policy_soft:
+        site, s = keyed("POLICY_PAIRS", 2)
+        add("policy_shortfall", "policy_shortfall", at(inp.shortfall_price, s), len(s), site,
+            None, at(owner, site), s)
+    if inp.equity_soft and (len(inp.access_rows) or len(inp.share_rows)):
+        for variable, name, penalty in (("access_shortfall", "ACCESS_ROWS", inp.access_penalty),
+                                        ("share_shortfall", "SHARE_ROWS", inp.share_penalty)):
+            zone, k = keyed(name, 2)
+            add("equity_shortfall", variable, np.full(len(zone), float(penalty)), len(zone),
+                None, zone, at(home, zone), k)
+    return PriceBook(tuple(out))
+
+
+def term_words(term: str) -> str:
+    """A cost term as a person reads it (TERM_WORDS); a key outside the vocabulary as it is."""
+    return TERM_WORDS.get(term, term)
+
+
+def ledger(inp: ModelInputs, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The ledger of a solution of the model built from `inp` (:meth:`PriceBook.ledger`)."""
+    return prices(inp).ledger(values)
+
+
+def empty_ledger() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float if c == "amount" else object)
+                         for c in COLUMNS})
+
+
+def costs_by(table: pd.DataFrame, *keys: str) -> pd.Series | float:
+    """The ledger summed by `keys` (any of term, site_id, zone_id, member, service); the total
+    when no key is given. Only keys that occur are listed (a term with no row is absent)."""
+    unknown = [k for k in keys if k not in COLUMNS[:-1]]
+    if unknown:
+        raise ValueError(f"cannot group the ledger by {', '.join(unknown)}; the keys are "
+                         f"{', '.join(COLUMNS[:-1])}")
+    if not keys:
+        return float(table["amount"].sum())
+    return table.groupby(list(keys), sort=True)["amount"].sum()
+
+
+def cost_breakdown(table: pd.DataFrame, terms: list[str]) -> pd.Series:
+    """Annual cost by term, every term of `terms` listed (zero when it has no row): costs.csv."""
+    by_term = table.groupby("term", sort=False)["amount"].sum()
+    return by_term.reindex(terms, fill_value=0.0).astype(float).rename("annual_cost") \
+        .rename_axis("term")
+
+
+def contract_objective(breakdown: pd.Series) -> float:
+    """The exact objective of docs/design.md section 5: the breakdown without the priced penalties."""
+    return float(breakdown.drop(list(PENALTY_TERMS), errors="ignore").sum())
+

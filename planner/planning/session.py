@@ -1,0 +1,165 @@
+"""Build once, solve many times: the persistent planning session behind `planner.solve`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pydantic
+
+from planner.model.diagnose import explain_infeasible, precheck
+from planner.errors import InfeasibleError, PlannerError
+from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
+from planner.model.highs import HighsModel, SolverOptions
+from planner.model.inputs import ModelInputs, model_inputs
+from planner.model.families import (build_model, paused_gc, set_decision_bounds, set_objective,
+                           set_parameters)
+from planner.results.plan import Plan, extract_plan
+from planner.scenario.loading import Scenario
+from planner.scenario.settings import SolverSettings
+
+
+class OptionError(PlannerError):
+    """A solver option given to planner.solve (or a session) is out of range (exit 2)."""
+
+    exit_code = 2
+
+
+def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
+    """Options from scenario.toml [solver], overridden by keyword arguments (None = keep)."""
+    s = scenario.settings.solver
+    options = SolverOptions(time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads,
+                            seed=s.seed, presolve=s.presolve)
+    return with_options(options, overrides)
+
+
+def with_options(options: SolverOptions, overrides: dict) -> SolverOptions:
+    """`options` with keyword overrides, checked against the ranges of scenario.toml [solver]
+    (planner/scenario/settings.py) and blamed on the keyword, not on scenario.toml."""
+    unknown = set(overrides) - set(SolverOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: "
+                        f"{sorted(SolverOptions.__dataclass_fields__)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    checked = {k: v for k, v in given.items() if k in SolverSettings.model_fields}
+    try:
+        SolverSettings.model_validate(checked)
+    except pydantic.ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}"
+                             for e in err.errors())
+        raise OptionError(f"solver option {problems} (a keyword argument or command-line flag, "
+                          "not scenario.toml).") from None
+    return replace(options, **given)
+
+
+class PlanningSession:
+    """One scenario's model, handed to HiGHS once.
+
+    `solve(variant)` re-solves a what-if variant of the scenario: when the variant keeps the
+    model's shape (same sites, zones, eligible arcs, covering sets...), only the changed
+    parameter values, bounds and objective coefficients are pushed to the same HiGHS object;
+    otherwise the model is rebuilt.
+
+    `goal` (cost, coverage, worst-minutes; with `service`, `minutes` and `relax_urgent`,
+    planner/model/goals.py) holds for every variant solved here: a relaxed goal's model lacks the
+    urgent-coverage rows of its equipment in every variant, a kept one has them.
+    """
+
+    def __init__(self, scenario: Scenario, baseline=None, goal: str | Goal | None = None,
+                 service: str | None = None, minutes: float | None = None,
+                 relax_urgent: bool | None = None, **options):
+        self.scenario = scenario
+        self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
+        self.goal = make_goal(scenario, goal, service, minutes, relax_urgent)
+        self.last_result = None
+        self._overrides = options      # keyword options hold for every variant solved here
+        self.options = solver_options(scenario, **options)
+        self.rebuilds = 0
+        self._build(self._inputs(scenario))
+
+    def _inputs(self, scenario: Scenario) -> ModelInputs:
+        return goal_inputs(model_inputs(scenario), self.goal)
+
+    def _build(self, inp: ModelInputs) -> None:
+        precheck(self.scenario, inp)
+        start = time.perf_counter()
+        self.inputs = inp
+        self.model = build_model(inp)
+        if self.baseline is not None:
+            from planner.planning.replanning import add_replanning_block
+            with paused_gc():
+                add_replanning_block(self.model, inp, self.baseline)
+        if not self.goal.is_cost:
+            with paused_gc():
+                add_goal_block(self.model, inp, self.goal)
+        with paused_gc():
+            self.highs = HighsModel(self.model)
+        self.build_seconds = time.perf_counter() - start
+        self.rebuilds += 1
+
+    def solve(self, scenario: Scenario | None = None, coverage_at_least: float | None = None,
+              **options) -> Plan:
+        """Solve the current scenario, or a variant of it (re-using the model where possible),
+        for the session's goal. `coverage_at_least` (coverage goal only): the least annual cost
+        with at least that many residents covered (a point of an epsilon-constraint front)."""
+        start = time.perf_counter()
+        if coverage_at_least is not None and self.goal.kind != "coverage":
+            raise TypeError("coverage_at_least needs a session with goal='coverage'")
+        if scenario is not None and scenario is not self.scenario:
+            self.scenario = scenario
+            self.options = solver_options(scenario, **self._overrides)  # the variant's [solver]
+            inp = self._inputs(scenario)
+            if inp.structure_key == self.inputs.structure_key:
+                precheck(scenario, inp)
+                same_costs = inp.cost_key == self.inputs.cost_key
+                self.inputs = inp
+                set_parameters(self.model, inp)
+                set_decision_bounds(self.model, inp)
+                if not same_costs:
+                    set_objective(self.model, inp)
+                self.highs.update()
+                self.build_seconds = time.perf_counter() - start
+            else:
+                self._build(inp)
+        options = with_options(self.options, options)
+        if self.goal.is_cost:
+            plan = self._run(options)
+            return replace(plan, goal=self.goal.report(plan.objective))
+        return solve_goal(self, options, coverage_at_least)
+
+    def solve_current(self, start=None, explain: bool = True, **options) -> Plan:
+        """Solve the model as it stands after changes made to it directly (objective, bounds,
+        parameters: pushed first), optionally from the column values `start`. `explain=False`:
+        an infeasible model raises InfeasibleError without computing an IIS (a probe)."""
+        return self.solve_with(with_options(self.options, options), start, explain)
+
+    def solve_with(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
+        """solve_current with complete SolverOptions (the goals' solves: planner/model/goals.py)."""
+        self.highs.update()
+        return self._run(options, start, explain)
+
+    def _run(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
+        result = self.highs.solve(options, start=start)
+        self.last_result = result
+        if result.status == "infeasible":
+            if not explain:
+                raise InfeasibleError(["the model as changed has no feasible solution"])
+            raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))
+        return extract_plan(self.scenario, self.inputs, self.model, self.highs, result,
+                            self.build_seconds)
+
+
+def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | None = None,
+          minutes: float | None = None, relax_urgent: bool | None = None, **options) -> Plan:
+    """Plan a scenario: build the model, solve it with HiGHS, return the Plan.
+
+    goal: "cost" (default, the exact annual cost), "coverage" (with service=E, minutes=T: the
+    most residents within T minutes of E) or "worst-minutes" (with service=E: the shortest
+    worst trip to E); both lexicographic, then the least annual cost (docs/design.md section 7).
+    Every constraint of the cost model holds under a goal, urgent coverage included;
+    relax_urgent=True drops the urgent-coverage rows of E (a pure location study: p-centre,
+    MCLP), and plan.goal records it.
+    Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
+    """
+    return PlanningSession(scenario, goal=goal, service=service, minutes=minutes,
+                           relax_urgent=relax_urgent, **options).solve()

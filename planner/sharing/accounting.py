@@ -1,0 +1,168 @@
+"""Who bears which cost of the grand plan (docs/design.md section 4), and the transfer payments.
+
+Attribution rule (models/fair_division.md, "Accounting"; the `member` of the cost ledger,
+planner/model/ledger.py, whose grouping by member and term the borne costs are):
+* new-unit capital and operating cost of units in service: the owner of the site;
+* relocation cost: the owner of the receiving site;
+* outreach days: the owner of the host site; a priced policy shortfall: the owner of the site;
+* per-exam service cost: the serving site's owner;
+* patient travel, referral-out and a priced uncovered zone: the zone's home member;
+* internal service fees: for every unit of service k a zone of member a receives at a site of
+  member b != a, a pays b the tariff of k, the grand plan's average cost of one unit of k
+  (equipment: its capital + operating + per-exam cost / exams; specialty: outreach cost /
+  visits). Fees cancel out, so the borne costs sum to C(N).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.model.inputs import ModelInputs
+from planner.model.ledger import PENALTY_TERMS, TERMS, term_words
+from planner.results.summary import name_of, named
+
+# the contract's columns (DESIGN.md section 5), then the words a person reads: the member's name
+# and who pays whom (`direction`, see `payment_words`)
+TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "transfer",
+                    "final_cost", "gain"]
+TRANSFER_TABLE_COLUMNS = [*TRANSFER_COLUMNS, "name", "direction"]
+
+
+# the terms whose cost a service's tariff recovers: what it takes to provide the service
+TARIFF_TERMS = ("annual_capital", "operating", "service", "outreach")
+BORNE_TERMS = [t for t in TERMS if t not in PENALTY_TERMS]   # then one `penalties` column
+
+
+def tariffs(plan, inp: ModelInputs) -> pd.Series:
+    """Average cost of one unit of each service in the grand plan: the ledger's capital,
+    operating, per-exam and outreach cost of the service over the units of it served."""
+    ledger = plan.ledger
+    cost = ledger[ledger["term"].isin(TARIFF_TERMS)].groupby("service")["amount"].sum()
+    served = plan.flows.groupby("service")["units"].sum()
+    services = list(inp.equipment.index) + list(inp.specialties.index)
+    cost, served = cost.reindex(services, fill_value=0.0), served.reindex(services, fill_value=0.0)
+    out = np.divide(cost.to_numpy(float), served.to_numpy(float),
+                    out=np.zeros(len(services)), where=served.to_numpy(float) > 0)
+    return pd.Series(out, index=services, name="tariff")
+
+
+def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
+    """Member x cost term of the grand plan, fees included; the `total` column sums to C(N).
+
+    The terms are the plan's ledger grouped by member (its `member` is the bearer of the
+    attribution rule above); the priced penalties are one column, `penalties`.
+    """
+    members = pd.Index(list(inp.budget_share.index), name="member")
+    by_term = plan.costs_by("member", "term")
+    by_term = by_term.unstack("term", fill_value=0.0) if len(by_term) else pd.DataFrame()
+    table = by_term.reindex(index=members, columns=BORNE_TERMS, fill_value=0.0).astype(float)
+    penalties = by_term.reindex(index=members, columns=list(PENALTY_TERMS), fill_value=0.0)
+    table["penalties"] = penalties.sum(axis=1).astype(float)
+
+    owner, home = inp.sites["member"], inp.zones["home_member"]
+    f = plan.flows
+    zone_member, site_member = f["zone_id"].map(home), f["site_id"].map(owner)
+    crossing = (zone_member != site_member).to_numpy()
+    fee = (f["units"] * f["service"].map(tariffs(plan, inp)))[crossing]
+    table["fees_paid"] = fee.groupby(zone_member[crossing].to_numpy()).sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
+    table["fees_received"] = fee.groupby(site_member[crossing].to_numpy()).sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
+    table["total"] = table.drop(columns=["fees_paid", "fees_received"]).sum(axis=1) \
+        + table["fees_paid"] - table["fees_received"]
+    return table
+
+
+def cents_keeping_sum(values: pd.Series, total_cents: int) -> np.ndarray:
+    """Integer cents of `values` adding up to `total_cents` exactly (largest-remainder method)."""
+    cents = values.to_numpy(float) * 100.0
+    floor = np.floor(cents).astype(np.int64)
+    whole, extra = divmod(int(total_cents - floor.sum()), len(floor))  # extra in [0, n)
+    floor += whole
+    order = np.argsort(-(cents - np.floor(cents)), kind="stable")
+    floor[order[:extra]] += 1
+    return floor
+
+
+def payment_words(transfer: float, money: str) -> str:
+    """Who pays whom, in words: a positive transfer is paid into the consortium pool, a negative
+    one received from it; `money` is the amount as it should read (e.g. "1,234.56 CNY")."""
+    if transfer > 0:
+        return f"pays {money} into the consortium pool"
+    if transfer < 0:
+        return f"receives {money} from the consortium pool"
+    return "neither pays nor receives"
+
+
+def transfers(standalone: pd.Series, borne: pd.Series, allocation: pd.Series,
+              names: pd.Series | None = None, currency: str = "") -> pd.DataFrame:
+    """transfers.csv: final_cost = C({m}) - x[m]; transfer = final_cost - borne_cost (paid if
+    positive, received if negative); gain = C({m}) - final_cost = x[m]. Then `name` (from
+    `names`, member -> name; empty where none is given) and `direction`, the transfer in
+    words to the cent ("pays 1,234.56 CNY into the consortium pool").
+
+    All amounts are computed in integer cents so that the invariants hold exactly: standalone
+    costs are rounded; borne costs are rounded to add up to C(N) (rounded); the allocation to add
+    up to v(N) = sum of rounded standalone costs - rounded C(N). Transfers then sum to zero to the
+    cent and every gain equals the allocation.
+    """
+    members = list(standalone.index)
+    borne, allocation = borne.reindex(members), allocation.reindex(members)
+    stand = np.round(standalone.to_numpy(float) * 100.0).astype(np.int64)
+    grand = int(round(float(borne.sum()) * 100.0))
+    borne_c = cents_keeping_sum(borne, grand)
+    alloc_c = cents_keeping_sum(allocation, int(stand.sum()) - grand)
+    final = stand - alloc_c
+    table = pd.DataFrame({"member": members, "standalone_cost": stand / 100.0,
+                          "borne_cost": borne_c / 100.0, "allocation": alloc_c / 100.0,
+                          "transfer": (final - borne_c) / 100.0, "final_cost": final / 100.0,
+                          "gain": alloc_c / 100.0})
+    given = pd.Series(dtype=object) if names is None else names
+    table["name"] = [name_of(given.get(m)) for m in members]
+    unit = f" {currency}" if currency else ""
+    table["direction"] = [payment_words(t, f"{abs(t):,.2f}{unit}") for t in table["transfer"]]
+    return table[TRANSFER_TABLE_COLUMNS]
+
+
+def savings_by_term(standalone_terms: dict[str, dict[str, float]],
+                    grand_terms: dict[str, float]) -> pd.DataFrame:
+    """Where the savings come from: per cost term, the members' standalone costs summed, the
+    grand plan's cost and their difference. The `savings` column sums to v(N) = sum_m C({m}) -
+    C(N), because every cost is the sum of its ledger terms (one price book, planner/model/ledger.py).
+    `label` is the term in words and `priced` says it is a priced penalty (a price on a rule
+    not kept, not cash: the savings of a township that no longer refers its stroke cases late).
+
+    `standalone_terms`: member -> term -> amount of its plan alone; `grand_terms`: term -> amount.
+    """
+    terms = [t for t in TERMS if t in grand_terms
+             or any(t in by_term for by_term in standalone_terms.values())]
+    alone = [float(np.sum([standalone_terms[m].get(t, 0.0) for m in sorted(standalone_terms)]))
+             for t in terms]
+    grand = [float(grand_terms.get(t, 0.0)) for t in terms]
+    table = pd.DataFrame({"term": terms, "standalone": alone, "grand": grand})
+    table["savings"] = table["standalone"] - table["grand"]
+    table["label"] = [term_words(t) for t in terms]
+    table["priced"] = [t in PENALTY_TERMS for t in terms]
+    return table
+
+
+def transfer_flags(table: pd.DataFrame, budgets: pd.Series) -> list[dict]:
+    """Transfers a manager should look at twice: one whose size exceeds the member's standalone
+    cost (it pays or receives more than planning alone would cost it in a year) or its capital
+    budget contribution. `table` is transfers.csv (TRANSFER_COLUMNS, and `name` when it has
+    one: the text names the member); `budgets`: member -> budget_contribution."""
+    flags = []
+    for row in table.to_dict("records"):
+        size = abs(row["transfer"])
+        limits = (("standalone_cost", row["standalone_cost"]),
+                  ("budget_contribution", float(budgets.get(row["member"], np.nan))))
+        for name, limit in limits:
+            if np.isfinite(limit) and size > limit + 0.005:
+                verb = "pays" if row["transfer"] > 0 else "receives"
+                who = named(row["member"], row.get("name"))
+                flags.append({"member": row["member"], "transfer": float(row["transfer"]),
+                              "exceeds": name, "limit": float(limit),
+                              "text": f"{who} {verb} {size:,.2f}, more than its "
+                                      f"{name.replace('_', ' ')} ({limit:,.2f})"})
+    return flags
