@@ -9,10 +9,10 @@ Sections (one function each; run alone with --only):
   updated model copied out of the session (getLp) and solved by a fresh highspy object with the
   same options. Targets: a budget re-solve < 0.3 s, a coverage-goal solve < 3 s.
 
-* `sweep`: a 20-point budget sweep of the cost goal (planner.studies.sweep, budgets evenly spaced
+* `sweep`: a 20-point budget sweep of the cost goal (planner.sweep, budgets evenly spaced
   from 6M to 30M CNY), in this process and on a local pool of --workers processes. Target
   < 10 s on 2 cores.
-* `pareto`: a 10-point Pareto front, CT within 15 minutes: by budget (planner.studies.pareto budgets=,
+* `pareto`: a 10-point Pareto front, CT within 15 minutes: by budget (planner.pareto budgets=,
   as `planner pareto --budgets`) and by coverage level (the epsilon-constraint front,
   coverage_levels=10). Target < 30 s on 2 cores.
 
@@ -93,7 +93,7 @@ def bench_sweep(scenario, workers: int) -> list[str]:
     for label, kwargs in (("sweep, 20 budgets, one process", {}),
                           (f"sweep, 20 budgets, {workers} workers", {"workers": workers})):
         start = time.perf_counter()
-        table = planner.studies.sweep(scenario, {"budget": SWEEP_BUDGETS}, progress=False, **kwargs)
+        table = planner.sweep(scenario, {"budget": SWEEP_BUDGETS}, progress=False, **kwargs)
         lines.append(_line(label, time.perf_counter() - start, table, 10.0))
     return lines
 
@@ -109,7 +109,7 @@ def bench_pareto(scenario, workers: int) -> list[str]:
               {"coverage_levels": 10, "workers": workers}))
     for label, kwargs in cases:
         start = time.perf_counter()
-        front = planner.studies.pareto(scenario, "CT", 15, progress=False, **kwargs)
+        front = planner.pareto(scenario, "CT", 15, progress=False, **kwargs)
         lines.append(_line(label, time.perf_counter() - start, front.table, 30.0))
     return lines
 

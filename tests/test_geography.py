@@ -289,7 +289,7 @@ def _outside_texts(figure) -> list[str]:
 
 
 def test_the_pareto_figure_clips_nothing(county):
-    front = planner.studies.pareto(county[0], service="CT", minutes=15, budgets=[2e6, 8e6, 24e6],
+    front = planner.pareto(county[0], service="CT", minutes=15, budgets=[2e6, 8e6, 24e6],
                            progress=False)
     figure = front.plot()
     assert _outside_texts(figure) == []

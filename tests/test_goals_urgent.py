@@ -94,7 +94,7 @@ def test_pareto_budget_zero_keeps_the_rule_or_says_infeasible(county, cost_plan)
     nothing, so no plan keeps the rule: the row must say so."""
     today = uncovered_today(county)
     assert len(today) == 25
-    front = planner.studies.pareto(county, "CT", 30, budgets=[0, 24e6], progress=False)
+    front = planner.pareto(county, "CT", 30, budgets=[0, 24e6], progress=False)
     table = front.table
     assert "urgent_uncovered_zones" in table.columns
     zero, full = table.iloc[0], table.iloc[1]
@@ -111,7 +111,7 @@ def test_pareto_budget_zero_keeps_the_rule_or_says_infeasible(county, cost_plan)
 
 
 def test_relax_urgent_reproduces_the_location_study(county, cost_plan, tmp_path):
-    front = planner.studies.pareto(county, "CT", 30, budgets=[0], relax_urgent=True, progress=False)
+    front = planner.pareto(county, "CT", 30, budgets=[0], relax_urgent=True, progress=False)
     row, plan = front.table.iloc[0], front.plans[0]
     assert row["status"] == "optimal"
     assert row["annual_cost"] < cost_plan.objective          # the old, cheaper point
@@ -148,9 +148,9 @@ def test_session_shape_and_reuse_know_relax_urgent(consortium):
 
 
 def test_sweep_passes_relax_urgent(consortium):
-    kept = planner.studies.sweep(consortium, {"budget": [0.0]}, goal="coverage", service="CT",
+    kept = planner.sweep(consortium, {"budget": [0.0]}, goal="coverage", service="CT",
                          minutes=15, progress=False)
-    relaxed = planner.studies.sweep(consortium, {"budget": [0.0]}, goal="coverage", service="CT",
+    relaxed = planner.sweep(consortium, {"budget": [0.0]}, goal="coverage", service="CT",
                             minutes=15, relax_urgent=True, progress=False)
     assert list(kept["status"]) == ["infeasible"]
     assert list(relaxed["status"]) == ["optimal"]

@@ -1,4 +1,4 @@
-"""planner.studies.pareto and `planner pareto`: budget points equal independent coverage-goal solves, the
+"""planner.pareto and `planner pareto`: budget points equal independent coverage-goal solves, the
 epsilon-constraint front is monotone and checked against the budget front, and the CLI writes
 pareto.csv as docs/design.md section 7 pins it."""
 
@@ -31,7 +31,7 @@ def consortium():
 
 @pytest.fixture(scope="module")
 def by_budget(consortium):
-    return planner.studies.pareto(consortium, SERVICE, MINUTES, budgets=BUDGETS, progress=False)
+    return planner.pareto(consortium, SERVICE, MINUTES, budgets=BUDGETS, progress=False)
 
 
 def covered(scenario, plan) -> float:
@@ -65,7 +65,7 @@ def test_budget_points_equal_independent_coverage_solves(consortium, by_budget):
 
 def test_epsilon_front_is_monotone_and_meets_its_levels(consortium, by_budget):
     levels = sorted(by_budget.table["covered_population"])
-    front = planner.studies.pareto(consortium.with_(budget=max(BUDGETS)), SERVICE, MINUTES,
+    front = planner.pareto(consortium.with_(budget=max(BUDGETS)), SERVICE, MINUTES,
                            coverage_levels=levels, progress=False)
     table = front.table
     assert list(table["coverage_level"]) == levels
@@ -82,7 +82,7 @@ def test_epsilon_front_is_monotone_and_meets_its_levels(consortium, by_budget):
 
 
 def test_evenly_spaced_levels_span_the_front(consortium):
-    front = planner.studies.pareto(consortium, SERVICE, MINUTES, coverage_levels=4, progress=False)
+    front = planner.pareto(consortium, SERVICE, MINUTES, coverage_levels=4, progress=False)
     levels = front.table["coverage_level"]
     most = planner.solve(consortium, goal="coverage", service=SERVICE, minutes=MINUTES)
     assert len(levels) == 4 and levels.iloc[-1] == most.goal["value"]
@@ -93,7 +93,7 @@ def test_evenly_spaced_levels_span_the_front(consortium):
 
 def test_infeasible_level_is_a_row_not_a_failure(consortium):
     total = float(consortium.zones["population"].sum())
-    front = planner.studies.pareto(consortium, SERVICE, MINUTES, coverage_levels=[0, total + 1],
+    front = planner.pareto(consortium, SERVICE, MINUTES, coverage_levels=[0, total + 1],
                            progress=False)
     assert list(front.table["status"]) == ["optimal", "infeasible"]
     assert "no plan covers" in front.table.loc[1, "message"]
@@ -102,11 +102,11 @@ def test_infeasible_level_is_a_row_not_a_failure(consortium):
 
 def test_arguments_are_checked(consortium):
     with pytest.raises(ParetoError, match="not both or neither"):
-        planner.studies.pareto(consortium, SERVICE, MINUTES, progress=False)
+        planner.pareto(consortium, SERVICE, MINUTES, progress=False)
     with pytest.raises(ParetoError, match="budgets"):
-        planner.studies.pareto(consortium, SERVICE, MINUTES, budgets=[1e6, -2], progress=False)
+        planner.pareto(consortium, SERVICE, MINUTES, budgets=[1e6, -2], progress=False)
     with pytest.raises(ParetoError, match="at least 2"):
-        planner.studies.pareto(consortium, SERVICE, MINUTES, coverage_levels=1, progress=False)
+        planner.pareto(consortium, SERVICE, MINUTES, coverage_levels=1, progress=False)
 
 
 def test_plot_and_save(by_budget, tmp_path):

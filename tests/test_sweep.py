@@ -1,4 +1,4 @@
-"""planner.studies.sweep: each row equals an independent planner.solve of the same variant, on one session
+"""planner.sweep: each row equals an independent planner.solve of the same variant, on one session
 or on any executor (the result does not depend on where or on how many workers it ran)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def consortium():
 
 @pytest.fixture(scope="module")
 def swept(consortium):
-    return planner.studies.sweep(consortium, GRID, keep_plans=True, progress=False, chunk_size=2)
+    return planner.sweep(consortium, GRID, keep_plans=True, progress=False, chunk_size=2)
 
 
 def deterministic(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def test_each_row_equals_an_independent_solve(consortium, swept):
 
 
 def test_process_pool_gives_the_local_table(consortium, swept):
-    remote = planner.studies.sweep(consortium, GRID, workers=2, progress=False, chunk_size=2)
+    remote = planner.sweep(consortium, GRID, workers=2, progress=False, chunk_size=2)
     pd.testing.assert_frame_equal(deterministic(remote), deterministic(swept))
 
 
@@ -69,21 +69,21 @@ def test_dask_cluster_gives_the_local_table(consortium, swept):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        remote = planner.studies.sweep(consortium, GRID, executor=client, progress=False, chunk_size=2)
+        remote = planner.sweep(consortium, GRID, executor=client, progress=False, chunk_size=2)
     pd.testing.assert_frame_equal(deterministic(remote), deterministic(swept))
 
 
 def test_table_cells_and_variant_lists(consortium):
     cheap = consortium.equipment.assign(capex=1e6)
-    by_cell = planner.studies.sweep(consortium, {"equipment.capex[CT]": [1e6]}, progress=False)
+    by_cell = planner.sweep(consortium, {"equipment.capex[CT]": [1e6]}, progress=False)
     alone = planner.solve(consortium.with_(tables={"equipment": cheap}))
     assert by_cell.loc[0, "objective"] == pytest.approx(alone.objective, rel=1e-6)
     assert by_cell.loc[0, "equipment.capex[CT]"] == 1e6
 
-    scenarios = planner.studies.sweep(consortium, variants=[consortium,
+    scenarios = planner.sweep(consortium, variants=[consortium,
                                                     consortium.with_(value_per_minute=3.0)],
                               progress=False)
-    dicts = planner.studies.sweep(consortium, variants=[{}, {"value_per_minute": 3.0}], progress=False)
+    dicts = planner.sweep(consortium, variants=[{}, {"value_per_minute": 3.0}], progress=False)
     assert list(scenarios["scenario"]) == ["toy"] * 2
     assert list(scenarios["objective"]) == pytest.approx(list(dicts["objective"]), rel=1e-9)
     assert scenarios.loc[1, "objective"] > scenarios.loc[0, "objective"]
@@ -91,20 +91,20 @@ def test_table_cells_and_variant_lists(consortium):
 
 def test_bad_keys_name_what_is_known(consortium):
     with pytest.raises(SweepError, match="value_per_minute.*equipment.capex"):
-        planner.studies.sweep(consortium, {"budgte": [1e6]}, progress=False)
+        planner.sweep(consortium, {"budgte": [1e6]}, progress=False)
     with pytest.raises(SweepError, match="no row of equipment.csv.*CT"):
-        planner.studies.sweep(consortium, {"equipment.capex[PET]": [1e6]}, progress=False)
+        planner.sweep(consortium, {"equipment.capex[PET]": [1e6]}, progress=False)
     with pytest.raises(SweepError, match="no column 'price'"):
-        planner.studies.sweep(consortium, {"equipment.price[CT]": [1e6]}, progress=False)
+        planner.sweep(consortium, {"equipment.price[CT]": [1e6]}, progress=False)
     with pytest.raises(SweepError, match="not both or neither"):
-        planner.studies.sweep(consortium, progress=False)
+        planner.sweep(consortium, progress=False)
     with pytest.raises(SweepError, match="budget"):   # a value validation rejects
-        planner.studies.sweep(consortium, {"budget": [-1.0]}, progress=False)
+        planner.sweep(consortium, {"budget": [-1.0]}, progress=False)
 
 
 def test_plans_kept_as_folders(consortium, tmp_path):
     out = tmp_path / "sweep"
-    table = planner.studies.sweep(consortium, {"budget": [2.5e6, 5e6]}, keep_plans=out, progress=False)
+    table = planner.sweep(consortium, {"budget": [2.5e6, 5e6]}, keep_plans=out, progress=False)
     written = pd.read_csv(out / "sweep.csv", keep_default_na=False)
     assert list(written["plan_folder"]) == ["", "point_001"] == list(table["plan_folder"])
     saved = json.loads((out / "point_001" / "plan.json").read_text())
@@ -113,13 +113,13 @@ def test_plans_kept_as_folders(consortium, tmp_path):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(OutputError):
-        planner.studies.sweep(consortium, {"budget": [5e6]}, keep_plans=mine, progress=False)
+        planner.sweep(consortium, {"budget": [5e6]}, keep_plans=mine, progress=False)
     assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_progress_bar_on_stderr(consortium, capsys):
-    planner.studies.sweep(consortium, {"value_per_minute": [1.0, 2.0]}, progress=True)
+    planner.sweep(consortium, {"value_per_minute": [1.0, 2.0]}, progress=True)
     err = capsys.readouterr().err
     assert "2/2" in err and "plan" in err
-    planner.studies.sweep(consortium, {"value_per_minute": [1.0]}, progress=False)
+    planner.sweep(consortium, {"value_per_minute": [1.0]}, progress=False)
     assert capsys.readouterr().err == ""

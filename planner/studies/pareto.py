@@ -121,7 +121,7 @@ def pareto(scenario: Scenario, service: str, minutes: float,
     goal at each of `budgets`, or the least annual cost with at least each of
     `coverage_levels` residents covered (an int N: N levels evenly spaced; module docstring).
     relax_urgent=True drops the urgent-coverage rows of `service` (a pure location study).
-    executor, workers, chunk_size and progress as planner.studies.sweep; options as planner.solve."""
+    executor, workers, chunk_size and progress as planner.sweep; options as planner.solve."""
     from planner.planning.session import solver_options
 
     goal = make_goal(scenario, "coverage", service, minutes, relax_urgent)
