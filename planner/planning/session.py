@@ -9,6 +9,7 @@ import pydantic
 
 from planner.model.diagnose import explain_infeasible, precheck
 from planner.errors import InfeasibleError, PlannerError
+from planner.model.changes import add_replanning_block
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.model.highs import HighsModel, SolverOptions
 from planner.model.inputs import ModelInputs, model_inputs
@@ -86,7 +87,6 @@ class PlanningSession:
         self.inputs = inp
         self.model = build_model(inp)
         if self.baseline is not None:
-            from planner.planning.replanning import add_replanning_block
             with paused_gc():
                 add_replanning_block(self.model, inp, self.baseline)
         if not self.goal.is_cost:
