@@ -383,7 +383,8 @@ def diff(
     """What changed between two plans: decisions, KPIs and annual cost by term."""
     import json
 
-    from planner.results.comparison import compare, from_folder, from_run
+    from planner.results.comparison import compare
+    from planner.results.folders import from_folder, from_run
     try:
         h = None
         records = []

@@ -47,6 +47,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from planner.errors import PlannerError
 
 MARKER = ".consortium-planner"
@@ -408,3 +410,41 @@ def _swap_in(work: Path, target: Path, shown) -> None:
         os.rename(old, work)
         return
     os.rename(work, target)
+
+
+# --- cells a spreadsheet opens as text -------------------------------------------------------
+# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that start like a formula get a leading apostrophe (OWASP CSV guidance), so a
+    name such as `=HYPERLINK(...)` opens in Excel as text; numbers are left as they are."""
+    def neutral(value):
+        if isinstance(value, str) and value.startswith(FORMULA_START):
+            return "'" + value
+        return value
+
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if not text:
+        return frame
+    safe = frame.copy()
+    for c in text:
+        safe[c] = safe[c].astype(object).map(neutral)
+    return safe
+
+
+def csv_unquote(frame: pd.DataFrame) -> pd.DataFrame:
+    """The inverse of :func:`csv_safe` for tables read back from the planner's own CSVs (rows of
+    a decisions.csv copied into implemented.csv): `'=X` is the id `=X` again."""
+    def original(value):
+        if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+            return value[1:]
+        return value
+
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if not text or frame.empty:
+        return frame
+    plain = frame.copy()
+    for c in text:
+        plain[c] = plain[c].map(original)
+    return plain

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.results.comparison import PlanRecord
+from planner.results.folders import PlanRecord
 from planner.model.ledger import PENALTY_TERMS, TERMS, term_words
 from planner.sharing.division import share, sharing_summary
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY, write_scenario
-from planner.results.files import csv_safe
+from planner.publish import csv_safe
 from planner.publish import MARKER, OutputError, check_target, publish_folder
 from planner.terminal import printable
 from test_cli import planner_command, run_planner, snapshot

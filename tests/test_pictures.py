@@ -233,7 +233,8 @@ def test_comparison_map_colours_sites_by_the_change_in_units(county):
 
 
 def test_comparison_of_runs_has_no_map():
-    from planner.results.comparison import PlanRecord, compare
+    from planner.results.comparison import compare
+    from planner.results.folders import PlanRecord
     empty = pd.DataFrame(columns=["decision", "site_id", "resource", "from_site", "amount"])
     runs = compare(PlanRecord("run 1", empty, {}, {}, 1.0), PlanRecord("run 2", empty, {}, {}, 1.0))
     with pytest.raises(PictureError, match="no site coordinates"):

@@ -28,6 +28,10 @@ import pandas as pd
 from planner.scenario.boundary import FILE as BOUNDARY_FILE
 from planner.scenario.boundary import read_boundary
 from planner.errors import PlannerError, ProblemList
+from planner.results.access import share_within
+from planner.results.folders import CompareError, typed_table
+from planner.results.folders import from_folder as record_of
+from planner.scenario.reading import read_csv
 
 
 class PictureError(PlannerError):
@@ -95,14 +99,13 @@ class PictureData:
         :meth:`planner.results.plan.Plan.access_curve`, with the same share rule), starting at 0. Without
         it: the KPIs' points at 15/30/60 minutes.
         """
-        from planner.results.plan import _share_within
 
         if self.access is not None:
             rows = self.access[self.access["service"] == equipment]
             values = rows[["minutes_before", "minutes_after"]].to_numpy(dtype=float).ravel()
             points = np.unique(np.concatenate([[0.0], values[np.isfinite(values)]]))
             return pd.DataFrame({"minutes": points, **{
-                f"share_{when}": [_share_within(rows["population"], rows[f"minutes_{when}"], t)
+                f"share_{when}": [share_within(rows["population"], rows[f"minutes_{when}"], t)
                                   for t in points] for when in ("before", "after")}})
         shares = {when: self.kpis.get(f"access_{when}", {}) for when in ("before", "after")}
         points = sorted(float(key.rsplit("_within_", 1)[1].removesuffix("min"))
@@ -174,10 +177,6 @@ FOLDER_NUMERIC = {"specialist_days.csv": ["outreach_days"],
 
 def from_folder(folder: str | Path) -> PictureData:
     """The pictures' tables of a plan folder written by the planner (it reads nothing else)."""
-    from planner.results.comparison import CompareError, _typed
-    from planner.results.comparison import from_folder as record_of
-    from planner.errors import ProblemList
-    from planner.scenario.reading import read_csv
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -201,7 +200,7 @@ def from_folder(folder: str | Path) -> PictureData:
             if table is not None and name == "access.csv":   # an empty cell: no unit anywhere
                 table = table.replace({c: {"": "inf"} for c in numeric[1:]})
             if table is not None:
-                tables[name] = _typed(table, numeric, name, problems)
+                tables[name] = typed_table(table, numeric, name, problems)
     if problems.problems:
         shown = "; ".join(str(p) for p in problems.problems)
         raise PictureError(f"{folder}: cannot read the plan ({shown}); write the plan again.")

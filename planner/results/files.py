@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.scenario.boundary import write_boundary
 from planner.errors import PlannerError
-from planner.publish import publish_folder
+from planner.publish import csv_safe, publish_folder
 
 FLOAT_FORMAT = "%.6f"
 
@@ -35,8 +35,6 @@ def json_safe(value):
     return value
 
 
-# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # GeoPackages record a last-change time; a fixed one keeps reruns byte-identical.
 GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
@@ -45,40 +43,6 @@ class NoPlanError(PlannerError):
     """A result without a plan is never written over a folder (exit 4, as for `planner plan`)."""
 
     exit_code = 4
-
-
-def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that start like a formula get a leading apostrophe (OWASP CSV guidance), so a
-    name such as `=HYPERLINK(...)` opens in Excel as text; numbers are left as they are."""
-    def neutral(value):
-        if isinstance(value, str) and value.startswith(FORMULA_START):
-            return "'" + value
-        return value
-
-    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if not text:
-        return frame
-    safe = frame.copy()
-    for c in text:
-        safe[c] = safe[c].astype(object).map(neutral)
-    return safe
-
-
-def csv_unquote(frame: pd.DataFrame) -> pd.DataFrame:
-    """The inverse of :func:`csv_safe` for tables read back from the planner's own CSVs (rows of
-    a decisions.csv copied into implemented.csv): `'=X` is the id `=X` again."""
-    def original(value):
-        if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
-            return value[1:]
-        return value
-
-    text = [c for c in frame.columns if frame[c].dtype == object]
-    if not text or frame.empty:
-        return frame
-    plain = frame.copy()
-    for c in text:
-        plain[c] = plain[c].map(original)
-    return plain
 
 
 def write_csv(frame: pd.DataFrame, path: Path, float_format: str = FLOAT_FORMAT) -> None:

@@ -17,6 +17,7 @@ from planner.model.decisions import change_count, changes_by_kind, decision_tabl
 from planner.model.highs import HighsModel, SolveResult
 from planner.model.inputs import ModelInputs
 from planner.model.ledger import contract_objective, cost_breakdown, empty_ledger
+from planner.results.access import share_within
 
 ACCESS_MINUTES = (15, 30, 60)
 
@@ -72,8 +73,8 @@ class Plan:
         kpis `access_before`/`access_after` keys."""
         rows = self._access_rows(service)
         population = rows["population"]
-        return Access(_share_within(population, rows["minutes_before"], minutes),
-                      _share_within(population, rows["minutes_after"], minutes))
+        return Access(share_within(population, rows["minutes_before"], minutes),
+                      share_within(population, rows["minutes_after"], minutes))
 
     def access_curve(self, service: str) -> pd.DataFrame:
         """Share of residents within t minutes of `service`, before and after the plan, at every
@@ -86,8 +87,8 @@ class Plan:
         population = rows["population"]
         return pd.DataFrame({
             "minutes": points,
-            "share_before": [_share_within(population, rows["minutes_before"], t) for t in points],
-            "share_after": [_share_within(population, rows["minutes_after"], t) for t in points]})
+            "share_before": [share_within(population, rows["minutes_before"], t) for t in points],
+            "share_after": [share_within(population, rows["minutes_after"], t) for t in points]})
 
     def _access_rows(self, service: str) -> pd.DataFrame:
         table = self.access_minutes
@@ -145,6 +146,8 @@ class Plan:
     def plot(self, *, figsize: tuple[float, float] | None = None):
         """A matplotlib Figure: annual cost by term, the share of residents within t minutes of
         each equipment before and after, utilisation by site (planner/pictures/plot.py)."""
+        # Upward import 1 of the house's 2 (docs/architecture.md): Plan.plot is a façade of the
+        # public API over pictures/, which read plans; lazy, so matplotlib loads only to draw.
         from planner.pictures.data import from_plan
         from planner.pictures.plot import plan_figure
         return plan_figure(from_plan(self), figsize=figsize)
@@ -156,8 +159,9 @@ class Plan:
         first), relocations as arrows, and the scenario's boundary, or `boundary` (a GeoJSON
         file or mapping, shapely geometry or GeoDataFrame) when given; `boundary=False` draws
         none (planner/pictures/map.py)."""
-        from planner.pictures.map import plan_map
+        # Upward import 1 of 2 (as plot above): folium loads only to draw a map.
         from planner.pictures.data import from_plan
+        from planner.pictures.map import plan_map
         return plan_map(from_plan(self), equipment, tiles=tiles, boundary=boundary)
 
     def save(self, path) -> None:
@@ -318,12 +322,6 @@ def _access_table(inp: ModelInputs, equipment: pd.DataFrame,
                       for k in inp.services], ignore_index=True)
 
 
-def _share_within(population: pd.Series, minutes: pd.Series, t: float) -> float:
-    """Share of the residents whose nearest minutes are at most t (0 without residents)."""
-    total = population.sum()
-    return float(population[minutes.to_numpy() <= t].sum() / total) if total else 0.0
-
-
 def _urgent_table(scenario, inp, equipment, uncovered) -> pd.DataFrame:
     nearest = _nearest_minutes(inp, equipment, "total")
     rows = []
@@ -359,7 +357,7 @@ def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
 
 def _access(inp, nearest: pd.DataFrame) -> dict:
     population = inp.zones["population"].reindex(nearest.index)
-    return {f"{e}_within_{t}min": _share_within(population, nearest[e], t)
+    return {f"{e}_within_{t}min": share_within(population, nearest[e], t)
             for e in nearest.columns for t in ACCESS_MINUTES}
 
 

@@ -21,37 +21,18 @@ from planner.errors import ProblemList, ScenarioError, UsageError
 from planner.scenario.boundary import FILE as BOUNDARY_FILE
 from planner.scenario.boundary import read_boundary, write_boundary
 from planner.scenario.geo import distance_km, gcj02_to_wgs84
-from planner.results.files import csv_unquote
+from planner.publish import csv_unquote
 from planner.scenario.schema import TABLES
-from planner.scenario.settings import ScenarioSettings
+from planner.scenario.settings import ScenarioSettings, flat_setting_paths
 from planner.scenario import reading
 from planner.scenario.validate import (check_magnitudes, check_references, check_sizes, split_tiers,
                               typed_table)
 
 DEFAULT_SCENARIO = "tianchang"
 
-# Flat names accepted by Scenario.with_ and the CLI, mapped to their place in scenario.toml.
-SETTING_PATHS = {
-    "name": ("name",),
-    "budget": ("budget",),
-    "discount_rate": ("discount_rate",),
-    "speed_kmh": ("travel", "speed_kmh"),
-    "circuity": ("travel", "circuity"),
-    "value_per_minute": ("travel", "value_per_minute"),
-    "grassroots_tiers": ("policy", "grassroots_tiers"),
-    "min_outreach_days": ("policy", "min_outreach_days"),
-    "urgent_soft": ("urgent", "soft"),
-    "penalty_per_zone": ("urgent", "penalty_per_zone"),
-    "cost_per_late_case": ("urgent", "cost_per_late_case"),
-    "shortfall_priced_as": ("policy", "shortfall_priced_as"),
-    "equity_max_minutes": ("equity", "max_minutes"),     # service -> minutes (access guarantee)
-    "min_served_share": ("equity", "min_served_share"),  # service -> share of demand served
-    "time_limit": ("solver", "time_limit"),
-    "mip_gap": ("solver", "mip_gap"),
-    "threads": ("solver", "threads"),
-    "seed": ("solver", "seed"),
-    "presolve": ("solver", "presolve"),
-}
+# Flat names accepted by Scenario.with_ and the CLI, mapped to their place in scenario.toml: derived
+# from the settings model (planner/scenario/settings.py), so a new setting cannot be forgotten here.
+SETTING_PATHS = flat_setting_paths()
 
 
 def default_scenario_path() -> Path:
