@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError, UsageError
-from planner.scenario.settings import MAX_MONEY, MAX_SEED, MAX_THREADS, MAX_TIME_LIMIT
+from planner.scenario.settings import setting
 from planner.games.cli import game as game_command
 from planner.job import DEFAULT_WAIT
 from planner.terminal import run_safely
@@ -27,7 +27,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 NO_PLAN = 4
 # Flags are checked here, so a bad value is blamed on the flag (not on scenario.toml) and costs
-# no solve; the ranges are those of scenario.toml (planner/scenario/settings.py).
+# no solve; the ranges are those of scenario.toml, read off its settings model
+# (planner/scenario/settings.py: `setting(...).bounds`).
+BUDGET = setting("budget")
+TIME_LIMIT = setting("solver", "time_limit")
 
 
 def _fail(err: PlannerError) -> None:
@@ -36,7 +39,8 @@ def _fail(err: PlannerError) -> None:
 
 
 def _number(low: float, high: float, low_open: bool = False):
-    """A typer callback: the flag's value is a finite number in [low, high] (or (low, high])."""
+    """A typer callback: the flag's value is a finite number in [low, high] (or (low, high]);
+    ``_number(*setting(...).bounds)`` checks a flag against its setting's range."""
     def check(ctx: typer.Context, param: typer.CallbackParam, value):
         if value is None:
             return value
@@ -57,12 +61,21 @@ def _check_out(out: Optional[Path]) -> None:
 
 # Flags shared by `plan` and `replan` (one definition each).
 BudgetOption = typer.Option(None, help="Capital budget (overrides scenario).",
-                            callback=_number(0, MAX_MONEY))
+                            callback=_number(*BUDGET.bounds))
 TimeLimitOption = typer.Option(None, help="Solver time limit (per solve), seconds.",
-                               callback=_number(0, MAX_TIME_LIMIT, low_open=True))
-MipGapOption = typer.Option(None, help="Relative MIP gap to stop at.", callback=_number(0, 1))
-ThreadsOption = typer.Option(None, min=1, max=MAX_THREADS, help="Solver threads.")
-SeedOption = typer.Option(None, min=0, max=MAX_SEED, help="Solver random seed.")
+                               callback=_number(*TIME_LIMIT.bounds))
+MipGapOption = typer.Option(None, help="Relative MIP gap to stop at.",
+                            callback=_number(*setting("solver", "mip_gap").bounds))
+
+
+def _whole_number_option(*path: str, help: str):
+    """A whole-number flag whose range (typer's min and max) is that of its setting."""
+    low, high, _ = setting(*path).bounds
+    return typer.Option(None, min=int(low), max=int(high), help=help)
+
+
+ThreadsOption = _whole_number_option("solver", "threads", help="Solver threads.")
+SeedOption = _whole_number_option("solver", "seed", help="Solver random seed.")
 MaxGapOption = typer.Option(None, help="Exit 4 (and write nothing) when the plan's MIP gap "
                             "(for replan: its cost gap) is above this, e.g. 0.01.",
                             callback=_number(0, math.inf))
@@ -225,7 +238,7 @@ def replan(
     wait: float = typer.Option(DEFAULT_WAIT, help="Seconds to wait for another run of the "
                                "same scenario on this history (an overlapping cron run "
                                "queues behind it); then exit 5. 0: exit 5 at once.",
-                               callback=_number(0, MAX_TIME_LIMIT)),
+                               callback=_number(0, TIME_LIMIT.bounds[1])),
     baseline: Optional[int] = typer.Option(None, "--baseline", min=1, metavar="RUN",
                                            help="Re-plan from this run of the history "
                                            "(default: the latest successful run of the "
@@ -415,9 +428,10 @@ def _number_list(text: str, flag: str) -> list[float]:
             value = float(item.replace("_", ""))
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and 0 <= value <= MAX_MONEY):
-            raise UsageError(f"{flag} {text!r}: {item!r} is not a number from 0 to "
-                             f"{MAX_MONEY:g}; give comma-separated numbers without spaces "
+        low, high, _ = BUDGET.bounds
+        if not (math.isfinite(value) and low <= value <= high):
+            raise UsageError(f"{flag} {text!r}: {item!r} is not a number from {low:g} to "
+                             f"{high:g}; give comma-separated numbers without spaces "
                              f"or units, e.g. {flag} 6000000,12000000,24000000.")
         numbers.append(value)
     return numbers

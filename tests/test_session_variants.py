@@ -61,6 +61,7 @@ def _edit(scenario, table, column, row, value):
 # (setting name, values) for every flat setting of Scenario.with_ (`name` changes no model)
 SETTING_VALUES = {
     "name": ["toy renamed"],
+    "currency": ["EUR"],
     "budget": [0.0, 1e6, 3e6, 2e7],
     "discount_rate": [0.0, 0.05, 0.12],
     "speed_kmh": [25.0, 40.0, 80.0],
@@ -72,8 +73,11 @@ SETTING_VALUES = {
     "penalty_per_zone": [1e4, 2e6],
     "cost_per_late_case": [0.0, 8000.0],
     "shortfall_priced_as": ["buy-in", "referrals"],
+    "shortfall_cost_factor": [0.0, 5.0],
     "equity_max_minutes": [{}, {"CT": 60.0, "cardiology": 60.0}],
     "min_served_share": [{}, {"CT": 0.5}, {"CT": 0.9, "cardiology": 0.6}],
+    "equity_penalty_per_zone": [0.0, 5e6],
+    "penalty_per_unit": [0.0, 2e4],
     "time_limit": [30.0, 60.0],
     "mip_gap": [0.0, 1e-6],
     "threads": [1],

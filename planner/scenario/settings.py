@@ -1,5 +1,10 @@
 """`scenario.toml`: the scenario's scalar settings, checked by pydantic models.
 
+The model below is the one declaration of every setting: its bounds, unit, meaning and flat name
+(:data:`SETTINGS`, read off the model's JSON schema) give the limits of the column reference
+(:data:`LIMITS_TEXT`), the range checks of the CLI flags (:func:`setting`) and the flat names of
+``Scenario.with_`` (planner/scenario/loading.py SETTING_PATHS).
+
 Every number must be finite and lies in a documented range (:data:`LIMITS_TEXT`); booleans and
 integers are strict (``soft = "yes"`` or ``seed = true`` are refused), and floats accept integers
 but neither text nor booleans. Text holds no control characters, and nothing is nested deeper
@@ -9,7 +14,9 @@ RecursionError while the message is built).
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -73,11 +80,21 @@ def _too_deep(data) -> tuple[tuple[str, ...], int] | None:
     return None
 
 
-def _number(*, gt: float | None = None, ge: float | None = None, le: float,
-            description: str = ""):
+def _number(*, gt: float | None = None, ge: float | None = None, le: float):
     """A strict, finite float (TOML integers are accepted) with bounds."""
-    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False,
-                                            description=description)]
+    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
+
+
+def _unit(unit: str) -> dict:
+    """The unit of a setting as the column reference shows it after its range (e.g. "km/h",
+    "days per site")."""
+    return {"unit": unit}
+
+
+def _flat_name(name: str | None) -> dict:
+    """The name of a setting for ``Scenario.with_`` when it is not the setting's own name (two
+    sections hold a `penalty_per_zone`), or None: ``with_`` cannot change it."""
+    return {"flat_name": name}
 
 
 Money = _number(ge=0, le=MAX_MONEY)
@@ -90,20 +107,23 @@ class _Strict(BaseModel):
 
 
 class TravelSettings(_Strict):
-    speed_kmh: _number(ge=1, le=300) = Field(description="average road speed, km/h (1 to 300)")
+    speed_kmh: _number(ge=1, le=300) = Field(description="average road speed",
+                                             json_schema_extra=_unit("km/h"))
     circuity: _number(ge=1, le=5) = Field(
-        1.0, description="road distance / great-circle distance (1 to 5)")
+        1.0, description="road distance / great-circle distance")
     value_per_minute: _number(ge=0, le=1e4) = Field(
-        description="currency per patient-minute of the one-way trip (0 to 10,000)")
+        description="currency per patient-minute of the one-way trip")
 
 
 class PolicySettings(_Strict):
-    grassroots_tiers: tuple[Text, ...] = ()
+    grassroots_tiers: tuple[Text, ...] = Field(
+        (), description="the site tiers that count as grassroots sites")
     min_outreach_days: dict[Text, Days] = Field(
-        default_factory=dict, description="days per year at each grassroots site (0 to 366)")
+        default_factory=dict, description="specialty -> outreach days per year at each "
+        "grassroots site", json_schema_extra=_unit("days per site"))
     shortfall_cost_factor: _number(ge=0, le=1000) = Field(
         3.0, description="fair-division games: a policy day a coalition cannot staff from its "
-        "own pools is bought in at this multiple of the specialty's cost_per_day (0 to 1,000)")
+        "own pools is bought in at this multiple of the specialty's cost_per_day")
     shortfall_priced_as: Literal["buy-in", "referrals"] = Field(
         "buy-in", description="fair-division games: a missing policy day costs its buy-in "
         "(shortfall_cost_factor x cost_per_day) or the visits it would have served, referred "
@@ -111,14 +131,14 @@ class PolicySettings(_Strict):
 
 
 class UrgentSettings(_Strict):
-    soft: StrictBool = Field(False, description="price uncovered zones instead of forbidding them")
+    soft: StrictBool = Field(False, description="price uncovered zones instead of forbidding "
+                             "them", json_schema_extra=_flat_name("urgent_soft"))
     penalty_per_zone: Money = Field(
-        1.0e7, description="currency per year for each populated zone left without urgent cover "
-        "(0 to 1e12)")
+        1.0e7, description="currency per year for each populated zone left without urgent cover")
     cost_per_late_case: Money = Field(
         0.0, description="currency for each urgent case (cases_per_1000 x population / 1,000 a "
         "year) of a zone left without urgent cover, added to penalty_per_zone wherever coverage "
-        "is priced (soft = true, and the coalitions of the fair-division games) (0 to 1e12)")
+        "is priced (soft = true, and the coalitions of the fair-division games)")
 
 
 class EquitySettings(_Strict):
@@ -127,35 +147,40 @@ class EquitySettings(_Strict):
 
     max_minutes: dict[Text, _number(gt=0, le=MAX_ACCESS_MINUTES)] = Field(
         default_factory=dict, description="service -> every populated zone has a site offering "
-        "it within this many minutes (> 0, at most 1e5)")
+        "it within this many minutes", json_schema_extra={**_unit("minutes per service"),
+                                                          **_flat_name("equity_max_minutes")})
     min_served_share: dict[Text, Rate] = Field(
         default_factory=dict, description="service -> share of each zone's demand served in "
-        "the consortium (0 to 1)")
+        "the consortium", json_schema_extra=_unit("per service"))
     penalty_per_zone: Money = Field(
         1.0e7, description="fair-division games: currency per year for each zone and service a "
-        "coalition leaves without its access guarantee (0 to 1e12)")
+        "coalition leaves without its access guarantee",
+        json_schema_extra=_flat_name("equity_penalty_per_zone"))
     penalty_per_unit: Money = Field(
         1.0e4, description="fair-division games: currency per unit of demand a coalition serves "
-        "below the minimum share (0 to 1e12)")
+        "below the minimum share")
 
 
 class SolverSettings(_Strict):
     time_limit: _number(gt=0, le=MAX_TIME_LIMIT) = Field(
-        60.0, description="seconds (> 0, at most 1e7)")
-    mip_gap: Rate = Field(1.0e-4, description="relative MIP gap (0 to 1)")
-    threads: StrictInt = Field(1, ge=1, le=MAX_THREADS, description="HiGHS threads (1 to 64)")
-    seed: StrictInt = Field(0, ge=0, le=MAX_SEED,
-                            description="HiGHS random seed (0 to 2,147,483,647)")
+        60.0, description="HiGHS time limit of one solve", json_schema_extra=_unit("seconds"))
+    mip_gap: Rate = Field(1.0e-4, description="relative MIP gap")
+    threads: StrictInt = Field(1, ge=1, le=MAX_THREADS, description="HiGHS threads")
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED, description="HiGHS random seed")
     presolve: StrictBool = Field(True, description="HiGHS presolve; off can be faster on small "
                                  "models")
 
 
 class ScenarioSettings(_Strict):
-    name: Text
-    currency: Text = "CNY"
-    discount_rate: Rate = Field(description="annual discount rate (0 to 1)")
-    budget: Money | None = Field(None, description="capital budget (0 to 1e12)")
-    coordinates: Literal["wgs84", "gcj02"] = "wgs84"
+    name: Text = Field(description="the scenario's name, shown in every output")
+    currency: Text = Field("CNY", description="the currency of every amount")
+    discount_rate: Rate = Field(description="annual discount rate")
+    budget: Money | None = Field(None, description="capital budget (default: the sum of the "
+                                 "members' budget_contribution)")
+    # once loaded, the tables are held in WGS-84: a variant cannot change their datum
+    coordinates: Literal["wgs84", "gcj02"] = Field(
+        "wgs84", description="the datum of the tables' lon/lat (gcj02: converted to WGS-84 on "
+        "loading)", json_schema_extra=_flat_name(None))
     travel: TravelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
@@ -180,28 +205,131 @@ class ScenarioSettings(_Strict):
             loc=shown, input=f"{depth} levels")])
 
 
-LIMITS_TEXT = """\
-| setting | allowed |
-| --- | --- |
-| `discount_rate` | 0 to 1 |
-| `budget` | 0 to 1e12 |
-| `[travel] speed_kmh` | 1 to 300 km/h |
-| `[travel] circuity` | 1 to 5 |
-| `[travel] value_per_minute` | 0 to 10,000 |
-| `[policy.min_outreach_days]` | 0 to 366 days per site |
-| `[policy] shortfall_cost_factor` | 0 to 1,000 |
-| `[urgent] soft` | true or false |
-| `[policy] shortfall_priced_as` | "buy-in" or "referrals" |
-| `[urgent] penalty_per_zone` | 0 to 1e12 |
-| `[urgent] cost_per_late_case` | 0 to 1e12 |
-| `[equity.max_minutes]` | > 0, at most 1e5 minutes per service |
-| `[equity.min_served_share]` | 0 to 1 per service |
-| `[equity] penalty_per_zone` | 0 to 1e12 |
-| `[equity] penalty_per_unit` | 0 to 1e12 |
-| `[solver] time_limit` | > 0, at most 1e7 seconds |
-| `[solver] mip_gap` | 0 to 1 |
-| `[solver] threads` | whole number, 1 to 64 |
-| `[solver] seed` | whole number, 0 to 2,147,483,647 |
-| `[solver] presolve` | true or false |
+@dataclass(frozen=True)
+class Setting:
+    """One leaf setting of scenario.toml as the model above declares it (its JSON schema, so the
+    bounds, unit and meaning are the model's own): what the docs, the CLI and ``with_`` read."""
 
-Numbers must be finite (no `inf`, `nan`); `true`/`false` must be TOML booleans, not text."""
+    path: tuple[str, ...]      # ("travel", "speed_kmh"); a table's setting is its own key
+    schema: dict               # pydantic's JSON schema of the field
+
+    @property
+    def name(self) -> str:
+        return self.path[-1]
+
+    @property
+    def flat_name(self) -> str | None:
+        """Its keyword for ``Scenario.with_`` (its own name unless the model says otherwise)."""
+        return self.schema.get("flat_name", self.name)
+
+    @property
+    def keyed(self) -> bool:
+        """A table of values by key (service or specialty -> value), e.g. [equity.max_minutes]."""
+        return self.schema.get("type") == "object"
+
+    @property
+    def value(self) -> dict:
+        """The schema of one value: of each entry of a table, of the number of an optional one."""
+        if self.keyed:
+            return self.schema["additionalProperties"]
+        given = [s for s in self.schema.get("anyOf", [self.schema]) if s.get("type") != "null"]
+        return given[0]
+
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """(low, high, low_open) of a number: the range a CLI flag of this setting checks."""
+        v = self.value
+        if v.get("type") not in ("number", "integer"):
+            raise ValueError(f"setting {'.'.join(self.path)} is not a number")
+        low_open = "exclusiveMinimum" in v
+        low = v.get("exclusiveMinimum", v.get("minimum", -math.inf))
+        return float(low), float(v.get("maximum", math.inf)), low_open
+
+    def label(self) -> str:
+        """As the column reference names it: `budget`, `[travel] speed_kmh`, `[equity.max_minutes]`."""
+        if self.keyed:
+            return f"`[{'.'.join(self.path)}]`"
+        if len(self.path) == 1:
+            return f"`{self.name}`"
+        return f"`[{'.'.join(self.path[:-1])}] {self.name}`"
+
+    def allowed(self) -> str:
+        """The values allowed, in words: "0 to 1e12", "> 0, at most 1e7 seconds", "true or false"."""
+        v = self.value
+        if "enum" in v:
+            return " or ".join(f'"{x}"' for x in v["enum"])
+        kind = v.get("type")
+        if kind == "boolean":
+            return "true or false"
+        if kind == "string":
+            return "text"
+        if kind == "array":
+            return "a list of text"
+        low, high, low_open = self.bounds
+        text = (f"> {_figure(low)}, at most {_figure(high)}" if low_open
+                else f"{_figure(low)} to {_figure(high)}")
+        if kind == "integer":
+            text = f"whole number, {text}"
+        unit = self.schema.get("unit")
+        return f"{text} {unit}" if unit else text
+
+
+def _figure(x: float) -> str:
+    """A bound as people write it: 1e12 for large powers of ten, else with thousands commas."""
+    if x >= 1e5 and math.log10(x).is_integer():
+        return f"1e{int(math.log10(x))}"
+    return f"{x:,.0f}" if x == int(x) else f"{x:g}"
+
+
+def _leaves(schema: dict, defs: dict, path: tuple[str, ...] = ()) -> list[Setting]:
+    """The leaf settings of a (section's) schema, sections walked in their declared order."""
+    found = []
+    for name, field in schema["properties"].items():
+        if "$ref" in field:
+            found += _leaves(defs[field["$ref"].rsplit("/", 1)[-1]], defs, (*path, name))
+        else:
+            found.append(Setting((*path, name), field))
+    return found
+
+
+def _settings() -> tuple[Setting, ...]:
+    schema = ScenarioSettings.model_json_schema()
+    return tuple(_leaves(schema, schema.get("$defs", {})))
+
+
+SETTINGS = _settings()
+"""Every leaf setting of scenario.toml, in the model's order."""
+
+
+def setting(*path: str) -> Setting:
+    """The setting at `path`, e.g. ``setting("solver", "time_limit").bounds``."""
+    for s in SETTINGS:
+        if s.path == path:
+            return s
+    raise KeyError(f"no setting {'.'.join(path)}")
+
+
+def flat_setting_paths() -> dict[str, tuple[str, ...]]:
+    """Flat name -> path of every setting ``Scenario.with_`` may change; a name twice is an
+    error of the model's declaration (give one a flat_name)."""
+    paths: dict[str, tuple[str, ...]] = {}
+    for s in SETTINGS:
+        if s.flat_name is None:
+            continue
+        if s.flat_name in paths:
+            raise ValueError(f"flat setting name {s.flat_name!r} is both "
+                             f"{'.'.join(paths[s.flat_name])} and {'.'.join(s.path)}")
+        paths[s.flat_name] = s.path
+    return paths
+
+
+def _limits_text() -> str:
+    rows = [f"| {s.label()} | {s.allowed()} | {s.schema.get('description', '')} |"
+            for s in SETTINGS]
+    return "\n".join(["| setting | allowed | meaning |", "| --- | --- | --- |", *rows, "",
+                      "Numbers must be finite (no `inf`, `nan`); `true`/`false` must be TOML "
+                      "booleans, not text."])
+
+
+LIMITS_TEXT = _limits_text()
+"""The `scenario.toml` part of the column reference (docs/scenario_columns.md), from SETTINGS."""
