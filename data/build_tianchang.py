@@ -60,7 +60,8 @@ CIRCUITY = 1.3  # ASSUMPTION (GAP in FACTS §4)
 WAGE_HEALTH_SECTOR = 135_222  # CNY/yr, health & social work, urban non-private, 2022 (FACTS §5)
 WORK_MINUTES_PER_YEAR = 250 * 8 * 60  # ASSUMPTION: 250 working days of 8 hours
 # DERIVED: 1.127 CNY per minute of a patient's time; x 2 because value_per_minute prices one
-# minute of the one-way trip and the patient also travels back (docs/design.md §3) -> 2.25. ESTIMATE.
+# minute of the one-way trip and the patient also travels back (docs/design.md §3) -> 2.25.
+# ESTIMATE.
 VALUE_PER_MINUTE = round(2 * WAGE_HEALTH_SECTOR / WORK_MINUTES_PER_YEAR, 2)
 # A stroke case without a CT within 30 min is transferred and treated out of the county: the
 # excess of a tertiary stay (13,930.6) over a secondary (county) one (6,762.3), NHC Q1 2022
@@ -325,7 +326,8 @@ def radical_inverse(i: int, base: int) -> float:
 
 
 def halton_points(region, start: int = 1):
-    """Yield points of the 2-D Halton sequence (bases 2, 3) over region's bounds that fall inside."""
+    """Yield points of the 2-D Halton sequence (bases 2, 3) over region's bounds that fall
+    inside."""
     minx, miny, maxx, maxy = region.bounds
     i = start
     while True:

@@ -3,15 +3,15 @@ gets and how the capital budget is spread, for a medical consortium (docs/design
 
 from __future__ import annotations
 
-from planner.results.comparison import compare
 from planner.errors import InfeasibleError, PlannerError, ScenarioError
 from planner.model.highs import SolverOptions
-from planner.studies.pareto import ParetoFront, pareto
-from planner.results.plan import Plan
 from planner.planning.replanning import replan
-from planner.scenario.loading import Scenario, default_scenario_path, load_scenario
 from planner.planning.session import PlanningSession, solve
+from planner.results.comparison import compare
+from planner.results.plan import Plan
+from planner.scenario.loading import Scenario, default_scenario_path, load_scenario
 from planner.sharing.division import Sharing, share
+from planner.studies.pareto import ParetoFront, pareto
 from planner.studies.sweep import sweep
 
 __all__ = [

@@ -180,8 +180,8 @@ def _run(history, scenario, job: Job) -> JobResult:
 
 
 def _locked_run(history, scenario, job: Job) -> JobResult:
-    from planner.results.files import save_plan
     from planner.planning.replanning import replan
+    from planner.results.files import save_plan
 
     out, log, max_gap, share_rule = job.out, job.log, job.max_gap, job.share_rule
     run_id = history.start_run(scenario=scenario.name, input_hash=scenario.content_hash(),

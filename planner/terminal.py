@@ -8,7 +8,8 @@ scenario text anyway; the filter is the last line for whatever else is printed.)
 strip CSI sequences (``ESC [ ... m``) before the filter sees them when the output is not a
 terminal, so :func:`run_safely` runs the app with ``color=True`` (click then leaves text as it
 is); and the filter says it is not a terminal, so libraries (rich, in typer's help and usage
-errors) make no colour codes of their own, which it would show escaped. And a planner bug must not greet a county analyst with a Python traceback:
+errors) make no colour codes of their own, which it would show escaped. And a planner bug must
+not greet a county analyst with a Python traceback:
 :func:`run_safely` turns any unexpected exception into one paragraph that says where the full trace
 was written (exit 1). Known problems never get that far: they are PlannerErrors with their own
 message and exit code.

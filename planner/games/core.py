@@ -1,8 +1,8 @@
 """Core, least core, nucleolus and nearest core allocations: one excess LP, grown row by row.
 
 Excess (models/fair_division.md): profit game e(S, x) = v(S) - x(S), cost game
-e(S, x) = x(S) - c(S); positive means S does better on its own, so S blocks x. In the profit form w = sign * value,
-y = sign * x both read e(S) = w(S) - y(S), which is what the LPs below use.
+e(S, x) = x(S) - c(S); positive means S does better on its own, so S blocks x. In the profit form
+w = sign * value, y = sign * x both read e(S) = w(S) - y(S), which is what the LPs below use.
 
 Why one engine: the least core, every nucleolus stage and the nearest (epsilon-)core allocation are
 the same LP over excess rows y(S) + eps >= w(S); they differ in the objective and in which rows are

@@ -32,7 +32,6 @@ import numpy as np
 from planner.games.game import GameError
 from planner.progress import TimeBudgetSpent
 
-
 # a batch evaluator: the values of a list of coalitions, in order
 BatchValues = Callable[[list[frozenset[str]]], list[float]]
 
@@ -503,7 +502,7 @@ def _allocation(counts: np.ndarray, sigma: np.ndarray, bound: float) -> np.ndarr
     lam_need = lam_cap = math.inf
     if rest_var <= bound:
         return counts.copy()
-    for j, (ratio, s, c) in enumerate(order):
+    for j, (_ratio, s, c) in enumerate(order):
         spread += s
         rest_var -= s * s / c
         rest_total -= c

@@ -20,8 +20,21 @@ migrations build.
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, Float, ForeignKey,
-                        Integer, MetaData, PrimaryKeyConstraint, String, Table, Text)
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 DECISION_KINDS = ("new_units", "relocated", "outreach_days")   # their order in decisions.csv
 DECISION_COLUMNS = ["decision", "site_id", "resource", "from_site", "amount"]

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.scenario.boundary import FILE as BOUNDARY_FILE
-from planner.scenario.boundary import read_boundary
 from planner.errors import PlannerError, ProblemList
 from planner.results.access import share_within
 from planner.results.folders import CompareError, typed_table
 from planner.results.folders import from_folder as record_of
+from planner.scenario.boundary import FILE as BOUNDARY_FILE
+from planner.scenario.boundary import read_boundary
 from planner.scenario.reading import read_csv
 
 
@@ -96,8 +96,8 @@ class PictureData:
         unit of `equipment`, before and after the plan.
 
         From the access table: at every distinct finite minutes of a zone (as
-        :meth:`planner.results.plan.Plan.access_curve`, with the same share rule), starting at 0. Without
-        it: the KPIs' points at 15/30/60 minutes.
+        :meth:`planner.results.plan.Plan.access_curve`, with the same share rule), starting at 0.
+        Without it: the KPIs' points at 15/30/60 minutes.
         """
 
         if self.access is not None:

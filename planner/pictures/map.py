@@ -19,9 +19,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from planner.scenario.boundary import check_boundary, polygons, read_boundary
 from planner.errors import ProblemList
 from planner.pictures.data import PictureData, PictureError, check_equipment, site_label
+from planner.scenario.boundary import check_boundary, polygons, read_boundary
 
 TILES = "OpenStreetMap"
 NO_UNIT = "#9e9e9e"     # zones with no unit of the equipment anywhere
@@ -264,8 +264,8 @@ def change_kind(changes: pd.Series) -> str:
 
 
 def comparison_map(comparison, *, tiles: str | None = TILES):
-    """The map of :class:`planner.results.comparison.Comparison`: sites coloured by the change in their
-    units in service, and the relocations of both plans (dashed: before, solid: after)."""
+    """The map of :class:`planner.results.comparison.Comparison`: sites coloured by the change in
+    their units in service, and the relocations of both plans (dashed: before, solid: after)."""
     import folium
 
     sites = comparison.sites

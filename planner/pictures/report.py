@@ -66,7 +66,8 @@ def map_parts(data: PictureData, equipment: str | None = None) -> tuple[str, str
 
 
 def charts_svg(data: PictureData) -> str:
-    """The plan's figure (planner/pictures/plot.py) as inline SVG, byte-identical for the same plan."""
+    """The plan's figure (planner/pictures/plot.py) as inline SVG, byte-identical for the same
+    plan."""
     import matplotlib
 
     from planner.pictures.plot import plan_figure

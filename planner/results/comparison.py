@@ -1,11 +1,12 @@
 """What changed between two plans, as tidy tables: decisions, units in service by site,
 relocations, outreach days, capital by member, KPIs and annual cost by term and by member.
 
-A plan to compare is a :class:`planner.results.plan.Plan`, a plan folder (its plan.json, decisions.csv and,
-when present, equipment.csv, budget.csv, ledger.csv and the sites of plan.gpkg), or a run of the
-history (`planner diff RUN_A RUN_B`); all become a :class:`PlanRecord`. A run records only its
-decisions, KPIs and cost terms, so the tables that need a plan's own tables (units, capital,
-costs by member, sites) are empty for it. The decision changes are the same table a re-plan
+A plan to compare is a :class:`planner.results.plan.Plan`, a plan folder (its plan.json,
+decisions.csv and, when present, equipment.csv, budget.csv, ledger.csv and the sites of
+plan.gpkg), or a run of the history (`planner diff RUN_A RUN_B`); all become a
+:class:`~planner.results.folders.PlanRecord` (planner.results.folders reads them). A run records
+only its decisions, KPIs and cost terms, so the tables that need a plan's own tables (units,
+capital, costs by member, sites) are empty for it. The decision changes are the same table a re-plan
 writes as changes.csv (:func:`planner.model.decisions.decision_changes`); every other table has the
 columns of its keys then ``before, after, change`` (after minus before), one row per key that is
 non-zero in either plan, sorted by the keys.
@@ -18,7 +19,6 @@ what did not change once rounded, and prints no e-notation.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from planner.scenario.boundary import write_boundary
 from planner.errors import PlannerError
 from planner.publish import csv_safe, publish_folder
+from planner.scenario.boundary import write_boundary
 
 FLOAT_FORMAT = "%.6f"
 
@@ -151,7 +151,7 @@ def write_plan_files(plan, work: Path) -> None:
     for name in ("equipment", "specialist_days", "flows", "zones", "urgent", "budget"):
         write_csv(getattr(plan, name), work / f"{name}.csv")
     write_csv(plan.costs.reset_index(), work / "costs.csv")
-    write_csv(plan.ledger, work / "ledger.csv")   # every cost contribution (planner/model/ledger.py)
+    write_csv(plan.ledger, work / "ledger.csv")   # every cost contribution (model/ledger.py)
     write_csv(plan.decisions, work / "decisions.csv")
     if plan.changes is not None:
         write_csv(plan.changes, work / "changes.csv")

@@ -53,9 +53,10 @@ def from_folder(folder: Path) -> PlanRecord:
     files = {name: folder / name for name in ("plan.json", "decisions.csv")}
     missing = [n for n, p in files.items() if not p.is_file()]
     if missing:
-        raise CompareError(f"{folder}: not a plan folder of this planner version ({', '.join(missing)} "
-                           "missing); give a folder written by `planner plan --out` or "
-                           "`planner replan --out`, or a run id with --history.")
+        raise CompareError(f"{folder}: not a plan folder of this planner version "
+                           f"({', '.join(missing)} missing); give a folder written by "
+                           "`planner plan --out` or `planner replan --out`, or a run id with "
+                           "--history.")
     problems = ProblemList()
     text = read_text(files["plan.json"], "plan.json", problems)
     decisions = read_csv(files["decisions.csv"], "decisions.csv", problems)

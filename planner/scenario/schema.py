@@ -1,9 +1,9 @@
 """The scenario input schema, written as data.
 
-Every table of a scenario (docs/design.md section 5) is described here once: its file, its key, and for
-each column the type, unit, default and meaning. This one description drives reading (types and
-defaults), validation (:mod:`planner.scenario.validate`) and the column reference in ``docs/scenario.md``
-(:func:`schema_markdown`), so the three cannot drift apart.
+Every table of a scenario (docs/design.md section 5) is described here once: its file, its key,
+and for each column the type, unit, default and meaning. This one description drives reading
+(types and defaults), validation (:mod:`planner.scenario.validate`) and the column reference in
+``docs/scenario_columns.md`` (:func:`schema_markdown`), so the three cannot drift apart.
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ def schema_markdown() -> str:
     return "\n".join(lines)
 
 
-BOUNDARY_FILE = "boundary.geojson"   # the optional outline of a scenario (planner/scenario/boundary.py)
+BOUNDARY_FILE = "boundary.geojson"   # the optional outline of a scenario (scenario/boundary.py)
 
 
 def boundary_markdown() -> list[str]:

@@ -202,8 +202,8 @@ def _check_case_twins(typed: pd.DataFrame, table: Table, problems: ProblemList,
             shown = " and ".join(f"'{v}'" for v in spellings)
             problems.add(where, f"ids {shown} differ only in upper/lower case; outputs "
                          "cannot tell them apart (the plan's GeoPackage ignores case in column "
-                         "names): rename one so that each id is unique ignoring case.", table.key[0],
-                         _rows(group.index))
+                         "names): rename one so that each id is unique ignoring case.",
+                         table.key[0], _rows(group.index))
 
 
 def typed_table(raw: pd.DataFrame, table: Table, problems: ProblemList, where: str) -> pd.DataFrame:

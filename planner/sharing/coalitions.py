@@ -21,13 +21,15 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 
+from planner.model.families import build_model, linear_sum
 from planner.model.highs import HighsModel, SolverOptions, run
 from planner.model.inputs import model_inputs
-from planner.model.families import build_model, linear_sum
+from planner.model.ledger import price_book
 from planner.progress import TimeBudgetSpent
 from planner.scenario.loading import Scenario
 
-GAME_MIP_GAP = 1e-6  # near-exact values (the core tolerance is 1e-6 x v(N)); 1e-7 costs 16% more time
+# near-exact values (the core tolerance is 1e-6 x v(N)); 1e-7 costs 16% more time
+GAME_MIP_GAP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _term_columns(model, inp, highs: HighsModel) -> list[tuple[str, np.ndarray, 
     """(term, HiGHS columns, unit costs) for each ledger term: a solution's cost by term is a
     dot product (the same prices as the objective: planner/model/ledger.py)."""
     by_term: dict[str, tuple[list, list]] = {}
-    for price in inp.price_book.prices:
+    for price in price_book(inp).prices:
         var = getattr(model, price.variable)
         keys = range(len(price.unit_cost)) if price.variable == "flow" \
             else list(var.index_set())

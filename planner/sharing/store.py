@@ -47,15 +47,24 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import (Column, Engine, MetaData, String, Table, create_engine, event, inspect,
-                        select, text)
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import NoSuchModuleError
 
-from planner.sharing.coalitions import CoalitionCost, scenario_key
 from planner.errors import PlannerError
 from planner.history.tables import coalition_values
-from planner.history.target import (BUSY_TIMEOUT_SECONDS, WRITE, Target, parse_target,
-                                   sqlite_begin)
+from planner.history.target import BUSY_TIMEOUT_SECONDS, WRITE, Target, parse_target, sqlite_begin
+from planner.sharing.coalitions import CoalitionCost, scenario_key
 
 APPLICATION = "consortium-planner coalition store"
 FORMAT_VERSION = 1

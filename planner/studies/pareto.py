@@ -17,8 +17,8 @@ budget that cannot keep the urgent rule is a row with status infeasible and the 
 location study); the column `urgent_uncovered_zones` then counts the populated zones each
 point's plan leaves without its urgent cover (0 when the rule is kept; empty without a plan).
 
-The points are solved like a sweep (planner/studies/sweep.py): in fixed chunks, each on one persistent
-session, here or on an executor; each point is a full Plan.
+The points are solved like a sweep (planner/studies/sweep.py): in fixed chunks, each on one
+persistent session, here or on an executor; each point is a full Plan.
 """
 
 from __future__ import annotations

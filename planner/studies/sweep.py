@@ -28,9 +28,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from planner.results.comparison import flatten
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.goals import Goal, make_goal
+from planner.results.comparison import flatten
 from planner.scenario.loading import SETTING_PATHS, Scenario
 from planner.scenario.schema import TABLES
 
@@ -259,8 +259,8 @@ def save_points(path: str | Path, kind: str, csv_name: str, table: pd.DataFrame,
     """Publish a folder (planner/publish.py: only a folder the planner wrote is replaced) with
     `csv_name` and one plan folder per point that has a plan (point_000, ...: the column
     plan_folder); returns the table as written."""
-    from planner.results.files import write_csv, write_plan_files
     from planner.publish import publish_folder
+    from planner.results.files import write_csv, write_plan_files
 
     names = [f"point_{k:03d}" if plan is not None and plan.objective is not None else ""
              for k, plan in enumerate(plans)]
