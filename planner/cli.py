@@ -19,6 +19,7 @@ from planner.errors import PlannerError, UsageError
 from planner.scenario.settings import setting
 from planner.games.cli import game as game_command
 from planner.job import DEFAULT_WAIT
+from planner.sharing.division import RULES as SHARING_RULES
 from planner.terminal import run_safely
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -154,9 +155,7 @@ def share(
     scenario: Optional[Path] = ScenarioArg,
     rule: Optional[str] = typer.Option(None, help="Default: nucleolus up to --exact-limit "
                              "members, else the LP-duality shares moved into the core. One of: "
-                             "shapley, banzhaf, nucleolus, prenucleolus, least-core, "
-                             "equal-split, proportional-cost, proportional-population, "
-                             "proportional-volume, weighted, policy, lp-duality"),
+                             f"{', '.join(SHARING_RULES)}"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write sharing.json and "
                                        "transfers.csv here."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address "

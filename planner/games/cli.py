@@ -2,7 +2,8 @@
 
 Why a command for explicit games: any published game (bankruptcy, airport, glove games) can be
 checked with the same rules and core report the planner applies to planning games. planner/cli.py
-registers it with ``app.command("game")(game)``. Heavy imports wait until the command runs.
+registers it with ``app.command("game")(game)``. The rule names come from planner/games/rules.py
+(importing it costs nothing more: planner.games, this module's package, already loads it).
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError
+from planner.games.core import (core_report, nearest_core_allocation,
+                                nearest_least_core_allocation)
+from planner.games.game import GameError, load_game_file
+from planner.games.rules import GAME_RULES, PROPORTIONAL, RULES, proportional
 
-
-class Rule(str, Enum):
-    shapley = "shapley"
-    banzhaf = "banzhaf"
-    nucleolus = "nucleolus"
-    prenucleolus = "prenucleolus"
-    least_core = "least-core"
-    equal_split = "equal-split"
-    proportional = "proportional"
+# The choices of --rule (Rule.shapley, Rule.least_core, ...), one per name of GAME_RULES.
+Rule = Enum("Rule", {name.replace("-", "_"): name for name in GAME_RULES}, type=str)
 
 
 def game(
@@ -56,14 +54,9 @@ def game_result(path: str | Path, rule: str = "shapley", *, weights: str | None 
     ([{"coalition": [...], "excess": e}], most dissatisfied first), nearest_core_allocation (null
     when the core is empty), nearest_least_core_allocation (null unless the core is empty).
     """
-    from planner.games.core import (core_report, nearest_core_allocation,
-                                    nearest_least_core_allocation)
-    from planner.games.game import GameError, load_game_file
-    from planner.games.rules import RULES, proportional
-
     loaded = load_game_file(path)
     g = loaded.game
-    if rule == "proportional":
+    if rule == PROPORTIONAL:
         given = parse_weights(weights, g.players) if weights is not None else loaded.weights
         if given is None:
             raise GameError("--rule proportional needs weights: --weights A=1,B=2 or a "
@@ -75,7 +68,7 @@ def game_result(path: str | Path, rule: str = "shapley", *, weights: str | None 
         except GameError as err:
             raise GameError(err.problems, str(path)) from None
     else:
-        raise GameError(f"unknown rule {rule!r} (choose from {', '.join(r.value for r in Rule)})")
+        raise GameError(f"unknown rule {rule!r} (choose from {', '.join(GAME_RULES)})")
     report = core_report(g, allocation, k=top)
     nearest = nearest_core_allocation(g, allocation)
     least = nearest_least_core_allocation(g, allocation) if report.core_empty else None
@@ -89,8 +82,6 @@ def game_result(path: str | Path, rule: str = "shapley", *, weights: str | None 
 
 def parse_weights(text: str, players: tuple[str, ...]) -> dict[str, float]:
     """'A=1,B=2' -> {'A': 1.0, 'B': 2.0}; every player once, numbers >= 0."""
-    from planner.games.game import GameError
-
     weights: dict[str, float] = {}
     named: set[str] = set()
     problems = []

@@ -139,7 +139,14 @@ RULES = {
     "least-core": lambda game: least_core(game).allocation,
     "equal-split": equal_split,
 }
-"""Rules that need nothing but the game, by their CLI names (proportional needs weights)."""
+"""Rules that need nothing but the game, by their CLI names (proportional needs weights).
+
+The one declaration of the rule names: `planner game` (GAME_RULES) and the planning games'
+rules of planner/sharing/division.py (which adds the rules that read the scenario) build on it."""
+
+PROPORTIONAL = "proportional"
+GAME_RULES = (*RULES, PROPORTIONAL)
+"""The rules of `planner game`: RULES, and shares proportional to weights given with the game."""
 
 
 def _weights(game: Game, weights: Mapping[str, float], what: str) -> np.ndarray:

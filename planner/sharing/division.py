@@ -43,7 +43,9 @@ from planner.progress import Deadline, Progress, TimeBudgetSpent
 from planner.results.summary import named
 from planner.scenario.loading import Scenario
 
-EXACT_RULES = ("shapley", "banzhaf", "nucleolus", "prenucleolus", "least-core", "equal-split")
+# The rules of a planning game (`planner share --rule`, `planner.share`): the game's own rules
+# (planner/games/rules.py declares their names), then those that read the scenario.
+EXACT_RULES = tuple(game_rules.RULES)
 WEIGHT_RULES = ("proportional-cost", "proportional-population", "proportional-volume",
                 "weighted", "policy")
 MODEL_RULES = ("lp-duality",)   # read from the planning model's LP relaxation
