@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InfeasibleError
+from planner.model.decisions import commitment_targets, decision_bounds
 from planner.model.highs import new_highs, run
 from planner.model.inputs import ModelInputs
 
@@ -275,8 +276,6 @@ def _contradictory_limits(targets) -> list[str]:
 def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
     """Commitments the plan cannot keep, whatever else it does: a decision the model does not
     have, more units moved than exist, more days than the pool, more capital than the budget."""
-    from planner.model.decisions import commitment_targets
-
     causes, capital, days, moved = [], 0.0, {}, {}
     eq = inp.equipment
     targets = commitment_targets(inp)
@@ -330,8 +329,6 @@ def precheck(scenario, inp: ModelInputs) -> None:
 
 def _committed_columns(inp: ModelInputs, hm, columns) -> list[str]:
     """Names of the IIS columns whose bounds come from implemented.csv."""
-    from planner.model.decisions import decision_bounds
-
     m = hm.model
     committed = {hm.column[id(getattr(m, name)[key])]
                  for name, keys in decision_bounds(inp).items() for key in keys}
@@ -353,7 +350,8 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
     _, iis = h.getIis()
     rows = [hm.constraints[r] for r in iis.row_index_] if iis.valid_ else []
     names = [row.name for row in rows]
-    families = sorted({n.split("[")[0] for n in names})
+    # a row's family is its Constraint component (planner.model.families.FAMILIES lists them)
+    families = sorted({row.parent_component().name for row in rows})
     equity = [text for text in map(lambda row: _equity_row(inp, row), rows) if text]
     bounded = _committed_columns(inp, hm, iis.col_index_ if iis.valid_ else [])
     if bounded:

@@ -1,8 +1,11 @@
 """The stage-1 planning MILP in Pyomo (formulation: models/allocation.md, same names).
 
-`build_model` is a flat, ordered list: sets, parameters, variables, one function per constraint
-family, the objective. Each family states its algebra in its docstring and builds its rows from
-the tidy tables of :class:`planner.model.inputs.ModelInputs` (only eligible arcs exist). Everything a
+`build_model` is a flat, ordered list: sets, parameters, variables, the constraint families of
+:data:`FAMILIES`, the objective. Each family states its algebra in its docstring and builds its
+rows from the tidy tables of :class:`planner.model.inputs.ModelInputs` (only eligible arcs exist).
+:data:`FAMILIES` is the one description of the families: the build adds them in its order, the
+model's shape key (:func:`model_shape`, :func:`structure_key`) hashes what each says decides its
+rows, and the components each adds are the names an infeasibility diagnosis reports. Everything a
 what-if changes without changing the model's shape is a mutable parameter (right-hand sides and
 coefficients, set by :func:`set_parameters`) or an objective coefficient (re-set by
 :func:`set_objective`); see :class:`planner.planning.session.PlanningSession`.
@@ -16,15 +19,20 @@ three uses, switched by variable bounds only.
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from planner.model.inputs import ModelInputs
+from planner.model.decisions import decision_bounds
+from planner.model.inputs import ModelInputs, index_sets, memoised
+from planner.model.ledger import price_book
 
 
 def linear_sum(terms) -> LinearExpression:
@@ -42,74 +50,60 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> dict:
 
 
 # --- sets, parameters, variables --------------------------------------------------------------
-def index_sets(inp: ModelInputs) -> dict[str, list]:
-    """The members of every index set of the model, in order: `add_sets` makes the Pyomo Sets of
-    them, and :func:`model_shape` (hence `ModelInputs.structure_key`) hashes them."""
-    grassroots = inp.sites.index[inp.sites["grassroots"].to_numpy(bool)]
-    return {
-        "MEMBERS": list(inp.budget_share.index),
-        "SITES": list(inp.sites.index),
-        "ZONES": list(inp.zones.index),
-        "EQUIPMENT": list(inp.equipment.index),
-        "SPECIALTIES": list(inp.specialties.index),
-        "UNIT_PAIRS": list(inp.unit_pairs),
-        "NEW_PAIRS": list(map(tuple, inp.new_pairs.to_numpy())),
-        "MOVES": list(map(tuple, inp.moves.to_numpy())),
-        "DAY_PAIRS": [(i, s) for i in inp.sites.index for s in inp.specialties.index],
-        "DEMAND": list(inp.demand.index),
-        # ARCS are the row positions of inp.arcs; each stands for this (zone, site, service)
-        "ARCS": list(map(tuple, inp.arcs[["zone_id", "site_id", "service"]].to_numpy())),
-        "POLICY_PAIRS": [(i, s) for i in grassroots for s in inp.min_days.index[inp.min_days > 0]],
-        "COVER_ROWS": list(map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())),
-        # [equity]: access-guarantee rows (zone, service), minimum-share rows and their services
-        "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
-        "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
-        "SHARE_SERVICES": list(inp.served_share.index),
-    }
-
-
-_DIMEN = {"UNIT_PAIRS": 2, "NEW_PAIRS": 2, "MOVES": 3, "DAY_PAIRS": 2, "DEMAND": 2,
-          "POLICY_PAIRS": 2, "COVER_ROWS": 2, "ACCESS_ROWS": 2, "SHARE_ROWS": 2}
+def _variables_shape(inp: ModelInputs) -> dict:
+    """What fixes the variables beyond their index sets: which are fixed (add_variables) and
+    which penalty terms exist (system_cost), and the member_in term of each site's and zone's
+    rows (_site_in, _zone_in, read by most families)."""
+    return {"urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
+            "equity_soft": inp.equity_soft,
+            "site_member": list(inp.sites["member"].items()),
+            "zone_member": list(inp.zones["home_member"].items())}
 
 
 def model_shape(inp: ModelInputs) -> dict:
     """Everything that fixes the model's shape (its columns, rows and which terms they hold):
-    the index sets, plus every input a constraint family or the objective tests to decide
-    whether a row or a term exists, or that is built in as a structure. Two inputs with the
-    same shape differ only in mutable parameters, variable bounds and objective coefficients.
-    """
-    eq = inp.equipment
-    return {
-        **inp.index_sets,
-        # which variables are fixed (add_variables) and which penalty terms exist (system_cost)
-        "urgent_soft": inp.urgent_soft, "policy_soft": inp.policy_soft,
-        "equity_soft": inp.equity_soft,
-        # the member_in term of each site's and zone's rows (_site_in, _zone_in)
-        "site_member": list(inp.sites["member"].items()),
-        "zone_member": list(inp.zones["home_member"].items()),
-        # add_specialist_supply: the pool holders
-        "pool_holders": list(inp.pool_at.index),
-        # add_equipment_linking: rows left out where existing units cannot move
-        "existing_pairs": list(inp.existing.index),
-        # add_site_capital_limit, add_max_per_site: rows only where the limit is finite
-        "capital_limited": list(inp.sites.index[np.isfinite(inp.sites["capital_limit"])]),
-        "max_per_site_limited": list(eq.index[np.isfinite(eq["max_per_site"])]),
-        # add_urgent_coverage: the covering sets (with COVER_ROWS, they also tell a goal's model
-        # with relax_urgent, which lacks the rows of its equipment: planner/model/goals.py goal_inputs)
-        "cover": list(map(tuple, inp.cover[["zone_id", "condition", "equipment", "site_id"]]
-                          .to_numpy())),
-        # add_access_guarantee: the covering sets (units, outreach days, clinics)
-        "access": list(map(tuple, inp.access.to_numpy())),
-    }
+    the index sets, what fixes the variables, and per family of :data:`FAMILIES` the inputs it
+    tests to decide whether a row or a term exists (its `shape`). Two inputs with the same shape
+    differ only in mutable parameters, variable bounds and objective coefficients."""
+    return {**index_sets(inp), **_variables_shape(inp),
+            **{family.name: family.shape(inp) for family in FAMILIES}}
+
+
+def _digest(*parts) -> str:
+    """A content hash of pandas objects and plain values (pandas' own row hashing)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, (pd.Series, pd.DataFrame, pd.Index)):
+            frame = part.to_frame() if isinstance(part, pd.Index) else part
+            h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+            h.update(repr(getattr(frame, "shape", None)).encode())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+@memoised
+def structure_key(inp: ModelInputs) -> str:
+    """What fixes the model's shape; inputs with the same key re-solve without a rebuild.
+    A hash of :func:`model_shape`, so that it cannot drift from the model."""
+    return _digest(*model_shape(inp).items())
+
+
+@memoised
+def cost_key(inp: ModelInputs) -> str:
+    """What fixes the objective's coefficients (a what-if that keeps it keeps the objective):
+    the coefficients themselves (:func:`objective_coefficients`)."""
+    return _digest(*((name, c.tobytes()) for name, c in objective_coefficients(inp).items()))
 
 
 def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    for name, members in inp.index_sets.items():
+    """The Pyomo Sets of :func:`index_sets`; each takes its dimension from its members (Pyomo
+    reads it from the first member: a pair, a triple or a label)."""
+    for name, members in index_sets(inp).items():
         if name == "ARCS":
             m.ARCS = pyo.RangeSet(0, len(members) - 1)  # row positions of inp.arcs
         else:
-            m.add_component(name, pyo.Set(initialize=members, dimen=_DIMEN.get(name, 1),
-                                          ordered=True))
+            m.add_component(name, pyo.Set(initialize=members, ordered=True))
 
 
 def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -207,8 +201,6 @@ def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     new_units[i,e], relocated[i,j,e], outreach_days[i,s] >= amount (at_least rows), <= amount
     (at_most rows). Bounds, not rows: every bound is first reset to its default, so a re-solve
     with other commitments pushes changed bounds only (models/replanning.md)."""
-    from planner.model.decisions import decision_bounds
-
     bounds = decision_bounds(inp)
     defaults = {"new_units": lambda k: None, "outreach_days": lambda k: None,
                 "relocated": lambda k: m.existing[k[0], k[2]]}
@@ -452,10 +444,69 @@ def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.min_served_share = pyo.Constraint(m.SHARE_ROWS, rule=rule)
 
 
+# --- the registry of constraint families ------------------------------------------------------
+def _no_shape(inp: ModelInputs) -> dict:
+    """A family whose rows and terms follow from the index sets alone."""
+    return {}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One constraint family of models/allocation.md, described once.
+
+    `add` builds its rows; `rows` names the Pyomo Constraint components it adds, the names an
+    infeasibility diagnosis reports (planner.model.diagnose) and the benchmark's independent
+    twin builds (benchmarks/highs_direct.py); `shape` gives the inputs, beyond the index sets,
+    that decide which of its rows and terms exist (its part of :func:`model_shape`): forget
+    one and a re-solve would reuse a model of the wrong shape.
+    """
+
+    name: str
+    add: Callable[[pyo.ConcreteModel, ModelInputs], None]
+    rows: tuple[str, ...]
+    shape: Callable[[ModelInputs], dict] = _no_shape
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("units_in_service", add_units_in_service, ("units_in_service",)),
+    Family("demand_balance", add_demand_balance, ("demand_balance",)),
+    Family("equipment_capacity", add_equipment_capacity, ("equipment_capacity",)),
+    # rows left out where existing units cannot move
+    Family("equipment_linking", add_equipment_linking, ("equipment_linking",),
+           lambda inp: {"existing_pairs": list(inp.existing.index)}),
+    Family("specialist_capacity", add_specialist_capacity, ("specialist_capacity",)),
+    Family("specialist_supply", add_specialist_supply, ("specialist_supply",),
+           lambda inp: {"pool_holders": list(inp.pool_at.index)}),
+    Family("policy_minimum_outreach", add_policy_minimum_outreach,
+           ("policy_minimum_outreach",)),
+    Family("capital_budget", add_capital_budget, ("capital_budget",)),
+    # rows only where the limit is finite
+    Family("site_capital_limit", add_site_capital_limit, ("site_capital_limit",),
+           lambda inp: {"capital_limited": list(
+               inp.sites.index[np.isfinite(inp.sites["capital_limit"])])}),
+    Family("max_per_site", add_max_per_site, ("max_units_per_site",),
+           lambda inp: {"max_per_site_limited": list(
+               inp.equipment.index[np.isfinite(inp.equipment["max_per_site"])])}),
+    Family("relocation_limit", add_relocation_limit, ("relocation_limit",)),
+    Family("membership_link", add_membership_link,
+           ("membership_new_units", "membership_relocation", "membership_outreach",
+            "coalition_size")),
+    # the covering sets (with COVER_ROWS, they also tell a goal's model with relax_urgent, which
+    # lacks the rows of its equipment: planner/model/goals.py goal_inputs)
+    Family("urgent_coverage", add_urgent_coverage, ("urgent_coverage",),
+           lambda inp: {"cover": list(map(tuple, inp.cover[
+               ["zone_id", "condition", "equipment", "site_id"]].to_numpy()))}),
+    # the covering sets (units, outreach days, clinics)
+    Family("access_guarantee", add_access_guarantee, ("access_guarantee",),
+           lambda inp: {"access": list(map(tuple, inp.access.to_numpy()))}),
+    Family("min_served_share", add_min_served_share, ("min_served_share",)),
+)
+
+
 # --- objective --------------------------------------------------------------------------------
 def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     """The objective's coefficient of each variable, per variable family, aligned with its index
-    set (:func:`index_sets`): the one place :func:`system_cost` and `ModelInputs.cost_key` read.
+    set (:func:`index_sets`): the one place :func:`system_cost` and :func:`cost_key` read.
 
     A column's coefficient is the sum of the unit costs the ledger gives its terms
     (:func:`planner.model.ledger.prices`, where the formula of docs/design.md section 5 is written once):
@@ -463,7 +514,7 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
     uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
     """
-    return inp.price_book.coefficients()
+    return price_book(inp).coefficients()
 
 
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
@@ -517,6 +568,17 @@ def paused_gc():
             gc.enable()
 
 
+def _add_family(m: pyo.ConcreteModel, inp: ModelInputs, family: Family) -> None:
+    """Add one family's rows; a Constraint its record does not list is an error, so that the
+    names a diagnosis reports and the twin builds (Family.rows) cannot drift from the model."""
+    before = set(m.component_map(pyo.Constraint))
+    family.add(m, inp)
+    undeclared = set(m.component_map(pyo.Constraint)) - before - set(family.rows)
+    if undeclared:
+        raise RuntimeError(f"constraint family {family.name} added {sorted(undeclared)}, which "
+                           "its record in FAMILIES does not list")
+
+
 def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     m = pyo.ConcreteModel(name="consortium_plan")
     m.site_member = inp.sites["member"].to_dict()       # plain lookups for the row builders
@@ -525,29 +587,8 @@ def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     add_parameters(m, inp)
     add_variables(m, inp)
     set_decision_bounds(m, inp)
-    add_units_in_service(m, inp)
-    add_demand_balance(m, inp)
-    add_equipment_capacity(m, inp)
-    add_equipment_linking(m, inp)
-    add_specialist_capacity(m, inp)
-    add_specialist_supply(m, inp)
-    add_policy_minimum_outreach(m, inp)
-    add_capital_budget(m, inp)
-    add_site_capital_limit(m, inp)
-    add_max_per_site(m, inp)
-    add_relocation_limit(m, inp)
-    add_membership_link(m, inp)
-    add_urgent_coverage(m, inp)
-    add_access_guarantee(m, inp)
-    add_min_served_share(m, inp)
+    for family in FAMILIES:
+        _add_family(m, inp, family)
     m.objective = pyo.Objective(expr=system_cost(m, inp), sense=pyo.minimize)
     return m
 
-
-CONSTRAINT_FAMILIES = (
-    "units_in_service", "demand_balance", "equipment_capacity", "equipment_linking",
-    "specialist_capacity", "specialist_supply", "policy_minimum_outreach", "capital_budget",
-    "site_capital_limit", "max_units_per_site", "relocation_limit", "membership_new_units",
-    "membership_relocation", "membership_outreach", "coalition_size", "urgent_coverage",
-    "access_guarantee", "min_served_share",
-)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
-from planner.errors import PlannerError
+from planner.errors import InfeasibleError, PlannerError
 from planner.model.inputs import ModelInputs
 from planner.model.families import linear_sum
 
@@ -123,7 +123,7 @@ def goal_inputs(inp: ModelInputs, goal: Goal) -> ModelInputs:
     """The model's inputs for the goal: the cost model's own, every urgent-coverage row kept
     (docs/design.md section 7); with relax_urgent, without the urgent-coverage rows of the
     goal's equipment (a pure location study). The dropped rows leave `COVER_ROWS` and `cover`,
-    so the model's shape key (planner.model.families.model_shape) tells the two models apart."""
+    so the model's shape key (planner.model.families.structure_key) tells the two models apart."""
     if not goal.relax_urgent:
         return inp
     kept = inp.cover_rows["equipment"] != goal.service
@@ -305,8 +305,6 @@ def _smallest_radius(session, options):
 
     Returns the plan at the smallest feasible radius (with `goal` set) and its SolveResult
     (None, None for no plan). The above[] stay fixed at that radius for solve 2."""
-    from planner.errors import InfeasibleError
-
     m, levels = session.model, session.model.radius_values
     m.objective.deactivate()
     m.goal_objective.activate()   # a constant once above[] is fixed: pure feasibility
@@ -366,8 +364,6 @@ def _coverage_floor(session, residents: float) -> float:
 def _least_cost_at(session, options, level: float, first, first_result):
     """Solve 2: the exact annual cost, with the goal at least (coverage) or at most
     (worst-minutes) `level`; the result carries plan.goal and the solves' total time."""
-    from planner.errors import InfeasibleError
-
     m, goal = session.model, session.goal
     m.goal_objective.deactivate()
     m.objective.activate()

@@ -11,18 +11,23 @@ object (`changeCoeff`, `changeRowsBounds`, `changeColsCost`, `changeColsBounds`)
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.tee import capture_output
 from pyomo.core.base.param import ParamData
 from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import (LinearExpression, MonomialTermExpression,
                                           NPV_NegationExpression)
 from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn.standard_repn import generate_standard_repn
+
+from planner.errors import PlannerError
 
 INF = highspy.kHighsInf
 _NUMBERS = (int, float)
@@ -48,9 +53,23 @@ class SolverOptions:
     restart: bool = False
 
 
+class Status(StrEnum):
+    """How a solve ended. A str: it compares equal to its value and is written as it in
+    plan.json, the summaries and the history ("optimal", "time_limit", ...)."""
+
+    OPTIMAL = "optimal"
+    TIME_LIMIT = "time_limit"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    SOLUTION_LIMIT = "solution_limit"
+    ITERATION_LIMIT = "iteration_limit"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
 @dataclass(frozen=True)
 class SolveResult:
-    status: str                 # optimal, time_limit, infeasible, unbounded, error
+    status: Status
     objective: float | None
     bound: float | None
     mip_gap: float | None
@@ -60,49 +79,60 @@ class SolveResult:
 
 
 _STATUS = {
-    highspy.HighsModelStatus.kOptimal: "optimal",
-    highspy.HighsModelStatus.kTimeLimit: "time_limit",
-    highspy.HighsModelStatus.kInfeasible: "infeasible",
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
-    highspy.HighsModelStatus.kUnbounded: "unbounded",
-    highspy.HighsModelStatus.kSolutionLimit: "solution_limit",
-    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
-    highspy.HighsModelStatus.kInterrupt: "interrupted",
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: Status.TIME_LIMIT,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.UNBOUNDED,
+    highspy.HighsModelStatus.kSolutionLimit: Status.SOLUTION_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: Status.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kInterrupt: Status.INTERRUPTED,
 }
 
 
-_banner_shown = False
+def status_of(h: highspy.Highs) -> Status:
+    """The Status of the last run of `h` (ERROR for a model status without a name here)."""
+    return _STATUS.get(h.getModelStatus(), Status.ERROR)
+
+
+@functools.cache
+def _banner_swallowed() -> None:
+    """Construct HiGHS once with the C-level stdout captured: the first construction in a
+    process prints a banner, later ones are silent (cached: done once per process)."""
+    with capture_output(capture_fd=True):
+        highspy.Highs()
 
 
 def new_highs() -> highspy.Highs:
-    """A silent HiGHS object (its first construction prints a banner to the C-level stdout)."""
-    global _banner_shown
-    if not _banner_shown:
-        from pyomo.common.tee import capture_output
-        with capture_output(capture_fd=True):
-            h = highspy.Highs()
-        _banner_shown = True
-    else:
-        h = highspy.Highs()
+    """A silent HiGHS object."""
+    _banner_swallowed()
+    h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     return h
 
 
-_scheduler_threads: int | None = None
+@dataclass
+class _Scheduler:
+    """HiGHS keeps one thread scheduler per process, sized by the first run; a later run asking
+    for another size fails, so the scheduler is reset when the size changes. `threads`: the
+    size of the process's scheduler (None before the first run)."""
+
+    threads: int | None = None
+
+    def run(self, h: highspy.Highs, threads: int) -> None:
+        if self.threads is not None and self.threads != threads:
+            highspy.Highs.resetGlobalScheduler(True)
+        h.setOptionValue("threads", int(threads))
+        self.threads = threads
+        h.run()
+
+
+_SCHEDULER = _Scheduler()   # per process, as HiGHS's own
 
 
 def run(h: highspy.Highs, threads: int = 1) -> None:
-    """Run HiGHS with `threads` threads.
-
-    HiGHS keeps one thread scheduler per process, sized by the first run; a later run asking for
-    another size fails, so the scheduler is reset when the size changes.
-    """
-    global _scheduler_threads
-    if _scheduler_threads is not None and _scheduler_threads != threads:
-        highspy.Highs.resetGlobalScheduler(True)
-    h.setOptionValue("threads", int(threads))
-    _scheduler_threads = threads
-    h.run()
+    """Run HiGHS with `threads` threads (the process's scheduler resized when needed)."""
+    _SCHEDULER.run(h, threads)
 
 
 def _signed_param(coef) -> tuple[int, object]:
@@ -337,7 +367,6 @@ class HighsModel:
         def option(name: str, value) -> None:
             # HiGHS reports a rejected value (out of range, wrong type) by status only
             if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
-                from planner.errors import PlannerError
                 raise PlannerError(f"HiGHS rejected the solver option {name} = {value!r} (out of "
                                    "range or wrong type); check the [solver] settings or the "
                                    "command-line options.")
@@ -360,18 +389,18 @@ class HighsModel:
                                  np.asarray(start, dtype=float)), "setSolution")
         run(h, options.threads)
         seconds = time.perf_counter() - began
-        status = _STATUS.get(h.getModelStatus(), "error")
+        status = status_of(h)
         info = h.getInfo()
         has_solution = info.primal_solution_status == 2
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else None
         bound = info.mip_dual_bound if self.is_mip and has_solution else objective
         gap = (info.mip_gap if self.is_mip else 0.0) if has_solution else None
-        if status == "optimal" and gap is not None and not np.isfinite(gap):
+        if status is Status.OPTIMAL and gap is not None and not np.isfinite(gap):
             gap = 0.0
         result = SolveResult(status, objective, bound, gap, seconds, values, has_solution)
         self._reusable = None
-        if status == "optimal" and has_solution:
+        if status is Status.OPTIMAL and has_solution:
             shift = self._shift()
             self._reusable = (options, self._version, self._row_lower - shift,
                               self._row_upper - shift, *self._bounds,

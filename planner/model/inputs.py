@@ -9,7 +9,6 @@ builder only reads these tables, so the model can be checked against them one to
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -99,47 +98,49 @@ class ModelInputs:
     def services(self) -> list[str]:
         return list(self.equipment.index) + list(self.specialties.index)
 
-    @functools.cached_property
-    def index_sets(self) -> dict[str, list]:
-        """The model's index sets (planner.model.families.index_sets), computed once per inputs."""
-        from planner.model.families import index_sets
-        return index_sets(self)
 
-    @functools.cached_property
-    def price_book(self):
-        """Every term's unit price (planner.model.ledger.prices), computed once per inputs: the
-        objective's coefficients and the plan's ledger both read it."""
-        from planner.model.ledger import prices
-        return prices(self)
+def memoised(compute):
+    """`compute(inp)` computed once per ModelInputs object and kept on it (what a cached property
+    would do), so that the modules above the inputs (the model's index sets and shape key in
+    families.py, the price book in ledger.py) cache what they derive without the inputs
+    importing them. A changed copy (`dataclasses.replace`) is a new object: computed afresh."""
+    slot = f"_memo_{compute.__module__}.{compute.__qualname__}"
 
-    @functools.cached_property
-    def structure_key(self) -> str:
-        """What fixes the model's shape; inputs with the same key re-solve without a rebuild.
-
-        Derived from the model itself (planner.model.families.model_shape: its index sets and every input
-        that decides whether a row or term exists), so that it cannot drift from the model."""
-        from planner.model.families import model_shape   # the model is built from these inputs
-        return _digest(*model_shape(self).items())
-
-    @functools.cached_property
-    def cost_key(self) -> str:
-        """What fixes the objective's coefficients (a what-if that keeps it keeps the objective):
-        the coefficients themselves (planner.model.families.objective_coefficients)."""
-        from planner.model.families import objective_coefficients
-        return _digest(*((name, c.tobytes()) for name, c in objective_coefficients(self).items()))
+    @functools.wraps(compute)
+    def cached(inp: ModelInputs):
+        memo = inp.__dict__   # a frozen dataclass: its attributes cannot be set, its __dict__ can
+        if slot not in memo:
+            memo[slot] = compute(inp)
+        return memo[slot]
+    return cached
 
 
-def _digest(*parts) -> str:
-    """A content hash of pandas objects and plain values (pandas' own row hashing)."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, (pd.Series, pd.DataFrame, pd.Index)):
-            frame = part.to_frame() if isinstance(part, pd.Index) else part
-            h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
-            h.update(repr(getattr(frame, "shape", None)).encode())
-        else:
-            h.update(repr(part).encode())
-    return h.hexdigest()
+@memoised
+def index_sets(inp: ModelInputs) -> dict[str, list]:
+    """The members of every index set of the model, in order (computed once per inputs): the
+    model's Sets are made of them (planner/model/families.py add_sets), its shape key hashes
+    them and the ledger aligns its prices with them."""
+    grassroots = inp.sites.index[inp.sites["grassroots"].to_numpy(bool)]
+    return {
+        "MEMBERS": list(inp.budget_share.index),
+        "SITES": list(inp.sites.index),
+        "ZONES": list(inp.zones.index),
+        "EQUIPMENT": list(inp.equipment.index),
+        "SPECIALTIES": list(inp.specialties.index),
+        "UNIT_PAIRS": list(inp.unit_pairs),
+        "NEW_PAIRS": list(map(tuple, inp.new_pairs.to_numpy())),
+        "MOVES": list(map(tuple, inp.moves.to_numpy())),
+        "DAY_PAIRS": [(i, s) for i in inp.sites.index for s in inp.specialties.index],
+        "DEMAND": list(inp.demand.index),
+        # ARCS are the row positions of inp.arcs; each stands for this (zone, site, service)
+        "ARCS": list(map(tuple, inp.arcs[["zone_id", "site_id", "service"]].to_numpy())),
+        "POLICY_PAIRS": [(i, s) for i in grassroots for s in inp.min_days.index[inp.min_days > 0]],
+        "COVER_ROWS": list(map(tuple, inp.cover_rows[["zone_id", "condition"]].to_numpy())),
+        # [equity]: access-guarantee rows (zone, service), minimum-share rows and their services
+        "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
+        "SHARE_SERVICES": list(inp.served_share.index),
+    }
 
 
 def _rates(scenario: Scenario) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 The exact objective of docs/design.md section 5 is written here and nowhere else. :func:`prices`
 gives the unit cost of each term on the model variable it prices, column by column (aligned with
-the variable's index set, :func:`planner.model.families.index_sets`), together with where the cost falls:
+the variable's index set, :func:`planner.model.inputs.index_sets`), together with where the cost falls:
 the site, the zone, the service and the member who bears it. Two uses read it:
 
 * the MILP objective (:func:`planner.model.families.objective_coefficients`): the coefficient of a column
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from planner.model.inputs import ModelInputs
+from planner.model.inputs import ModelInputs, index_sets, memoised
 
 # The fixed vocabulary of terms, in reporting order (the names of costs.csv and plan.json costs).
 TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "service",
@@ -138,7 +138,7 @@ def prices(inp: ModelInputs) -> PriceBook:
 
     eq, sp = inp.equipment, inp.specialties
     owner, home = inp.sites["member"], inp.zones["home_member"]
-    sets = inp.index_sets
+    sets = index_sets(inp)
     referral = pd.concat([eq["referral_cost"], sp["referral_cost"]])
     per_exam = pd.concat([eq["cost_per_exam"], pd.Series(0.0, index=sp.index)])
     out: list[Price] = []
@@ -194,6 +194,13 @@ def prices(inp: ModelInputs) -> PriceBook:
     return PriceBook(tuple(out))
 
 
+@memoised
+def price_book(inp: ModelInputs) -> PriceBook:
+    """:func:`prices`, computed once per inputs: the objective's coefficients
+    (planner.model.families.objective_coefficients) and the plan's ledger both read it."""
+    return prices(inp)
+
+
 def term_words(term: str) -> str:
     """A cost term as a person reads it (TERM_WORDS); a key outside the vocabulary as it is."""
     return TERM_WORDS.get(term, term)
@@ -201,7 +208,7 @@ def term_words(term: str) -> str:
 
 def ledger(inp: ModelInputs, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """The ledger of a solution of the model built from `inp` (:meth:`PriceBook.ledger`)."""
-    return prices(inp).ledger(values)
+    return price_book(inp).ledger(values)
 
 
 def empty_ledger() -> pd.DataFrame:

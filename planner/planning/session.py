@@ -13,8 +13,8 @@ from planner.model.changes import add_replanning_block
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.model.highs import HighsModel, SolverOptions
 from planner.model.inputs import ModelInputs, model_inputs
-from planner.model.families import (build_model, paused_gc, set_decision_bounds, set_objective,
-                           set_parameters)
+from planner.model.families import (build_model, cost_key, paused_gc, set_decision_bounds,
+                                    set_objective, set_parameters, structure_key)
 from planner.results.plan import Plan, extract_plan
 from planner.scenario.loading import Scenario
 from planner.scenario.settings import SolverSettings
@@ -109,9 +109,9 @@ class PlanningSession:
             self.scenario = scenario
             self.options = solver_options(scenario, **self._overrides)  # the variant's [solver]
             inp = self._inputs(scenario)
-            if inp.structure_key == self.inputs.structure_key:
+            if structure_key(inp) == structure_key(self.inputs):
                 precheck(scenario, inp)
-                same_costs = inp.cost_key == self.inputs.cost_key
+                same_costs = cost_key(inp) == cost_key(self.inputs)
                 self.inputs = inp
                 set_parameters(self.model, inp)
                 set_decision_bounds(self.model, inp)

@@ -16,7 +16,7 @@ import pandas as pd
 from planner.model.decisions import change_count, changes_by_kind, decision_table
 from planner.model.highs import HighsModel, SolveResult
 from planner.model.inputs import ModelInputs
-from planner.model.ledger import contract_objective, cost_breakdown, empty_ledger
+from planner.model.ledger import contract_objective, cost_breakdown, empty_ledger, price_book
 from planner.results.access import share_within
 
 ACCESS_MINUTES = (15, 30, 60)
@@ -243,7 +243,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
-    book = inp.price_book
+    book = price_book(inp)
     entries = book.ledger({"new_units": new.to_numpy(), "units": units.to_numpy(),
                             "relocated": moved.to_numpy(), "outreach_days": days.to_numpy(),
                             "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
