@@ -30,27 +30,39 @@ import pandas as pd
 
 from planner.model.inputs import ModelInputs, index_sets, memoised
 
-# The fixed vocabulary of terms, in reporting order (the names of costs.csv and plan.json costs).
-TERMS = ("annual_capital", "operating", "relocation", "outreach", "travel", "service",
-         "referral", "uncovered_penalty", "policy_shortfall", "equity_shortfall")
-# Priced violations (soft urgent coverage, the games' bought-in policy days): in the ledger and in
-# the MILP objective, but outside the contract objective of docs/design.md section 5.
-PENALTY_TERMS = ("uncovered_penalty", "policy_shortfall", "equity_shortfall")
-# What each term is called wherever a person reads it (summaries, the report, the sharing
-# statements, `planner diff`); the keys stay the names of files and JSON. A priced penalty is a
-# price put on a rule not kept, never money anyone pays: its words say so.
-TERM_WORDS = {
-    "annual_capital": "capital (annualised)",
-    "operating": "operating",
-    "relocation": "relocation",
-    "outreach": "outreach days",
-    "travel": "patient travel (time valued)",
-    "service": "per-exam service",
-    "referral": "referrals out of the consortium",
-    "uncovered_penalty": "late urgent cases (priced, not cash)",
-    "policy_shortfall": "policy outreach days not staffed (priced, not cash)",
-    "equity_shortfall": "equity targets missed (priced, not cash)",
-}
+@dataclass(frozen=True)
+class Term:
+    """One term of the annual cost, declared once: its key (the name in costs.csv and plan.json
+    costs), its words (what a person reads: summaries, the report, the sharing statements,
+    `planner diff`), whether it is a priced penalty (soft urgent coverage, the games' bought-in
+    policy days and equity targets: in the ledger and the MILP objective, but outside the
+    contract objective of docs/design.md section 5; a price put on a rule not kept, never money
+    anyone pays, and its words say so) and whether it is a cost of providing a service (what a
+    service's internal tariff recovers, planner/sharing/accounting.py)."""
+
+    key: str
+    words: str
+    priced: bool = False
+    provides_service: bool = False
+
+
+# The fixed vocabulary of terms, in reporting order.
+TERM_RECORDS = (
+    Term("annual_capital", "capital (annualised)", provides_service=True),
+    Term("operating", "operating", provides_service=True),
+    Term("relocation", "relocation"),
+    Term("outreach", "outreach days", provides_service=True),
+    Term("travel", "patient travel (time valued)"),
+    Term("service", "per-exam service", provides_service=True),
+    Term("referral", "referrals out of the consortium"),
+    Term("uncovered_penalty", "late urgent cases (priced, not cash)", priced=True),
+    Term("policy_shortfall", "policy outreach days not staffed (priced, not cash)", priced=True),
+    Term("equity_shortfall", "equity targets missed (priced, not cash)", priced=True),
+)
+TERMS = tuple(t.key for t in TERM_RECORDS)
+PENALTY_TERMS = tuple(t.key for t in TERM_RECORDS if t.priced)
+SERVICE_TERMS = tuple(t.key for t in TERM_RECORDS if t.provides_service)
+TERM_WORDS = {t.key: t.words for t in TERM_RECORDS}
 KEYS = ("site_id", "zone_id", "member", "service")
 COLUMNS = ["term", *KEYS, "amount"]
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from planner.model.inputs import ModelInputs
-from planner.model.ledger import PENALTY_TERMS, TERMS, term_words
+from planner.model.ledger import PENALTY_TERMS, SERVICE_TERMS, TERMS, term_words
 from planner.results.summary import name_of, named
 
 # the contract's columns (DESIGN.md section 5), then the words a person reads: the member's name
@@ -29,8 +29,6 @@ TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "tr
 TRANSFER_TABLE_COLUMNS = [*TRANSFER_COLUMNS, "name", "direction"]
 
 
-# the terms whose cost a service's tariff recovers: what it takes to provide the service
-TARIFF_TERMS = ("annual_capital", "operating", "service", "outreach")
 BORNE_TERMS = [t for t in TERMS if t not in PENALTY_TERMS]   # then one `penalties` column
 
 
@@ -38,7 +36,7 @@ def tariffs(plan, inp: ModelInputs) -> pd.Series:
     """Average cost of one unit of each service in the grand plan: the ledger's capital,
     operating, per-exam and outreach cost of the service over the units of it served."""
     ledger = plan.ledger
-    cost = ledger[ledger["term"].isin(TARIFF_TERMS)].groupby("service")["amount"].sum()
+    cost = ledger[ledger["term"].isin(SERVICE_TERMS)].groupby("service")["amount"].sum()
     served = plan.flows.groupby("service")["units"].sum()
     services = list(inp.equipment.index) + list(inp.specialties.index)
     cost, served = cost.reindex(services, fill_value=0.0), served.reindex(services, fill_value=0.0)
