@@ -1,14 +1,16 @@
 """Reference builder: the planner's MILP built directly with highspy from a ModelInputs.
 
-Same columns, rows, coefficients and bounds as planner/model/families.py + planner/model/highs.py, in the same
-order (column blocks new_units, relocated, units, outreach_days, flow, unmet, uncovered,
-policy_shortfall, member_in; row families in the order model.build_model adds them), assembled
-with numpy into one CSC matrix and passed to HiGHS with `passModel`. `compare_lp` checks that
-the two models are identical, entry by entry; `compare_options` that the HiGHS options are.
-The benchmarks divide the planner's build + hand-over time by this builder's time.
+An independent second writing of models/allocation.md: same columns, rows, coefficients and
+bounds as planner/model/families.py handed over by planner/model/highs.py, in the same order
+(column blocks of COLUMN_BLOCKS; row families in the order of planner.model.families.FAMILIES),
+assembled with numpy into one CSC matrix and passed to HiGHS with `passModel`. It reads only the
+ModelInputs, never the planner's model, so `compare_lp` (entry by entry) finds a family, a term
+or a bound that one of the two gets wrong; `compare_options` checks the HiGHS options.
+tests/test_model_source.py holds the two to the same model and optimum on small scenarios
+(equity rows, soft coverage and the games' priced shortfalls included); the benchmarks divide
+the planner's build + hand-over time by this builder's time.
 
-Duplicate (row, column) entries are summed here. planner/model/highs.py hands them to `addRows`
-unmerged; HiGHS then rejects the whole batch (see README.md, "Known discrepancy").
+Duplicate (row, column) entries are summed, as the planner's hand-over does.
 
     python benchmarks/highs_direct.py                  # default scenario: check and time
     python benchmarks/highs_direct.py --pmed 1 2 3     # OR-Library pmed1..3
@@ -27,18 +29,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from planner.model.highs import SolverOptions, new_highs, run
+from planner.model.highs import SolverOptions, Status, new_highs, run, status_of
 from planner.model.inputs import ModelInputs
 
 INF = highspy.kHighsInf
 ORLIB = Path(__file__).resolve().parent / "orlib"
 COLUMN_BLOCKS = ("new_units", "relocated", "units", "outreach_days", "flow", "unmet", "uncovered",
-                 "policy_shortfall", "member_in")
+                 "policy_shortfall", "access_shortfall", "share_shortfall", "member_in")
 
 
 @dataclass
 class DirectResult:
-    status: str
+    status: Status
     objective: float | None
     bound: float | None
     mip_gap: float | None
@@ -111,11 +113,14 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     grass = sites[inp.sites["grassroots"].to_numpy()]
     with_min = inp.min_days.index[inp.min_days > 0]
     pol_site, pol_spec = np.repeat(grass, len(with_min)), np.tile(with_min, len(grass))
+    access_idx = _mi(inp.access_rows, ["zone_id", "service"])
+    share_idx = _mi(inp.share_rows, ["zone_id", "service"])
     sizes = [len(new_idx), len(moves), len(unit_idx), len(sites) * len(specialties), len(arcs),
-             len(demand_idx), len(cover_idx), len(pol_site), len(members)]
+             len(demand_idx), len(cover_idx), len(pol_site), len(access_idx), len(share_idx),
+             len(members)]
     start = dict(zip(COLUMN_BLOCKS, np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()))
     num_col = int(sum(sizes))
-    n0, r0, u0, d0, f0, m0, c0, p0, b0 = (start[k] for k in COLUMN_BLOCKS)
+    n0, r0, u0, d0, f0, m0, c0, p0, a0, s0, b0 = (start[k] for k in COLUMN_BLOCKS)
 
     lb, ub = np.zeros(num_col), np.full(num_col, INF)
     from_key = _mi(moves, ["from_site", "equipment"])
@@ -123,7 +128,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     ub[r0:u0] = existing_from
     ub[c0:p0] = 1.0 if inp.urgent_soft else 0.0      # uncovered: [0, 1], fixed to 0 if hard
     if not inp.policy_soft:
-        ub[p0:b0] = 0.0                              # policy_shortfall fixed to 0
+        ub[p0:a0] = 0.0                              # policy_shortfall fixed to 0
+    ub[a0:s0] = 1.0 if inp.equity_soft else 0.0      # access_shortfall: [0, 1], fixed to 0
+    if not inp.equity_soft:
+        ub[s0:b0] = 0.0                              # share_shortfall fixed to 0
     lb[b0:], ub[b0:] = 1.0, 1.0                      # member_in fixed to 1 (stage 1)
     integer = np.r_[np.arange(n0, f0), np.arange(b0, num_col)]
 
@@ -277,6 +285,36 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
                 (cz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
                     cover_idx.get_level_values(0))), -1.0))
 
+    # access_guarantee: units / outreach days / clinics (member_in) in reach + access_shortfall
+    # - member_in[home(z)] >= 0
+    access = inp.access
+    ar = access_idx.get_indexer(_mi(access, ["zone_id", "service"]))
+    via = access["via"].to_numpy(object) if len(access) else np.zeros(0, object)
+    acol = np.zeros(len(access), dtype=np.int64)
+    by_units, by_days, by_clinic = via == "units", via == "days", via == "clinic"
+    if by_units.any():
+        acol[by_units] = u0 + _positions(unit_idx, _mi(access[by_units], ["site_id", "service"]))
+    if by_days.any():
+        acol[by_days] = day_col(access["site_id"][by_days], access["service"][by_days])
+    if by_clinic.any():
+        acol[by_clinic] = member_of(access["site_id"][by_clinic])
+    az = np.arange(len(access_idx))
+    rows.family("access_guarantee", zeros(len(az)), INF, (ar, acol, 1.0), (az, a0 + az, 1.0),
+                (az, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
+                    access_idx.get_level_values(0))), -1.0))
+
+    # min_served_share: sum_i flow[z,i,k] + share_shortfall - served_share[k]*demand[z,k]
+    # * member_in[home(z)] >= 0
+    sz = np.arange(len(share_idx))
+    sr = share_idx.get_indexer(_mi(arcs, ["zone_id", "service"])) if len(share_idx) \
+        else np.full(len(arcs), -1)
+    floor = (inp.served_share.reindex(share_idx.get_level_values(1)).to_numpy(float)
+             * inp.demand.reindex(share_idx).to_numpy(float)) if len(share_idx) else sz * 0.
+    rows.family("min_served_share", zeros(len(sz)), INF,
+                (sr[sr >= 0], f0 + arc_pos[sr >= 0], 1.0), (sz, s0 + sz, 1.0),
+                (sz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
+                    share_idx.get_level_values(0))), -floor))
+
     # --- objective (model.system_cost) ----------------------------------------------------------
     cost = np.zeros(num_col)
     cost[n0:r0] = eq["annual_capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)
@@ -289,10 +327,14 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
                    + arcs["service"].map(per_exam).to_numpy(float))
     referral = pd.concat([eq["referral_cost"], spec["referral_cost"]])
     cost[m0:c0] = referral.reindex(demand_idx.get_level_values(1)).to_numpy(float)
-    if inp.urgent_soft:
-        cost[c0:p0] = inp.penalty_per_zone
+    if inp.urgent_soft:   # per zone, plus each of its urgent cases priced as late
+        cost[c0:p0] = inp.penalty_per_zone + inp.cover_rows["cases"].to_numpy(float) \
+            * inp.cost_per_late_case
     if inp.policy_soft:
-        cost[p0:b0] = inp.shortfall_price.reindex(pol_spec).to_numpy(float)
+        cost[p0:a0] = inp.shortfall_price.reindex(pol_spec).to_numpy(float)
+    if inp.equity_soft:
+        cost[a0:s0] = inp.access_penalty
+        cost[s0:b0] = inp.share_penalty
 
     a = rows.matrix(num_col)
     lp = highspy.HighsLp()
@@ -330,9 +372,10 @@ def solve(h: highspy.Highs, options: SolverOptions) -> DirectResult:
     h.setOptionValue("output_flag", bool(options.log))
     h.setOptionValue("time_limit", float(options.time_limit))
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
     h.setOptionValue("random_seed", int(options.seed))
-    h.setOptionValue("presolve", "on" if getattr(options, "presolve", True) else "off")
-    h.setOptionValue("mip_allow_restart", bool(getattr(options, "restart", True)))
+    h.setOptionValue("presolve", "on" if options.presolve else "off")
+    h.setOptionValue("mip_allow_restart", bool(options.restart))
     for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
                  "mip_heuristic_run_root_reduced_cost"):
         h.setOptionValue(name, bool(options.sub_mip_heuristics))
@@ -340,9 +383,7 @@ def solve(h: highspy.Highs, options: SolverOptions) -> DirectResult:
     h.clearSolver()
     run(h, options.threads)  # sets `threads` (and resets HiGHS's scheduler if its size changes)
     seconds = time.perf_counter() - start
-    status = {highspy.HighsModelStatus.kOptimal: "optimal",
-              highspy.HighsModelStatus.kTimeLimit: "time_limit",
-              highspy.HighsModelStatus.kInfeasible: "infeasible"}.get(h.getModelStatus(), "other")
+    status = status_of(h)
     info = h.getInfo()
     if info.primal_solution_status != 2:
         return DirectResult(status, None, None, None, seconds)
