@@ -5,7 +5,10 @@
 * exact Shapley for 10 and 12 members (every coalition, 2 processes);
 * the separation MILP's time on the 18-member county;
 * sampled (stratified) Shapley to +-1% for the 18 members, and `planner share` with the default
-  rule (sampled Shapley + certified core report), each with its wall time.
+  rule (sampled Shapley + certified core report), each with its wall time;
+* how soon `planner share --rule policy` without --policy-member is refused (exit 2): the command
+  as users start it, Python's start-up included (tests/test_sharing_safety.py checks that no
+  coalition is solved first; the seconds are measured here).
 
     python benchmarks/bench_sharing.py [--skip-exact] [--skip-county] [--coalitions 60]
 """
@@ -13,6 +16,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -54,12 +59,24 @@ def solves_per_second(scenario, coalitions, workers):
         return len(coalitions) / (time.perf_counter() - start), None
 
 
+def refused_seconds() -> tuple[float, int]:
+    """Wall time and exit code of `planner share` refusing a policy rule without its member."""
+    command = [sys.executable, "-c", "from planner.cli import main; main()",
+               "share", "--rule", "policy", "--no-progress"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    return time.perf_counter() - start, done.returncode
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--coalitions", type=int, default=60)
     parser.add_argument("--skip-exact", action="store_true")
     parser.add_argument("--skip-county", action="store_true")
     args = parser.parse_args()
+    seconds, code = refused_seconds()
+    print(f"planner share --rule policy without --policy-member: refused in {seconds:.2f} s "
+          f"(exit {code}; one coalition of the county takes ~0.3 s)")
     county = planner.load_scenario()
     members = list(county.members.member)
     print(f"default county: {len(members)} members")

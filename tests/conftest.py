@@ -1,108 +1,83 @@
-"""Shared fixtures: a tiny valid scenario folder, written fresh for each test."""
+"""Shared fixtures: a tiny valid scenario folder written fresh for each test, a PostgreSQL
+schema of its own per test, and a headless Chromium. Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
-import textwrap
+import uuid
 from pathlib import Path
 
-import pandas as pd
 import pytest
-
-# The tiny scenario: 2 members, a county hospital (with 1 CT and the neurology pool) and two
-# township centres, 4 zones around them (WGS-84), stroke (urgent: CT within 60 min) and cancer.
-# Every zone is within 60 minutes of the county CT, so the plan is feasible without capital.
-TINY: dict[str, str] = {
-    "scenario": """
-        name = "tiny"
-        currency = "CNY"
-        discount_rate = 0.05
-
-        [travel]
-        speed_kmh = 40.0
-        circuity = 1.3
-        value_per_minute = 1.0
-
-        [policy]
-        grassroots_tiers = ["township"]
-
-        [policy.min_outreach_days]
-        neurology = 5
-
-        [solver]
-        time_limit = 30
-        mip_gap = 0.0
-        threads = 1
-        seed = 0
-        """,
-    "members": """
-        member,name,budget_contribution
-        M_COUNTY,County hospital,1000000
-        M_TOWN,Township centres,500000
-        """,
-    "sites": """
-        site_id,name,member,tier,lon,lat
-        S_C,County hospital,M_COUNTY,county,119.00,32.70
-        S_T1,West township centre,M_TOWN,township,118.92,32.65
-        S_T2,East township centre,M_TOWN,township,119.08,32.76
-        """,
-    "zones": """
-        zone_id,name,lon,lat,population,home_member
-        Z1,Town,119.01,32.71,40000,M_COUNTY
-        Z2,West,118.93,32.64,15000,
-        Z3,East,119.07,32.77,15000,
-        Z4,North,119.02,32.79,10000,
-        """,
-    "conditions": """
-        condition,cases_per_1000,urgent_service,urgent_minutes
-        stroke,3,CT,60
-        cancer,3,,
-        """,
-    "condition_services": """
-        condition,service,units_per_case
-        stroke,CT,1.5
-        stroke,MRI,0.5
-        stroke,neurology,4
-        cancer,CT,4
-        cancer,MRI,1
-        """,
-    "equipment": """
-        equipment,capex,lifetime_years,opex_per_year,capacity_per_year,referral_cost,max_utilization,cost_per_exam,allowed_tiers,max_per_site,max_minutes,relocation_cost
-        CT,4000000,8,720000,22800,600,0.85,40,county;township,2,,300000
-        MRI,5900000,10,970000,9600,900,0.85,60,county,1,,
-        """,
-    "specialties": """
-        specialty,visits_per_day,cost_per_day,referral_cost
-        neurology,20,1500,350
-        """,
-    "resources": """
-        site_id,resource,amount
-        S_C,CT,1
-        S_C,neurology.outreach_days,100
-        """,
-}
-
-
-def write_scenario(folder: str | Path, **tables: str | pd.DataFrame | None) -> Path:
-    """(Re)write single files of a scenario folder.
-
-    ``scenario=`` is the text of scenario.toml; any other keyword is a table name (``sites=``,
-    ``travel=``, ...) given as CSV text (indentation is removed) or a DataFrame. ``None`` deletes
-    the file.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in tables.items():
-        path = folder / ("scenario.toml" if name == "scenario" else f"{name}.csv")
-        if content is None:
-            path.unlink(missing_ok=True)
-        elif isinstance(content, pd.DataFrame):
-            content.to_csv(path, index=False, lineterminator="\n")
-        else:
-            path.write_text(textwrap.dedent(content).strip() + "\n", encoding="utf-8")
-    return folder
+import sqlalchemy as sa
+from helpers import (
+    BROWSER_MISSING,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DRIVER,
+    POSTGRES_URL,
+    REQUIRE_POSTGRES,
+    TINY,
+    write_scenario,
+)
 
 
 @pytest.fixture
 def tiny_folder(tmp_path: Path) -> Path:
     """A small valid scenario folder (solves to optimal in well under a second)."""
     return write_scenario(tmp_path / "tiny", **TINY)
+
+
+# --- PostgreSQL (the run history, the coalition store) -------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """An engine on the server PLANNER_TEST_POSTGRES_URL names: skip without one, fail when
+    PLANNER_REQUIRE_POSTGRES=1 or when it cannot be reached."""
+    if not POSTGRES_URL:
+        message = ("PLANNER_TEST_POSTGRES_URL is not set (e.g. postgresql+psycopg://planner:"
+                   "planner@127.0.0.1:5432/planner_test; .ci/run --postgres-only starts one)")
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " but PLANNER_REQUIRE_POSTGRES=1")
+        pytest.skip(message)
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as err:
+        engine.dispose()
+        pytest.fail(f"PostgreSQL at PLANNER_TEST_POSTGRES_URL cannot be reached: {err.orig}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_target(postgres_server):
+    """A URL whose search_path is a new schema: the tables (and alembic's version table) live
+    there, so tests and reruns never see each other's rows."""
+    schema = f"planner_test_{uuid.uuid4().hex[:12]}"
+    with postgres_server.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with postgres_server.connect() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+# --- headless Chromium (the HTML report) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium driven by selenium; tests using it are marked helpers.needs_browser
+    (they skip when it is missing, but here it fails: PLANNER_REQUIRE_CHROMIUM is set)."""
+    if BROWSER_MISSING:
+        pytest.fail(f"PLANNER_REQUIRE_CHROMIUM is set but {BROWSER_MISSING}; install Debian's "
+                    "chromium and chromium-driver (as .ci/run does).")
+    # here, not at the top: only the browser tests need selenium
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()

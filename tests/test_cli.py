@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyogrio
 import pytest
+from helpers import TINY, run_planner, snapshot, write_scenario
 from typer.testing import CliRunner
 
-from conftest import TINY, write_scenario
 from planner.cli import app
 
 PLAN_CSV_COLUMNS = {
@@ -31,26 +28,6 @@ runner = CliRunner()
 
 def invoke(*args: str | Path):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def planner_command() -> list[str]:
-    """The installed `planner` console script (next to this Python first), else its entry point."""
-    here = Path(sys.executable).parent / "planner"
-    if here.exists():
-        return [str(here)]
-    found = shutil.which("planner")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "from planner.cli import main; main()"]
-
-
-def run_planner(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(planner_command() + [str(a) for a in args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def make_invalid(folder: Path) -> None:

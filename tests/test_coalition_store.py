@@ -15,25 +15,28 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import TINY, integrity_ok, write_scenario
 
-from planner.sharing.store import (APPLICATION_ID, GAME_FORMAT, CoalitionStore,
-                                     CoalitionStoreError, coalition_values, game_key)
-from planner.sharing.coalitions import CoalitionCost, CoalitionValues
 from planner.errors import PlannerError
 from planner.history import migrate, open_history
 from planner.history.target import make_engine, parse_target
 from planner.scenario.loading import load_scenario
-from conftest import TINY, write_scenario
+from planner.sharing.coalitions import CoalitionCost, CoalitionValues
+from planner.sharing.store import (
+    APPLICATION_ID,
+    GAME_FORMAT,
+    CoalitionStore,
+    CoalitionStoreError,
+    coalition_values,
+    game_key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_URL = os.environ.get("PLANNER_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("PLANNER_REQUIRE_POSTGRES") == "1"
 
 # Floats that a text or float32 detour would change: all must come back bit for bit.
 AWKWARD = [0.1 + 0.2, 1e15 + 0.5, 2.0 ** 53, 5e-324, 1.7976931348623157e308, -123.456789012345,
@@ -58,42 +61,11 @@ def same(a: CoalitionCost, b: CoalitionCost) -> bool:
             and [(t, bits(v)) for t, v in a.terms] == [(t, bits(v)) for t, v in b.terms])
 
 
-def integrity_ok(path) -> bool:
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        connection.close()
-
-
 def files_of(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 # --- targets: a SQLite file, or a fresh schema on the PostgreSQL server ---------------------------
-@pytest.fixture(scope="session")
-def postgres_server():
-    if not POSTGRES_URL:
-        message = "PLANNER_TEST_POSTGRES_URL is not set (.ci/run --postgres-only starts one)"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " but PLANNER_REQUIRE_POSTGRES=1")
-        pytest.skip(message)
-    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_target(postgres_server):
-    schema = f"coalition_store_test_{uuid.uuid4().hex[:12]}"
-    with postgres_server.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with postgres_server.connect() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def target(request, tmp_path) -> str:
     if request.param == "sqlite":

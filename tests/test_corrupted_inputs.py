@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
+from helpers import TINY, flat_settings, set_cell, write_scenario
 
 import planner
-from conftest import TINY, write_scenario
 from planner.errors import PlannerError, ScenarioError, ScenarioWarning
 from planner.scenario.schema import TABLES
-from test_validation import set_cell
 
 EXTRA = {  # the optional tables, so that their columns are corrupted too
     "travel": "zone_id,site_id,minutes\nZ1,S_C,10\n",
@@ -290,7 +289,6 @@ def test_huge_budget_from_contributions(folder):
 
 # --- workbooks ---------------------------------------------------------------------------------
 def _workbook(folder: Path, path: Path, scenario_rows: list | None = None, **sheets):
-    from test_workbook import flat_settings
     settings = tomllib.loads((folder / "scenario.toml").read_text(encoding="utf-8"))
     rows = flat_settings(settings) if scenario_rows is None else scenario_rows
     frames = {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
@@ -318,7 +316,6 @@ def test_workbook_empty_scenario_sheet(folder, tmp_path):
 
 @pytest.mark.parametrize("order", ["value first", "dotted first"])
 def test_workbook_conflicting_keys(folder, tmp_path, order):
-    from test_workbook import flat_settings
     rows = flat_settings(tomllib.loads((folder / "scenario.toml").read_text(encoding="utf-8")))
     clash = ("travel", 5)
     rows = [clash] + rows if order == "value first" else rows + [clash]
@@ -394,6 +391,7 @@ def test_undominated_matches_the_dense_version():
 
 def test_rejected_solver_option_is_a_clear_error():
     import toy
+
     from planner.model.highs import SolverOptions
     from planner.planning.session import PlanningSession, solve
     with pytest.raises(PlannerError, match="seed"):       # the keyword, checked first
@@ -424,7 +422,6 @@ def test_cli_bad_inputs_exit_2_without_traceback(folder, tmp_path):
         (fifo / "sites.csv").unlink()
         os.mkfifo(fifo / "sites.csv")
         cases.append((fifo, "sites.csv"))
-    from test_workbook import flat_settings
     rows = flat_settings(tomllib.loads((folder / "scenario.toml").read_text(encoding="utf-8")))
     cases.append((_workbook(folder, tmp_path / "clash.xlsx", scenario_rows=rows
                             + [("travel", 5)]), "conflicts"))

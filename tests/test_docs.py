@@ -1,4 +1,6 @@
-"""The column reference in docs/ is generated from planner/scenario/schema.py and must stay in sync."""
+"""The documents stay true: the column reference in docs/ is generated from
+planner/scenario/schema.py, documents cite only what a clone has, and docs/architecture.md names
+every module."""
 
 from pathlib import Path
 
@@ -26,8 +28,8 @@ def _repository_texts():
 
 
 def test_documents_cite_only_what_a_clone_has():
-    """A clone has only the repository: the design reference and the research notes the README, docs/,
-    models/ and data/ cite live in the repository (docs/design.md, data/sources/FACTS.md)."""
+    """A clone has only the repository: the design reference and the research notes the README,
+    docs/, models/ and data/ cite live in the repository (docs/design.md, data/sources/FACTS.md)."""
     outside_paths = ("../" + "shared", "shared/" + "DESIGN")   # split: this file is scanned too
     outside = [f"{p.relative_to(ROOT)}:{n}" for p in _repository_texts()
                for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
@@ -38,3 +40,19 @@ def test_documents_cite_only_what_a_clone_has():
                     "## 9. Hospitals, reading centres"):
         assert heading in design
     assert (ROOT / "data" / "sources" / "FACTS.md").is_file()
+
+
+def test_the_architecture_names_every_module():
+    """docs/architecture.md says what each folder of planner/ owns, one entry per module: a module
+    added, moved or renamed without it is caught here. Folders are named `folder/`, modules in
+    backquotes by their name within the folder (`session`, `cli`)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    package = ROOT / "planner"
+    missing = [f"{folder.name}/" for folder in package.iterdir()
+               if (folder / "__init__.py").is_file() and f"`{folder.name}/`" not in text]
+    for module in package.rglob("*.py"):
+        if "migrations" in module.parts or module.stem == "__init__":
+            continue
+        if f"`{module.stem}`" not in text:
+            missing.append(module.relative_to(package).as_posix())
+    assert missing == [], f"docs/architecture.md does not name: {missing}"

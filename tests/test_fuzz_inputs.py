@@ -21,9 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, write_scenario
-from test_cli import run_planner
-from test_validation import append_row, only_problem, problems_of, set_cell
+from helpers import (
+    TINY,
+    append_row,
+    only_problem,
+    problems_of,
+    run_planner,
+    set_cell,
+    write_scenario,
+)
 
 import planner
 from planner.errors import ScenarioError

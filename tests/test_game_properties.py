@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import brute_force_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -27,7 +28,6 @@ from planner.games import (
     shapley,
 )
 from planner.games.game import CoalitionValues, mask_bits
-from test_games import brute_force_oracle
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 NAMES = "ABCDEFGH"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import TINY, needs_browser, open_page, write_scenario
 from pyproj import Geod
 from shapely.geometry import Point, shape
 from typer.testing import CliRunner
@@ -28,7 +29,6 @@ import planner
 from planner.cli import app
 from planner.pictures.data import PictureError, from_folder, site_label
 from planner.pictures.plot import plan_figure
-from conftest import TINY, write_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "data" / "tianchang" / "boundary.geojson"
@@ -70,8 +70,8 @@ def _wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
 
 
 def test_the_builder_writes_the_committed_boundary_byte_for_byte():
-    from planner.scenario.boundary import boundary_text
     from planner.data import build_tianchang
+    from planner.scenario.boundary import boundary_text
 
     first, second = build_tianchang.county_boundary(), build_tianchang.county_boundary()
     assert boundary_text(first) == boundary_text(second) == SHIPPED.read_text(encoding="utf-8")
@@ -316,18 +316,15 @@ def test_long_titles_are_wrapped_to_the_figure(county):
 
 
 # --- in a browser ----------------------------------------------------------------------------------
-from test_report_browser import _open, browser, missing  # noqa: F401  (a fixture)
-
-
-@pytest.mark.skipif(missing is not None, reason=missing or "")
-def test_the_report_shows_the_boundary_and_the_site_names(browser, county, tmp_path):  # noqa: F811
+@needs_browser
+def test_the_report_shows_the_boundary_and_the_site_names(browser, county, tmp_path):
     from selenium.webdriver.common.by import By
 
     from planner.pictures.report import write_report
 
     plan = county[1]
     plan.save(tmp_path / "plan")
-    console, _ = _open(browser, write_report(tmp_path / "plan"))
+    console, _ = open_page(browser, write_report(tmp_path / "plan"))
     assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
     assert len(browser.find_elements(By.CSS_SELECTOR, "#map-box svg path.planner-boundary")) == 1
     shown = [e.get_attribute("textContent") for e in

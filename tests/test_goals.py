@@ -20,8 +20,8 @@ import planner
 from planner.cli import app
 from planner.errors import InfeasibleError
 from planner.model.goals import GoalError
-from planner.scenario.orlib import load_pmed, pmedian_scenario
 from planner.planning.session import PlanningSession
+from planner.scenario.orlib import load_pmed, pmedian_scenario
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SWAIN = pd.read_csv(BENCH / "swain" / "swain55.csv")

@@ -19,24 +19,22 @@ import textwrap
 import threading
 import time
 import tomllib
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from helpers import POSTGRES_URL, integrity_ok
 
-from planner.model.decisions import normalise
 from planner.errors import PlannerError
 from planner.history import History, HistoryError, HistoryLocked, migrate, open_history
 from planner.history.locks import scenario_key
 from planner.history.store import INTERRUPTED
 from planner.history.target import make_engine, parse_target
+from planner.model.decisions import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_URL = os.environ.get("PLANNER_TEST_POSTGRES_URL")
-REQUIRE_POSTGRES = os.environ.get("PLANNER_REQUIRE_POSTGRES") == "1"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LISTED = {"run_id", "started", "ended", "scenario", "status", "succeeded", "objective", "bound",
           "mip_gap", "changes", "baseline_run", "input_hash", "message"}
@@ -54,38 +52,6 @@ TRANSFERS = pd.DataFrame({
 
 
 # --- targets: a SQLite file, or a fresh schema on the PostgreSQL server -------------------------
-@pytest.fixture(scope="session")
-def postgres_server():
-    if not POSTGRES_URL:
-        message = ("PLANNER_TEST_POSTGRES_URL is not set (e.g. postgresql+psycopg://planner:"
-                   "planner@127.0.0.1:5432/planner_test; .ci/run --postgres-only starts one)")
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " but PLANNER_REQUIRE_POSTGRES=1")
-        pytest.skip(message)
-    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as err:
-        engine.dispose()
-        pytest.fail(f"PostgreSQL at PLANNER_TEST_POSTGRES_URL cannot be reached: {err.orig}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_target(postgres_server):
-    """A URL whose search_path is a new schema: the history's tables (and alembic's version
-    table) live there, so tests and reruns never see each other's runs."""
-    schema = f"history_test_{uuid.uuid4().hex[:12]}"
-    with postgres_server.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with postgres_server.connect() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def target(request, tmp_path) -> str:
     if request.param == "sqlite":
@@ -98,14 +64,6 @@ def history(target):
     h = open_history(target)
     yield h
     h.close()
-
-
-def integrity_ok(path) -> bool:
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    finally:
-        connection.close()
 
 
 def record_success(h: History, scenario="tiny", decisions=DECISIONS, **values) -> int:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import TINY, write_scenario
 from toy import consortium
 
 import planner
-from conftest import TINY, write_scenario
-from planner.sharing.accounting import borne_costs
 from planner.model.ledger import COLUMNS, PENALTY_TERMS
 from planner.planning.session import PlanningSession
+from planner.sharing.accounting import borne_costs
 
 
 def annuity(r: float, years: float) -> float:

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.results.folders import PlanRecord
 from planner.model.ledger import PENALTY_TERMS, TERMS, term_words
+from planner.results.folders import PlanRecord
 from planner.sharing.division import share, sharing_summary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tianchang"

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import TINY, planner_command, run_planner, snapshot, write_scenario
 
-from conftest import TINY, write_scenario
-from planner.publish import csv_safe
-from planner.publish import MARKER, OutputError, check_target, publish_folder
+from planner.publish import MARKER, OutputError, check_target, csv_safe, publish_folder
 from planner.terminal import printable
-from test_cli import planner_command, run_planner, snapshot
 
 # A publisher process: writes FILES files that all carry the same token, into TARGET, LOOPS
 # times (token = writer name + loop number), so a reader can tell a complete, consistent folder.

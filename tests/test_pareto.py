@@ -8,14 +8,14 @@ import json
 
 import pandas as pd
 import pytest
+import toy
 from typer.testing import CliRunner
 
 import planner
-import toy
 from planner.cli import app
 from planner.model.inputs import travel_minutes
-from planner.studies.pareto import ParetoError
 from planner.publish import OutputError
+from planner.studies.pareto import ParetoError
 
 SERVICE, MINUTES = "CT", 15
 # not sorted: rows keep the order given; each keeps the toy's stroke rule (2.7 M at least: a

@@ -14,14 +14,14 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import TINY, write_scenario
 from typer.testing import CliRunner
 
 import planner
 from planner.cli import app
-from planner.pictures.data import PictureError, from_folder, from_plan
 from planner.model.ledger import term_words
+from planner.pictures.data import PictureError, from_folder, from_plan
 from planner.pictures.plot import plan_figure
-from conftest import TINY, write_scenario
 
 
 def elements_of(m, kind: str) -> list:

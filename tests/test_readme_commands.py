@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import typer
+from helpers import planner_command
 
 from planner.cli import app
-from test_cli import planner_command
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -12,14 +12,14 @@ import time
 
 import pandas as pd
 import pytest
+import toy
+from helpers import planner_command
 from typer.testing import CliRunner
 
 import planner
-import toy
 from planner.cli import app
 from planner.errors import PlannerError
 from planner.history import open_history
-from test_cli import planner_command
 
 runner = CliRunner()
 

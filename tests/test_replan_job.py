@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import toy
+from helpers import planner_command, write_scenario
 from typer.testing import CliRunner
 
-import toy
-from conftest import write_scenario
 from planner.cli import app
 from planner.history import open_history
-from test_cli import planner_command
-from test_history import postgres_server, postgres_target  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 

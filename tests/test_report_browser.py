@@ -3,60 +3,23 @@ the charts are there, and the console shows no JavaScript error and no network r
 
 Chromium and its driver are Debian's packages (`chromium`, `chromium-driver`; .ci/run installs
 them). The tests skip when they are missing, unless PLANNER_REQUIRE_CHROMIUM is set (CI sets
-it), so CI fails rather than skips. Every host name resolves to nothing
-(--host-resolver-rules), so a report that fetched anything would log a failed request.
+it), so CI fails rather than skips (the `browser` fixture, tests/conftest.py). Every host name
+resolves to nothing (--host-resolver-rules), so a report that fetched anything would log a
+failed request.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pyogrio
 import pytest
+from helpers import needs_browser, open_page
 
 import planner
 from planner.pictures.report import write_report
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1300,1000"]
-
-
-def _browser_missing() -> str | None:
-    if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
-        return f"Chromium ({CHROMIUM}) or chromedriver ({DRIVER}) is not installed"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed"
-    return None
-
-
-missing = _browser_missing()
-if missing and os.environ.get("PLANNER_REQUIRE_CHROMIUM"):
-    raise RuntimeError(f"PLANNER_REQUIRE_CHROMIUM is set but {missing}; install Debian's "
-                       "chromium and chromium-driver (as .ci/run does).")
-pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +29,11 @@ def report(tmp_path_factory):
     return write_report(folder), folder
 
 
-def _open(driver, path: Path) -> tuple[list[dict], list[dict]]:
-    """Load `path` and return (console entries, network events of that page)."""
-    driver.get_log("browser")        # drop what the start-up page logged
-    driver.get_log("performance")
-    url = path.resolve().as_uri()
-    driver.get(url)
-    driver.execute_async_script("var done = arguments[0]; requestAnimationFrame(() => "
-                                "setTimeout(done, 200));")   # let Leaflet draw
-    events = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
-    starts = [n for n, e in enumerate(events) if e["method"] == "Network.requestWillBeSent"
-              and e["params"]["request"]["url"] == url]
-    return driver.get_log("browser"), events[starts[0]:] if starts else events
-
-
 def test_report_renders_offline_with_no_console_error(browser, report):
     from selenium.webdriver.common.by import By
 
     page, folder = report
-    console, network = _open(browser, page)
+    console, network = open_page(browser, page)
     assert [e for e in console if e["level"] in ("SEVERE", "WARNING")] == []
     requested = [e["params"]["request"]["url"] for e in network
                  if e["method"] == "Network.requestWillBeSent"]
@@ -117,7 +66,7 @@ def test_a_site_popup_opens_with_its_units(browser, report):
     from selenium.webdriver.common.by import By
 
     page, folder = report
-    _open(browser, page)
+    open_page(browser, page)
     browser.execute_script("document.getElementById('map-box').scrollIntoView();")
     biggest = max(browser.find_elements(By.CSS_SELECTOR, "path.planner-site"),
                   key=lambda e: e.size["width"])

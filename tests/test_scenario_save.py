@@ -5,9 +5,9 @@ from __future__ import annotations
 import openpyxl
 import pandas as pd
 import pytest
+from helpers import TINY, write_scenario
 
 import planner
-from conftest import TINY, write_scenario
 from planner.publish import OutputError
 
 

@@ -11,16 +11,15 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from toy import consortium
 
 import planner
-from planner.sharing.accounting import TRANSFER_COLUMNS, transfers
-from planner.sharing.coalitions import CoalitionValues
 from planner.games import core as game_core
 from planner.games import rules
 from planner.games.game import Game
+from planner.sharing.accounting import TRANSFER_COLUMNS, transfers
+from planner.sharing.coalitions import CoalitionValues
 from planner.sharing.division import share
-
-from toy import consortium
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +122,7 @@ def test_proportional_rule_is_repaired_to_the_nearest_core_allocation(game_scena
 
 
 def test_dask_cluster_gives_the_local_result(game_scenario):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # here, not at the top: dask takes a second to import
     local = share(game_scenario, "shapley", workers=1)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:

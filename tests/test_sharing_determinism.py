@@ -9,9 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import toy
-from test_cli import planner_command
+from helpers import planner_command
 
 
 def _run(args: list[str], cwd: Path, seed: str) -> subprocess.CompletedProcess:

@@ -7,9 +7,9 @@ import json
 
 import pandas as pd
 import pytest
+import toy
 
 import planner
-import toy
 from planner.errors import InfeasibleError
 from planner.publish import OutputError
 from planner.studies.sweep import TIMING_COLUMNS, SweepError
@@ -65,7 +65,7 @@ def test_process_pool_gives_the_local_table(consortium, swept):
 
 
 def test_dask_cluster_gives_the_local_table(consortium, swept):
-    distributed = pytest.importorskip("distributed")
+    import distributed  # here, not at the top: dask takes a second to import
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

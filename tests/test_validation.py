@@ -3,49 +3,18 @@ infeasible scenario is explained in the scenario's own words before anything is 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
+from helpers import TINY, append_row, only_problem, problems_of, set_cell, write_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import planner
-from conftest import TINY, write_scenario
 from planner.errors import InfeasibleError, Problem, ScenarioError
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def set_cell(folder: Path, table: str, row: int, column: str, value: str) -> None:
-    """Set one cell of `table`.csv; `row` is the spreadsheet row number (the header is row 1)."""
-    path = folder / f"{table}.csv"
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    rows[row - 1][rows[0].index(column)] = value
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
-
-
-def append_row(folder: Path, table: str, line: str) -> int:
-    """Append one CSV line to `table`.csv and return its spreadsheet row number."""
-    path = folder / f"{table}.csv"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text + line + "\n", encoding="utf-8")
-    return len(text.splitlines()) + 1
-
-
-def problems_of(folder: Path) -> list[Problem]:
-    with pytest.raises(ScenarioError) as info:
-        planner.load_scenario(folder)
-    return info.value.problems
-
-
-def only_problem(folder: Path) -> Problem:
-    found = problems_of(folder)
-    assert len(found) == 1, "\n".join(map(str, found))
-    return found[0]
-
-
 def assert_problem(problem: Problem, file: str, column: str | None, rows: tuple[int, ...],
                    *words: str) -> None:
     assert (problem.file, problem.column, problem.rows) == (file, column, rows), str(problem)

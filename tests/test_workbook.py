@@ -7,22 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import flat_settings
 
 import planner
 from planner.errors import ScenarioError
-
-
-def flat_settings(data: dict, prefix: str = "") -> list[tuple[str, object]]:
-    """scenario.toml as key/value rows with dotted keys (travel.speed_kmh); lists `;`-joined."""
-    rows = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            rows += flat_settings(value, f"{prefix}{key}.")
-        elif isinstance(value, list):
-            rows.append((f"{prefix}{key}", ";".join(value)))
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
 
 
 def write_workbook(folder: Path, path: Path, **changes: pd.DataFrame) -> Path:
