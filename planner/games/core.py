@@ -146,7 +146,8 @@ class _ExcessLP:
         self.row_of: dict[int, int] = {}
         self.inf = inf
 
-    def add(self, masks: Sequence[int], values: Sequence[float]) -> None:
+    def add(self, masks: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray
+            ) -> None:
         if not len(masks):
             return
         bits = mask_bits(np.asarray(masks), self.n)
@@ -193,7 +194,8 @@ class _ExcessLP:
             self.h.changeCoeff(int(self.first + k), self.n, 0.0)
             self.state[k] = state
         index = (self.first + np.asarray(rows)).astype(np.int32)
-        self.h.changeRowsBounds(len(index), index, lower, upper)
+        # highspy's stubs lack changeRowsBounds (the binding has it)
+        self.h.changeRowsBounds(len(index), index, lower, upper)  # type: ignore[attr-defined]
 
     def lower_floor(self) -> None:
         self.floor *= 4.0
@@ -244,11 +246,12 @@ class _OracleSeparator:
     def __call__(self, y: np.ndarray, threshold: float) -> list[tuple[int, float]]:
         self.calls += 1
         x = {p: float(self.sign * self.scale * yi) for p, yi in zip(self.players, y)}
+        found: Sequence[tuple[frozenset[str] | Sequence[str], float]]
         if isinstance(self.oracle, SeparationOracle):
             found = self.oracle.separate(x, frozenset(self.excluded), threshold * self.scale)
         else:
-            found = self.oracle(x, frozenset(self.excluded))
-            found = [] if found is None else [found]
+            single = self.oracle(x, frozenset(self.excluded))
+            found = [] if single is None else [single]
         rows = []
         for coalition, excess in found:
             coalition, excess = frozenset(coalition), float(excess)
@@ -284,7 +287,7 @@ class _Span:
     def add(self, vectors: np.ndarray) -> None:
         for v in vectors:
             r = self.residual(v[None, :])[0]
-            if np.linalg.norm(r) > 1e-9 * max(1.0, np.linalg.norm(v)):
+            if np.linalg.norm(r) > 1e-9 * max(1.0, float(np.linalg.norm(v))):
                 self.basis = np.hstack([self.basis, (r / np.linalg.norm(r))[:, None]])
 
     def contains(self, vectors: np.ndarray) -> np.ndarray:
@@ -309,6 +312,14 @@ def _optimise(lp: _ExcessLP, separator, tol: float) -> tuple[np.ndarray, float] 
             lp.lower_floor()
         else:  # no new violated row (an oracle may re-report a present row within its accuracy)
             return y, eps
+
+
+def _optimum(lp: _ExcessLP, separator, tol: float) -> tuple[np.ndarray, float]:
+    """`_optimise` of an LP whose epsilon is free (no target, no fixed epsilon): raising epsilon
+    satisfies every row, so that LP always has an optimum."""
+    solution = _optimise(lp, separator, tol)
+    assert solution is not None, "the excess LP with a free epsilon is always feasible"
+    return solution
 
 
 def _sequential(lp: _ExcessLP, separator, tol: float) -> tuple[np.ndarray, list[float]]:
@@ -392,7 +403,7 @@ def least_core(game: Game, *, individually_rational: bool = True) -> LeastCore:
     if game.n == 1:
         return LeastCore(game.allocation([game.grand]), float("-inf"))
     lp, separator, scale = _game_lp(game, individually_rational=individually_rational)
-    y, eps = _optimise(lp, separator, LP_TOL)
+    y, eps = _optimum(lp, separator, LP_TOL)
     return LeastCore(game.allocation(game.sign * scale * y), eps * scale)
 
 
@@ -542,7 +553,7 @@ def least_core_by_generation(players: Sequence[str], v_grand: float, most_dissat
     players = tuple(players)
     lp, separator, sign, scale = _generation_lp(players, v_grand, most_dissatisfied, singletons,
                                                 kind, value, individually_rational)
-    y, eps = _optimise(lp, separator, tol)
+    y, eps = _optimum(lp, separator, tol)
     return GenerationResult({p: float(sign * scale * yi) for p, yi in zip(players, y)},
                             eps * scale, (eps * scale,), _generated(lp, players), separator.calls)
 

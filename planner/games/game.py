@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -285,8 +286,6 @@ def load_game_file(path: str | Path) -> GameFile:
     `MAX_DEPTH`, a key given twice in one object, number literals too long to convert, and
     values or weights that are not finite numbers with |v| <= `MAX_ABS_VALUE` (1e15).
     """
-    import stat
-
     source = str(path)
     try:
         info = os.stat(path)
@@ -376,6 +375,7 @@ def parse_game(data: object, source: str = "game") -> GameFile:
         problems += weight_problems
     if problems:
         raise GameError(problems, source)
+    assert isinstance(kind, str) and table is not None   # no problem: both were checked above
     game = Game(players, kind, CoalitionValues(players, table))
     name = data.get("name")
     if not isinstance(name, str) or isinstance(name, _LongNumber):
