@@ -22,8 +22,11 @@ history and scenario), :mod:`~planner.history.records` (values <-> rows),
 
 from __future__ import annotations
 
+from sqlalchemy.exc import NoSuchModuleError
+
 from planner.history.errors import HistoryError, HistoryLocked, wrapped
 from planner.history.store import History
+from planner.history.target import make_engine, parse_target
 
 __all__ = ["History", "HistoryError", "HistoryLocked", "open_history"]
 
@@ -32,10 +35,8 @@ def open_history(target) -> History:
     """Open (create when missing) the history at `target`, a SQLite file path or an SQLAlchemy
     URL, and upgrade its schema to the newest revision. HistoryError (exit 2), naming the target
     and the fix, when it cannot be used."""
-    from sqlalchemy.exc import NoSuchModuleError
-
+    # lazy: alembic (0.6 s) loads only to open a history, not for the coalition store's tables
     from planner.history import migrate
-    from planner.history.target import make_engine, parse_target
 
     parsed = parse_target(target)
     with wrapped(parsed.shown, "open the history"):

@@ -8,7 +8,10 @@ sqlite3 or psycopg error never gets out of this package: :func:`wrapped` turns i
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from planner.errors import PlannerError
 
@@ -70,12 +73,8 @@ def reason_of(err: BaseException) -> str:
 def _database_errors() -> tuple[type[BaseException], ...]:
     """SQLAlchemy's errors, file errors, and the drivers' own (raised unwrapped from connection
     events)."""
-    import sqlite3
-
-    from sqlalchemy.exc import SQLAlchemyError
-
     errors: list[type[BaseException]] = [SQLAlchemyError, OSError, sqlite3.Error]
-    try:
+    try:   # the driver is optional: only PostgreSQL histories need it
         import psycopg
         errors.append(psycopg.Error)
     except ImportError:   # only needed for PostgreSQL histories

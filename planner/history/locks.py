@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from planner.history.errors import HistoryLocked
 
@@ -119,7 +119,7 @@ class AdvisoryLock:
     def __init__(self, engine: Engine, namespace: str, scenario: str, shown: str):
         self.engine, self.scenario, self.shown = engine, scenario, shown
         self.key = scenario_key(scenario, namespace)
-        self.connection = None
+        self.connection: Connection | None = None
 
     def acquire(self, wait: float) -> None:
         connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")

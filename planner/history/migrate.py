@@ -43,7 +43,9 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "the migrations shipped in migrations/ have a head revision"
+    return head
 
 
 def current_revision(connection: Connection) -> str | None:
@@ -118,7 +120,9 @@ class _migration_connection:
         self.connection = self.engine.connect()
         if self.sqlite:
             self.connection.execution_options(**{WRITE: True})
-            self.connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+            driver = self.connection.connection.driver_connection
+            assert driver is not None   # the connection was just opened
+            driver.execute("PRAGMA foreign_keys = OFF")
         return self.connection
 
     def __exit__(self, *exc) -> None:

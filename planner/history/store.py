@@ -249,6 +249,7 @@ class _ScenarioLock:
     def __init__(self, history: History, scenario: str, wait: float):
         self.history, self.scenario, self.wait = history, str(scenario), float(wait)
         target = history._target
+        self.lock: FileLock | AdvisoryLock
         if target.sqlite_file is not None:
             self.lock = FileLock(target.sqlite_file, self.scenario, target.shown)
         else:

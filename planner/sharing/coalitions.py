@@ -26,6 +26,7 @@ from planner.model.highs import HighsModel, SolverOptions, run
 from planner.model.inputs import model_inputs
 from planner.model.ledger import price_book
 from planner.progress import TimeBudgetSpent
+from planner.results.plan import extract_plan
 from planner.scenario.loading import Scenario
 
 # near-exact values (the core tolerance is 1e-6 x v(N)); 1e-7 costs 16% more time
@@ -37,7 +38,7 @@ class CoalitionCost:
     coalition: frozenset[str]
     cost: float
     status: str
-    bound: float
+    bound: float | None   # HiGHS's dual bound; None when it reported none
     terms: tuple[tuple[str, float], ...] = ()   # the cost by ledger term (term, amount)
 
 
@@ -111,12 +112,12 @@ class CoalitionModel:
         result = self.highs.solve(self.options)
         if not result.has_solution:
             raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
+        assert result.objective is not None and result.values is not None   # has a solution
         return CoalitionCost(coalition, result.objective, result.status, result.bound,
                              self.terms(result.values))
 
     def plan(self, coalition: Iterable[str]):
         """The coalition's optimal plan as a Plan (tables, costs), e.g. the grand plan."""
-        from planner.results.plan import extract_plan
         self._fix_members(coalition)
         result = self.highs.solve(self.options)
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
@@ -205,10 +206,13 @@ class CoalitionModel:
         # to the cent: `abs_gap` (the caller's tolerance on the excess) ends the proof sooner
         # `max_nodes` (a probe) limits the branch-and-bound tree, not the clock: the same
         # inputs then give the same candidates on any machine and under any load
-        options = replace(self.options,
-                          **({} if time_limit is None else {"time_limit": time_limit}),
-                          **({} if abs_gap is None else {"mip_abs_gap": abs_gap}),
-                          **({} if seed is None else {"seed": seed}))
+        options = self.options
+        if time_limit is not None:
+            options = replace(options, time_limit=time_limit)
+        if abs_gap is not None:
+            options = replace(options, mip_abs_gap=abs_gap)
+        if seed is not None:
+            options = replace(options, seed=seed)
         h = self.highs.highs
         h.setOptionValue("mip_improving_solution_save", True)
         h.setOptionValue("mip_max_nodes", int(max_nodes or highspy.kHighsIInf))
@@ -220,6 +224,7 @@ class CoalitionModel:
             h.setOptionValue("mip_max_nodes", highspy.kHighsIInf)
         if not result.has_solution:
             raise RuntimeError(f"separation problem: no solution ({result.status})")
+        assert result.objective is not None and result.values is not None   # has a solution
         found: dict[frozenset[str], float] = {}
         for solution in [*saved, None]:
             values = result.values if solution is None else np.asarray(solution.col_value)

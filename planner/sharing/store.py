@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,9 +58,12 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import NoSuchModuleError
 
 from planner.errors import PlannerError
+from planner.history.errors import DATABASE_ERRORS
 from planner.history.tables import coalition_values
 from planner.history.target import BUSY_TIMEOUT_SECONDS, WRITE, Target, parse_target, sqlite_begin
 from planner.sharing.coalitions import CoalitionCost, scenario_key
@@ -204,10 +206,7 @@ def _from_row(row) -> CoalitionCost:
 
 def _upsert(dialect: str):
     """INSERT ... ON CONFLICT (game_key, coalition) DO UPDATE: re-adding a value replaces it."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(coalition_values)
     return statement.on_conflict_do_update(
         index_elements=["game_key", "coalition"],
@@ -353,20 +352,6 @@ ADVICE = (
     ("password authentication failed", "check the user name and password in the URL"),
     ("connection refused", "is the database server running, and are the host and port right?"),
 )
-
-
-def _database_errors() -> tuple[type[BaseException], ...]:
-    from sqlalchemy.exc import SQLAlchemyError
-    errors: list[type[BaseException]] = [SQLAlchemyError, OSError, sqlite3.Error]
-    try:
-        import psycopg
-        errors.append(psycopg.Error)
-    except ImportError:   # only needed for PostgreSQL
-        pass
-    return tuple(errors)
-
-
-DATABASE_ERRORS = _database_errors()
 
 
 @contextmanager
