@@ -445,9 +445,9 @@ def same_objective(x: float, y: float, rel: float = 1e-6) -> bool:
 
 def check(scenario, label: str, **options) -> None:
     """Planner vs direct build on one scenario: same model, same objective (asserted)."""
+    from planner.model.families import build_model
     from planner.model.highs import HighsModel
     from planner.model.inputs import model_inputs
-    from planner.model.families import build_model
     from planner.planning.session import PlanningSession, solver_options
 
     inp = model_inputs(scenario)

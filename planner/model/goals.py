@@ -24,8 +24,8 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from planner.errors import InfeasibleError, PlannerError
-from planner.model.inputs import ModelInputs
 from planner.model.families import linear_sum
+from planner.model.inputs import ModelInputs
 
 GOALS = ("cost", "coverage", "worst-minutes")
 

@@ -22,8 +22,11 @@ import pyomo.environ as pyo
 from pyomo.common.tee import capture_output
 from pyomo.core.base.param import ParamData
 from pyomo.core.base.var import VarData
-from pyomo.core.expr.numeric_expr import (LinearExpression, MonomialTermExpression,
-                                          NPV_NegationExpression)
+from pyomo.core.expr.numeric_expr import (
+    LinearExpression,
+    MonomialTermExpression,
+    NPV_NegationExpression,
+)
 from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn.standard_repn import generate_standard_repn
 

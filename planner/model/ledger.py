@@ -30,6 +30,7 @@ import pandas as pd
 
 from planner.model.inputs import ModelInputs, index_sets, memoised
 
+
 @dataclass(frozen=True)
 class Term:
     """One term of the annual cost, declared once: its key (the name in costs.csv and plan.json
