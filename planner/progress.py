@@ -15,6 +15,10 @@ from __future__ import annotations
 import math
 import time
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class TimeBudgetSpent(Exception):
@@ -50,19 +54,20 @@ class Progress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.bar = None
+        self.bar: tqdm | None = None   # the bar of the phase running, if any
 
     @contextmanager
     def phase(self, name: str, total: int | None = None, unit: str = "coalition"):
         if not self.enabled:
             yield self
             return
+        # lazy: tqdm loads only when a bar is shown (a CLI run), not with `import planner`
         from tqdm import tqdm
-        self.bar = tqdm(total=total, desc=name, unit=unit, dynamic_ncols=True)
+        bar = self.bar = tqdm(total=total, desc=name, unit=unit, dynamic_ncols=True)
         try:
             yield self
         finally:
-            self.bar.close()
+            bar.close()
             self.bar = None
 
     def advance(self, n: int = 1) -> None:

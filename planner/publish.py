@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import tempfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -107,7 +108,6 @@ def check_target(path: str | Path, what: str = "--out") -> Path:
 @functools.cache
 def planner_version() -> str:
     """The installed planner's version ("unknown" when run from a source tree)."""
-    from importlib.metadata import PackageNotFoundError, version
     try:
         return version("consortium-planner")
     except PackageNotFoundError:
@@ -234,7 +234,9 @@ def _record_file(target: Path) -> None:
     name listed but absent, which is harmless."""
     folder = next((f for f in (target.parent, target.parent.parent)
                    if (f / MARKER).exists()), None)
-    record = None if folder is None else read_marker(folder)
+    if folder is None:
+        return
+    record = read_marker(folder)
     if record is None or record["files"] is None:
         return
     name = target.relative_to(folder).as_posix()

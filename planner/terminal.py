@@ -25,6 +25,8 @@ import tempfile
 import time
 import traceback
 
+from planner.errors import PlannerError
+
 # C0 controls except tab, newline and carriage return (progress bars redraw with \r), DEL and
 # the C1 controls (U+0080-U+009F, which some terminals treat as escape sequences).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -76,8 +78,6 @@ def _crash_report(err: BaseException) -> str:
 
 def run_safely(app) -> int:
     """Run a typer app as the console entry point; return the exit code."""
-    from planner.errors import PlannerError
-
     sys.stdout = ControlFilter(sys.stdout)
     sys.stderr = ControlFilter(sys.stderr)
     try:

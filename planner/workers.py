@@ -8,7 +8,10 @@ their running solves.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
@@ -16,9 +19,6 @@ from contextlib import contextmanager
 def die_with_parent(parent: int) -> None:
     """Worker initializer: on Linux the kernel kills the worker when the planner (pid `parent`)
     dies, even by SIGKILL, so a killed `planner share` leaves no solver processes behind."""
-    import ctypes
-    import signal
-
     try:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -53,9 +53,6 @@ def process_pool(workers: int):
     pool is open, a SIGTERM to the planner (handled in the main thread only) cancels the queued
     coalitions, terminates the workers and exits with status 143; any exception (Ctrl-C too)
     terminates the workers instead of waiting for their running solves."""
-    import signal
-    import threading
-
     pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
                                initargs=(os.getpid(),))
     previous = None

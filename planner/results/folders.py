@@ -73,6 +73,7 @@ def from_folder(folder: Path) -> PlanRecord:
     if problems.problems or not isinstance(data, dict):
         shown = "; ".join(str(p) for p in problems.problems) or "plan.json: not a JSON object"
         raise CompareError(f"{folder}: cannot read the plan ({shown}); write the plan again.")
+    assert decisions is not None   # read_csv reports a problem whenever it gives None
     decisions = csv_unquote(decisions.fillna(""))
     return PlanRecord(str(folder), decisions, data.get("kpis") or {}, data.get("costs") or {},
                       data.get("objective"), tables.get("equipment.csv"),

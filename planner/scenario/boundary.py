@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import ProblemList
+from planner.scenario.reading import read_text
 from planner.scenario.schema import BOUNDARY_FILE as FILE
 
 POLYGONAL = ("Polygon", "MultiPolygon")
@@ -59,8 +60,6 @@ def parse_boundary(text: str, label: str, problems: ProblemList) -> dict | None:
 def read_boundary(path: Path, problems: ProblemList, label: str = FILE) -> dict | None:
     """The boundary file at `path` (read like every scenario file: a regular UTF-8 file of
     bounded size); None and a Problem if it cannot be used."""
-    from planner.scenario.reading import read_text
-
     text = read_text(Path(path), label, problems)
     return None if text is None else parse_boundary(text, label, problems)
 

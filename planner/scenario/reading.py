@@ -227,11 +227,13 @@ def _native(value):
 
 
 def read_workbook(path: Path, label: str, problems: ProblemList
-                  ) -> tuple[list[list], dict[str, list[list]]] | None:
-    """(scenario sheet rows, {sheet: rows}) with native values; formula cells without a saved
-    value are reported. None if the workbook cannot be read."""
+                  ) -> tuple[list[list] | None, dict[str, list[list]]] | None:
+    """(scenario sheet rows or None when the workbook has no 'scenario' sheet, {sheet: rows})
+    with native values; formula cells without a saved value are reported. None if the workbook
+    cannot be read."""
     if not regular_file(path, label, problems):
         return None
+    # lazy: openpyxl (0.1 s) loads only for a workbook, not for a scenario folder
     import openpyxl
     from openpyxl.utils import get_column_letter
 

@@ -28,6 +28,7 @@ import pandera.pandas as pa
 from planner.errors import ProblemList, ScenarioWarning
 from planner.scenario.geo import box_diagonal_km, box_of, distance_to_box_km, gcj02_defined
 from planner.scenario.schema import (
+    DECISIONS,
     MAX_COEFFICIENT,
     MAX_ROWS,
     MAX_SITES,
@@ -419,8 +420,6 @@ def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
 def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
     """implemented.csv: known decisions, limits, sites and resources; from_site exactly where the
     decision is a relocation; an empty site_id only in a `relocated` at_most row."""
-    from planner.scenario.schema import DECISIONS
-
     rows = tables["implemented"]
     if rows.empty:
         return

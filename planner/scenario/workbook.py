@@ -56,7 +56,8 @@ def _append(sheet, row) -> None:
 def _written_by_planner(path: Path) -> bool:
     """The planner's own workbook, unchanged since: created and last saved by the planner
     (earlier planners left the last author empty), with no sheet but the planner's."""
-    import openpyxl
+    import openpyxl  # lazy: openpyxl (0.1 s) loads only for a workbook
+
     try:
         book = openpyxl.load_workbook(path, read_only=True)
     except Exception:  # not a workbook at all (openpyxl raises many kinds): not ours
@@ -69,7 +70,7 @@ def _written_by_planner(path: Path) -> bool:
 
 def save_workbook(scenario, path: str | Path) -> None:
     """The scenario as one workbook (coordinates in WGS-84, as held)."""
-    import openpyxl
+    import openpyxl  # lazy: openpyxl (0.1 s) loads only for a workbook
 
     settings = scenario.settings.model_dump(exclude_none=True)
     settings["coordinates"] = "wgs84"
