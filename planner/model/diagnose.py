@@ -26,6 +26,7 @@ from planner.errors import InfeasibleError
 from planner.model.decisions import commitment_targets, decision_bounds
 from planner.model.highs import new_highs, run
 from planner.model.inputs import ModelInputs
+from planner.model.ledger import CAPITAL_PRICE_COLUMN, capital_price
 
 
 def _fmt_money(x: float, currency: str) -> str:
@@ -109,12 +110,11 @@ def _budget_for_coverage(scenario, inp: ModelInputs) -> list[str]:
     new = set(map(tuple, inp.new_pairs.to_numpy()))
     moved_to = set(map(tuple, inp.moves[["to_site", "equipment"]].to_numpy()))
 
+    price = capital_price(eq)
+
     def unit_price(i, e):
-        prices = []
-        if (i, e) in new:
-            prices.append(eq.at[e, "capex"])
-        if (i, e) in moved_to:
-            prices.append(eq.at[e, "relocation_cost"])
+        prices = ([price("new_units", e)] if (i, e) in new else []) \
+            + ([price("relocated", e)] if (i, e) in moved_to else [])
         return min(prices) if prices else math.inf
 
     candidates = sorted({(i, e) for i, e in cover[["site_id", "equipment"]].itertuples(
@@ -288,12 +288,11 @@ def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
                           f"{_why_no_decision(inp, row)}. Correct or remove the row.")
             continue
         k, amount = row["resource"], float(row["amount"])
-        if row["decision"] == "new_units":
-            capital += amount * eq.at[k, "capex"]
-        elif row["decision"] == "relocated":
-            capital += amount * eq.at[k, "relocation_cost"]
+        if row["decision"] in CAPITAL_PRICE_COLUMN:
+            capital += amount * capital_price(eq)(row["decision"], k)
+        if row["decision"] == "relocated":
             moved.setdefault((row["from_site"], k), []).append(row)
-        else:
+        elif row["decision"] == "outreach_days":
             days.setdefault(k, []).append(row)
     for (i, k), rows in moved.items():
         if sum(r["amount"] for r in rows) > inp.existing.get((i, k), 0):

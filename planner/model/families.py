@@ -32,7 +32,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from planner.model.decisions import decision_bounds
 from planner.model.inputs import ModelInputs, index_sets, memoised
-from planner.model.ledger import price_book
+from planner.model.ledger import capital_items, price_book
 
 
 def linear_sum(terms) -> LinearExpression:
@@ -323,12 +323,13 @@ def add_policy_minimum_outreach(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def _capital_terms(m: pyo.ConcreteModel, sites=None) -> list:
-    """Capital spent: capex of new units + relocation cost of moved units (at the receiving site)."""
-    terms = [m.capex[e] * m.new_units[i, e] for (i, e) in m.NEW_PAIRS
-             if sites is None or i in sites]
-    terms += [m.relocation_cost[e] * m.relocated[i, j, e] for (i, j, e) in m.MOVES
-              if sites is None or j in sites]
-    return terms
+    """Capital spent (ledger.capital_items, priced by the model's mutable parameters, so a what-if
+    on capex re-solves without a rebuild), at `sites` or everywhere."""
+    price = {"new_units": m.capex, "relocated": m.relocation_cost}
+    items = capital_items(lambda kind, e: price[kind][e],
+                          {k: m.new_units[k] for k in m.NEW_PAIRS},
+                          {k: m.relocated[k] for k in m.MOVES})
+    return [amount for _, site, amount in items if sites is None or site in sites]
 
 
 def add_capital_budget(m: pyo.ConcreteModel, inp: ModelInputs) -> None:

@@ -214,6 +214,29 @@ def price_book(inp: ModelInputs) -> PriceBook:
     return prices(inp)
 
 
+# --- capital spent (the capital budget's measure, docs/design.md section 5) --------------------
+# What one decision of each kind spends, by the column of equipment.csv that prices it; it is
+# charged to the site that receives the unit (the new unit's site, a relocation's to-site). The
+# model's budget rows, the plan's budget.csv and the diagnosis of commitments all read capital
+# through capital_items, so the three cannot drift.
+CAPITAL_PRICE_COLUMN = {"new_units": "capex", "relocated": "relocation_cost"}
+
+
+def capital_price(equipment: pd.DataFrame):
+    """price(kind, e): capital spent by one unit of decision `kind` on equipment e."""
+    return lambda kind, e: float(equipment.at[e, CAPITAL_PRICE_COLUMN[kind]])
+
+
+def capital_items(price, new_units, relocated) -> list[tuple[str, object, object]]:
+    """Capital spent, item by item: (kind, site charged, amount spent) for each new unit purchase
+    (site i of (i, e)) and each relocation (receiving site j of (i, j, e)). `price(kind, e)` gives
+    one unit's price (:func:`capital_price`, or the model's parameters); `new_units` and
+    `relocated` map their keys to amounts (numbers or the model's variables)."""
+    items = [("new_units", i, price("new_units", e) * n) for (i, e), n in new_units.items()]
+    items += [("relocated", j, price("relocated", e) * r) for (_, j, e), r in relocated.items()]
+    return items
+
+
 def term_words(term: str) -> str:
     """A cost term as a person reads it (TERM_WORDS); a key outside the vocabulary as it is."""
     return TERM_WORDS.get(term, term)

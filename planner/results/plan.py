@@ -16,7 +16,8 @@ import pandas as pd
 from planner.model.decisions import change_count, changes_by_kind, decision_table
 from planner.model.highs import HighsModel, SolveResult
 from planner.model.inputs import ModelInputs
-from planner.model.ledger import contract_objective, cost_breakdown, empty_ledger, price_book
+from planner.model.ledger import (CAPITAL_PRICE_COLUMN, capital_items, capital_price,
+                                  contract_objective, cost_breakdown, empty_ledger, price_book)
 from planner.results.access import share_within
 
 ACCESS_MINUTES = (15, 30, 60)
@@ -338,19 +339,12 @@ def _urgent_table(scenario, inp, equipment, uncovered) -> pd.DataFrame:
 
 
 def _budget_table(inp, equipment, new, moved) -> pd.DataFrame:
-    eq = inp.equipment
-    capex = pd.Series(0.0, index=inp.sites.index)
-    if len(new):
-        spent = pd.Series([eq.at[e, "capex"] * n for (i, e), n in new.items()],
-                          index=[i for (i, e) in new.index])
-        capex = capex.add(spent.groupby(level=0).sum(), fill_value=0.0)
-    moving = pd.Series(0.0, index=inp.sites.index)
-    if len(moved):
-        cost = pd.Series([eq.at[e, "relocation_cost"] * r for (i, j, e), r in moved.items()],
-                         index=[j for (i, j, e) in moved.index])
-        moving = moving.add(cost.groupby(level=0).sum(), fill_value=0.0)
-    table = pd.DataFrame({"member": inp.sites["member"], "new_units_capex": capex,
-                          "relocation_cost": moving}).rename_axis("site_id")
+    """budget.csv: capital spent by site (ledger.capital_items), new units and relocations."""
+    spent = {kind: pd.Series(0.0, index=inp.sites.index) for kind in CAPITAL_PRICE_COLUMN}
+    for kind, site, amount in capital_items(capital_price(inp.equipment), new, moved):
+        spent[kind][site] += amount
+    table = pd.DataFrame({"member": inp.sites["member"], "new_units_capex": spent["new_units"],
+                          "relocation_cost": spent["relocated"]}).rename_axis("site_id")
     table["capital_used"] = table["new_units_capex"] + table["relocation_cost"]
     return table.reset_index()
 
