@@ -32,8 +32,10 @@ import numpy as np
 import pandas as pd
 
 from planner.model.goals import make_goal
+from planner.pictures.plot import pareto_figure
+from planner.planning.session import PlanningSession, solver_options
 from planner.scenario.loading import Scenario
-from planner.studies.sweep import Point, SweepError, run_points
+from planner.studies.sweep import Point, SweepError, run_points, save_points
 
 COLUMNS = ["budget", "covered_population", "annual_cost", "coverage_level", "status",
            "mip_gap", "solve_seconds", "capital_used", "urgent_uncovered_zones", "message"]
@@ -58,13 +60,11 @@ class ParetoFront:
         """Annual cost against covered residents, each point labelled with its budget (or its
         coverage level); returns the matplotlib Figure (drawn on `ax` when given;
         planner/pictures/plot.py)."""
-        from planner.pictures.plot import pareto_figure
         return pareto_figure(self, ax)
 
     def save(self, path: str | Path) -> None:
         """Publish `path`: pareto.csv (COLUMNS + plan_folder) and one plan folder per point
         with a plan (point_000, ...); only a folder the planner wrote is ever replaced."""
-        from planner.studies.sweep import save_points
         save_points(path, "pareto", "pareto.csv", self.table, list(self.plans))
 
 
@@ -100,15 +100,19 @@ def urgent_uncovered_zones(plan) -> int | None:
 def _spaced_levels(scenario, goal, options, count: int) -> list[float]:
     """`count` levels evenly spaced from the coverage of the least-cost plan to the most the
     budget allows (two solves on one session)."""
-    from planner.planning.session import PlanningSession
-
     session = PlanningSession(scenario, goal=goal, **options)
-    low = session.solve(coverage_at_least=0.0).goal["value"]
-    high = session.solve().goal["value"]
+    low = _goal_value(session.solve(coverage_at_least=0.0))
+    high = _goal_value(session.solve())
     levels = np.linspace(low, high, count)
     if float(low).is_integer() and float(high).is_integer():
         levels = np.ceil(levels - 1e-9)   # whole residents
     return [float(x) for x in levels]
+
+
+def _goal_value(plan) -> float:
+    """The value a plan reached on the session's goal."""
+    assert plan.goal is not None   # a session with a goal reports it in every plan
+    return plan.goal["value"]
 
 
 def pareto(scenario: Scenario, service: str, minutes: float,
@@ -122,8 +126,6 @@ def pareto(scenario: Scenario, service: str, minutes: float,
     `coverage_levels` residents covered (an int N: N levels evenly spaced; module docstring).
     relax_urgent=True drops the urgent-coverage rows of `service` (a pure location study).
     executor, workers, chunk_size and progress as planner.sweep; options as planner.solve."""
-    from planner.planning.session import solver_options
-
     goal = make_goal(scenario, "coverage", service, minutes, relax_urgent)
     solver_options(scenario, **options)
     if (budgets is None) == (coverage_levels is None):
@@ -158,6 +160,7 @@ def pareto(scenario: Scenario, service: str, minutes: float,
                      "urgent_uncovered_zones": urgent_uncovered_zones(plan),
                      "message": row["message"]})
     table = pd.DataFrame(rows, columns=COLUMNS).astype({"urgent_uncovered_zones": "Int64"})
+    assert goal.service is not None and goal.minutes is not None   # a coverage goal has both
     return ParetoFront(goal.service, goal.minutes, scenario.settings.currency, table,
                        tuple(plan for _, plan in results))
 

@@ -30,9 +30,13 @@ import pandas as pd
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.goals import Goal, make_goal
+from planner.planning.session import PlanningSession, solver_options
+from planner.publish import publish_folder
 from planner.results.comparison import flatten
+from planner.results.files import write_csv, write_plan_files
 from planner.scenario.loading import SETTING_PATHS, Scenario
 from planner.scenario.schema import TABLES
+from planner.workers import process_pool
 
 CHUNK_SIZE = 5   # variants per session (a county build costs about one re-solve)
 RESULT_COLUMNS = ["status", "objective", "bound", "mip_gap", "solve_seconds", "goal_value",
@@ -103,13 +107,15 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
     """The variant of `scenario` with the sweep keys set (one validated Scenario.with_)."""
     if not changes:
         return scenario
-    settings, frames = {}, {}
+    settings: dict[str, Any] = {}
+    frames: dict[str, pd.DataFrame] = {}
     for key, value in changes.items():
         check_key(scenario, key)
         if key in SETTING_PATHS:
             settings[key] = value
             continue
         match = _CELL.match(key)
+        assert match is not None   # check_key refuses a key that is neither setting nor cell
         name = match["table"]
         frame = frames.setdefault(name, scenario.tables[name].copy())
         rows = _rows(scenario, key, match)
@@ -157,8 +163,6 @@ def solve_chunk(base: Scenario, points: Sequence[Point], goal: Goal, options: di
     """Solve consecutive points in order on one new session (the task of an executor's
     worker): [(row, plan or None)]. An infeasible point is a row with status infeasible and
     the explanation in `message`; other errors stop the sweep."""
-    from planner.planning.session import PlanningSession
-
     session, out = None, []
     for point in points:
         variant = point.scenario if point.scenario is not None else \
@@ -191,8 +195,6 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
                keep_plans: bool = False, progress: bool = True, desc: str = "sweep") -> list:
     """[(row, plan)] in the order of `points`, chunk by chunk (module docstring) on `executor`,
     on a local pool of `workers` processes (planner/workers.py), or here."""
-    from planner.workers import process_pool
-
     size = CHUNK_SIZE if chunk_size is None else chunk_size
     if not (isinstance(size, int) and size >= 1):
         raise SweepError(f"chunk_size must be a whole number >= 1, not {chunk_size!r}.")
@@ -207,6 +209,7 @@ def run_points(base: Scenario, points: list[Point], goal: Goal, options: dict, *
             executor = stack.enter_context(process_pool(workers))
         bar = None
         if progress:
+            # lazy: tqdm loads only when a bar is shown, not with `import planner`
             from tqdm import tqdm
             bar = stack.enter_context(tqdm(total=len(points), unit="plan", desc=desc))
         advance = bar.update if bar is not None else None
@@ -259,9 +262,6 @@ def save_points(path: str | Path, kind: str, csv_name: str, table: pd.DataFrame,
     """Publish a folder (planner/publish.py: only a folder the planner wrote is replaced) with
     `csv_name` and one plan folder per point that has a plan (point_000, ...: the column
     plan_folder); returns the table as written."""
-    from planner.publish import publish_folder
-    from planner.results.files import write_csv, write_plan_files
-
     names = [f"point_{k:03d}" if plan is not None and plan.objective is not None else ""
              for k, plan in enumerate(plans)]
     table = table.assign(plan_folder=names)
@@ -298,8 +298,6 @@ def sweep(scenario: Scenario, parameters: Mapping[str, Any] | None = None, *,
     if (parameters is None) == (variants is None):
         raise SweepError("give either parameters (sweep key -> list of values) or variants "
                          "(a list of scenarios or of change dicts), not both or neither.")
-    from planner.planning.session import solver_options
-
     the_goal = make_goal(scenario, goal, service, minutes, relax_urgent)
     solver_options(scenario, **options)   # a bad option fails here, before any solve
     if parameters is not None:
@@ -307,13 +305,16 @@ def sweep(scenario: Scenario, parameters: Mapping[str, Any] | None = None, *,
         labels = [{"variant": k, **c} for k, c in enumerate(changes)]
         points = [Point(c) for c in changes]
     else:
+        assert variants is not None   # exactly one of parameters and variants (checked above)
         variants = list(variants)
-        if all(isinstance(v, Scenario) for v in variants):
-            labels = [{"variant": k, "scenario": v.name} for k, v in enumerate(variants)]
-            points = [Point(scenario=v) for v in variants]
-        elif all(isinstance(v, Mapping) for v in variants):
-            labels = [{"variant": k, **v} for k, v in enumerate(variants)]
-            points = [Point(dict(v)) for v in variants]
+        scenarios = [v for v in variants if isinstance(v, Scenario)]
+        change_dicts = [v for v in variants if isinstance(v, Mapping)]
+        if len(scenarios) == len(variants):
+            labels = [{"variant": k, "scenario": v.name} for k, v in enumerate(scenarios)]
+            points = [Point(scenario=v) for v in scenarios]
+        elif len(change_dicts) == len(variants):
+            labels = [{"variant": k, **v} for k, v in enumerate(change_dicts)]
+            points = [Point(dict(v)) for v in change_dicts]
         else:
             raise SweepError("variants must all be Scenarios or all be dicts of sweep keys.")
     for point in points:
@@ -327,6 +328,7 @@ def sweep(scenario: Scenario, parameters: Mapping[str, Any] | None = None, *,
     if keep_plans is True:
         table["plan"] = pd.Series(plans, index=table.index, dtype=object)
     elif keep:
+        assert keep_plans is not False   # keep: a folder to publish the plans in
         table = save_points(keep_plans, "sweep", "sweep.csv", table, plans)
     return table
 
