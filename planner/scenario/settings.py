@@ -17,19 +17,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    Strict,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 # Characters no text of a scenario may hold (names, ids, header names, scenario.toml strings):
@@ -49,8 +50,8 @@ MAX_NESTING = 8           # tables in tables: the deepest setting has 3 ([policy
 
 
 def _plain_text(value: str) -> str:
-    """Text settings (name, currency, tiers...) carry no control characters (planner/scenario/schema.py
-    CONTROL_CHARACTERS): the name reaches terminals and every output."""
+    """Text settings (name, currency, tiers...) carry no control characters
+    (CONTROL_CHARACTERS): the name reaches terminals and every output."""
     found = CONTROL_CHARACTERS.search(value)
     if found:
         raise ValueError(f"holds a control character (\\x{ord(found.group()):02x}); text may "
@@ -64,7 +65,7 @@ Text = Annotated[StrictStr, AfterValidator(_plain_text)]
 def _too_deep(data) -> tuple[tuple[str, ...], int] | None:
     """(path, depth) of the first value nested deeper than MAX_NESTING tables or lists, found
     without recursion (the input may be nested thousands of levels deep); None if none is."""
-    stack = [((), data)]
+    stack: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while stack:
         path, value = stack.pop()
         if len(path) > MAX_NESTING:
@@ -80,9 +81,11 @@ def _too_deep(data) -> tuple[tuple[str, ...], int] | None:
     return None
 
 
-def _number(*, gt: float | None = None, ge: float | None = None, le: float):
-    """A strict, finite float (TOML integers are accepted) with bounds."""
-    return Annotated[float, Strict(), Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)]
+def _within(*, gt: float | None = None, ge: float | None = None, le: float) -> FieldInfo:
+    """The bounds of a finite number, as the metadata of ``Annotated[StrictFloat, ...]``: a
+    strict, finite float (TOML integers are accepted) in this range. (Metadata rather than a
+    function returning the whole type: a type checker reads a call only inside Annotated.)"""
+    return Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)
 
 
 def _unit(unit: str) -> dict:
@@ -97,9 +100,9 @@ def _flat_name(name: str | None) -> dict:
     return {"flat_name": name}
 
 
-Money = _number(ge=0, le=MAX_MONEY)
-Rate = _number(ge=0, le=1)
-Days = _number(ge=0, le=366)
+Money = Annotated[StrictFloat, _within(ge=0, le=MAX_MONEY)]
+Rate = Annotated[StrictFloat, _within(ge=0, le=1)]
+Days = Annotated[StrictFloat, _within(ge=0, le=366)]
 
 
 class _Strict(BaseModel):
@@ -107,36 +110,40 @@ class _Strict(BaseModel):
 
 
 class TravelSettings(_Strict):
-    speed_kmh: _number(ge=1, le=300) = Field(description="average road speed",
-                                             json_schema_extra=_unit("km/h"))
-    circuity: _number(ge=1, le=5) = Field(
-        1.0, description="road distance / great-circle distance")
-    value_per_minute: _number(ge=0, le=1e4) = Field(
+    speed_kmh: Annotated[StrictFloat, _within(ge=1, le=300)] = Field(
+        description="average road speed", json_schema_extra=_unit("km/h"))
+    circuity: Annotated[StrictFloat, _within(ge=1, le=5)] = Field(
+        default=1.0, description="road distance / great-circle distance")
+    value_per_minute: Annotated[StrictFloat, _within(ge=0, le=1e4)] = Field(
         description="currency per patient-minute of the one-way trip")
 
 
 class PolicySettings(_Strict):
     grassroots_tiers: tuple[Text, ...] = Field(
-        (), description="the site tiers that count as grassroots sites")
+        default=(), description="the site tiers that count as grassroots sites")
     min_outreach_days: dict[Text, Days] = Field(
         default_factory=dict, description="specialty -> outreach days per year at each "
         "grassroots site", json_schema_extra=_unit("days per site"))
-    shortfall_cost_factor: _number(ge=0, le=1000) = Field(
-        3.0, description="fair-division games: a policy day a coalition cannot staff from its "
+    shortfall_cost_factor: Annotated[StrictFloat, _within(ge=0, le=1000)] = Field(
+        default=3.0,
+        description="fair-division games: a policy day a coalition cannot staff from its "
         "own pools is bought in at this multiple of the specialty's cost_per_day")
     shortfall_priced_as: Literal["buy-in", "referrals"] = Field(
-        "buy-in", description="fair-division games: a missing policy day costs its buy-in "
+        default="buy-in", description="fair-division games: a missing policy day costs its buy-in "
         "(shortfall_cost_factor x cost_per_day) or the visits it would have served, referred "
         "out (visits_per_day x referral_cost)")
 
 
 class UrgentSettings(_Strict):
-    soft: StrictBool = Field(False, description="price uncovered zones instead of forbidding "
-                             "them", json_schema_extra=_flat_name("urgent_soft"))
+    soft: StrictBool = Field(
+        default=False, description="price uncovered zones instead of forbidding them",
+        json_schema_extra=_flat_name("urgent_soft"))
     penalty_per_zone: Money = Field(
-        1.0e7, description="currency per year for each populated zone left without urgent cover")
+        default=1.0e7,
+        description="currency per year for each populated zone left without urgent cover")
     cost_per_late_case: Money = Field(
-        0.0, description="currency for each urgent case (cases_per_1000 x population / 1,000 a "
+        default=0.0,
+        description="currency for each urgent case (cases_per_1000 x population / 1,000 a "
         "year) of a zone left without urgent cover, added to penalty_per_zone wherever coverage "
         "is priced (soft = true, and the coalitions of the fair-division games)")
 
@@ -145,7 +152,7 @@ class EquitySettings(_Strict):
     """Optional equity limits of the cost model (models/allocation.md: access_guarantee,
     min_served_share), keyed by service (an equipment or a specialty)."""
 
-    max_minutes: dict[Text, _number(gt=0, le=MAX_ACCESS_MINUTES)] = Field(
+    max_minutes: dict[Text, Annotated[StrictFloat, _within(gt=0, le=MAX_ACCESS_MINUTES)]] = Field(
         default_factory=dict, description="service -> every populated zone has a site offering "
         "it within this many minutes", json_schema_extra={**_unit("minutes per service"),
                                                           **_flat_name("equity_max_minutes")})
@@ -153,33 +160,38 @@ class EquitySettings(_Strict):
         default_factory=dict, description="service -> share of each zone's demand served in "
         "the consortium", json_schema_extra=_unit("per service"))
     penalty_per_zone: Money = Field(
-        1.0e7, description="fair-division games: currency per year for each zone and service a "
+        default=1.0e7,
+        description="fair-division games: currency per year for each zone and service a "
         "coalition leaves without its access guarantee",
         json_schema_extra=_flat_name("equity_penalty_per_zone"))
     penalty_per_unit: Money = Field(
-        1.0e4, description="fair-division games: currency per unit of demand a coalition serves "
+        default=1.0e4,
+        description="fair-division games: currency per unit of demand a coalition serves "
         "below the minimum share")
 
 
 class SolverSettings(_Strict):
-    time_limit: _number(gt=0, le=MAX_TIME_LIMIT) = Field(
-        60.0, description="HiGHS time limit of one solve", json_schema_extra=_unit("seconds"))
-    mip_gap: Rate = Field(1.0e-4, description="relative MIP gap")
-    threads: StrictInt = Field(1, ge=1, le=MAX_THREADS, description="HiGHS threads")
-    seed: StrictInt = Field(0, ge=0, le=MAX_SEED, description="HiGHS random seed")
-    presolve: StrictBool = Field(True, description="HiGHS presolve; off can be faster on small "
-                                 "models")
+    time_limit: Annotated[StrictFloat, _within(gt=0, le=MAX_TIME_LIMIT)] = Field(
+        default=60.0,
+        description="HiGHS time limit of one solve", json_schema_extra=_unit("seconds"))
+    mip_gap: Rate = Field(default=1.0e-4, description="relative MIP gap")
+    threads: StrictInt = Field(default=1, ge=1, le=MAX_THREADS, description="HiGHS threads")
+    seed: StrictInt = Field(default=0, ge=0, le=MAX_SEED, description="HiGHS random seed")
+    presolve: StrictBool = Field(
+        default=True, description="HiGHS presolve; off can be faster on small models")
 
 
 class ScenarioSettings(_Strict):
     name: Text = Field(description="the scenario's name, shown in every output")
-    currency: Text = Field("CNY", description="the currency of every amount")
+    currency: Text = Field(default="CNY", description="the currency of every amount")
     discount_rate: Rate = Field(description="annual discount rate")
-    budget: Money | None = Field(None, description="capital budget (default: the sum of the "
-                                 "members' budget_contribution)")
+    budget: Money | None = Field(
+        default=None, description="capital budget (default: the sum of the members' "
+        "budget_contribution)")
     # once loaded, the tables are held in WGS-84: a variant cannot change their datum
     coordinates: Literal["wgs84", "gcj02"] = Field(
-        "wgs84", description="the datum of the tables' lon/lat (gcj02: converted to WGS-84 on "
+        default="wgs84",
+        description="the datum of the tables' lon/lat (gcj02: converted to WGS-84 on "
         "loading)", json_schema_extra=_flat_name(None))
     travel: TravelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
@@ -246,7 +258,8 @@ class Setting:
         return float(low), float(v.get("maximum", math.inf)), low_open
 
     def label(self) -> str:
-        """As the column reference names it: `budget`, `[travel] speed_kmh`, `[equity.max_minutes]`."""
+        """As the column reference names it: `budget`, `[travel] speed_kmh`,
+        `[equity.max_minutes]`."""
         if self.keyed:
             return f"`[{'.'.join(self.path)}]`"
         if len(self.path) == 1:
@@ -254,7 +267,8 @@ class Setting:
         return f"`[{'.'.join(self.path[:-1])}] {self.name}`"
 
     def allowed(self) -> str:
-        """The values allowed, in words: "0 to 1e12", "> 0, at most 1e7 seconds", "true or false"."""
+        """The values allowed, in words: "0 to 1e12", "> 0, at most 1e7 seconds", "true or
+        false"."""
         v = self.value
         if "enum" in v:
             return " or ".join(f'"{x}"' for x in v["enum"])
