@@ -62,7 +62,7 @@ def test_separation_bound_and_candidates_against_enumeration(game):
     grand = savings[frozenset(members)]
     proper = [s for s in everything if len(s) < len(members)]
     rng = np.random.default_rng(7)
-    for trial in range(4):
+    for _ in range(4):
         weights = rng.dirichlet(np.ones(len(members)))
         x = {m: grand * w for m, w in zip(members, weights)}
         exact = {s: savings[s] - math.fsum(x[m] for m in s) for s in proper}

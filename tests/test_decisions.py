@@ -1,4 +1,5 @@
-"""Decisions (decisions.csv, Plan.decisions) and commitments (implemented.csv): docs/design.md §7."""
+"""Decisions (decisions.csv, Plan.decisions) and commitments (implemented.csv): docs/design.md
+§7."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ def test_commitments_change_bounds_only_no_rebuild(county4):
     session = planner.PlanningSession(county4)
     session.solve()
     variant = county4.with_(tables={"implemented": implemented(
-        ("relocated", "", "CT", "S_H", 0, "at_most"), ("outreach_days", "S_T4", "cardiology", "", 40))})
+        ("relocated", "", "CT", "S_H", 0, "at_most"),
+        ("outreach_days", "S_T4", "cardiology", "", 40))})
     again = session.solve(variant)
     assert session.rebuilds == 1
     fresh = planner.solve(variant)

@@ -127,7 +127,8 @@ def test_access_kpis_are_shares(plan):
             assert 0.0 <= share <= 1.0, key
     # more units never reduce access
     for key, share in plan.kpis["access_after"].items():
-        if plan.equipment.loc[plan.equipment.equipment == key.split("_")[0], "relocated_out"].sum() == 0:
+        moved = plan.equipment.loc[plan.equipment.equipment == key.split("_")[0], "relocated_out"]
+        if moved.sum() == 0:
             assert share >= plan.kpis["access_before"][key] - 1e-12
 
 

@@ -75,7 +75,7 @@ def test_ct_access_and_share_match_brute_force(seed):
     assert plan.objective == pytest.approx(best)
     # the plan meets both limits, re-derived from its own tables and the travel matrix
     open_ = ct_sites(plan)
-    for a, z in enumerate(ZONES):
+    for a in range(len(ZONES)):
         assert min(minutes[a, SITES.index(i)] for i in open_) <= limit + 1e-9
     zones = plan.zones.set_index(["zone_id", "service"])
     assert (zones["served"] >= share * zones["demand"] - 1e-6).all()

@@ -17,7 +17,8 @@ CT_YEAR = 1000.0 + 100.0  # toy CT: capex 1000 over 1 year at 0% + opex 100
 
 
 def units(plan, site, equipment="CT") -> int:
-    rows = plan.equipment[(plan.equipment.site_id == site) & (plan.equipment.equipment == equipment)]
+    table = plan.equipment
+    rows = table[(table.site_id == site) & (table.equipment == equipment)]
     return int(rows["total"].sum())
 
 
@@ -95,7 +96,6 @@ def test_allowed_tiers_keep_new_units_at_county_sites():
 
 
 def _cardiology_only(**changes):
-    t = tables()
     cs = pd.DataFrame({"condition": ["scan"], "service": ["cardiology"], "units_per_case": [0.5]})
     tr = travel({(z, i): 1.0 for z in ("Z1", "Z2", "Z3") for i in ("H", "T")})
     return scenario(changes.pop("settings", None), condition_services=cs, travel=tr,

@@ -76,7 +76,7 @@ def weighted_majority(quota: int, weights: dict[str, int]) -> Game:
                               lambda s: 1.0 if sum(weights[p] for p in s) >= quota else 0.0)
 
 
-# --- the docs/design.md example ------------------------------------------------------------------------
+# --- the docs/design.md example -------------------------------------------------------------------
 
 def test_design_example_shapley():
     # Hand: phi_i = v(i)/3 + (v(ij) - v(j))/6 + (v(ik) - v(k))/6 + (v(N) - v(jk))/3

@@ -5,7 +5,8 @@ a separation oracle must equal those of the full LPs over all 2^n - 2 coalitions
 oracle hands out the rows: the single most dissatisfied coalition, or a `SeparationOracle`
 giving several violated coalitions a round (the planner's cache and MILP solution pool). Games:
 random convex games (non-negative Harsanyi dividends, non-empty core) and random games whose
-core is empty (partitions worth more than N), so both branches of the nearest allocation are exercised.
+core is empty (partitions worth more than N), so both branches of the nearest allocation are
+exercised.
 """
 
 from __future__ import annotations

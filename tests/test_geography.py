@@ -315,7 +315,7 @@ def test_long_titles_are_wrapped_to_the_figure(county):
     assert figure.get_suptitle().count("\n") >= 2
 
 
-# --- in a browser ----------------------------------------------------------------------------------
+# --- in a browser ---------------------------------------------------------------------------------
 @needs_browser
 def test_the_report_shows_the_boundary_and_the_site_names(browser, county, tmp_path):
     from selenium.webdriver.common.by import By

@@ -171,7 +171,7 @@ def test_plan_json_records_relax_urgent_always(consortium):
         assert plan.goal["relax_urgent"] is False
 
 
-# --- the command line ------------------------------------------------------------------------------
+# --- the command line -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def folder(consortium, tmp_path_factory):
     path = tmp_path_factory.mktemp("scenario") / "toy"

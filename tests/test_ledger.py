@@ -1,8 +1,9 @@
-"""The cost ledger (planner/model/ledger.py): one row per cost contribution, every cost table its sum.
+"""The cost ledger (planner/model/ledger.py): one row per cost contribution, every cost table its
+sum.
 
-The references are independent of the planner's code: the exact objective of docs/design.md section 5
-written out below from the scenario's own tables and the plan's published tables, the solver's
-own objective value, and the attribution rule of models/fair_division.md applied by hand.
+The references are independent of the planner's code: the exact objective of docs/design.md
+section 5 written out below from the scenario's own tables and the plan's published tables, the
+solver's own objective value, and the attribution rule of models/fair_division.md applied by hand.
 """
 
 from __future__ import annotations

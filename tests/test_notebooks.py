@@ -1,5 +1,5 @@
-"""The notebooks of notebooks/ (docs/design.md section 7) run top to bottom in a fresh kernel of this
-venv, so they never rot: no cell may raise, none may print a warning, and what each one writes
+"""The notebooks of notebooks/ (docs/design.md section 7) run top to bottom in a fresh kernel of
+this venv, so they never rot: no cell may raise, none may print a warning, and what each one writes
 is checked against facts that do not come from the notebook (the plan folder's own files, the
 transfers' invariants, the sweep's monotonicity). They are committed without outputs.
 

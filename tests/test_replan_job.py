@@ -1,5 +1,5 @@
-"""`planner replan`, `planner runs`, `planner diff` as a scheduled job uses them (docs/design.md §7):
-a real SQLite history, real processes, real signals; exit codes as documented."""
+"""`planner replan`, `planner runs`, `planner diff` as a scheduled job uses them (docs/design.md
+§7): a real SQLite history, real processes, real signals; exit codes as documented."""
 
 from __future__ import annotations
 

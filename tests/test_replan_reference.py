@@ -1,10 +1,11 @@
 """planner.replan checked against an independent brute force (tests/replan_reference.py).
 
 For tiny scenarios every assignment of the integer decisions (new units, relocations, outreach
-days) is enumerated; each feasible one is priced with the exact objective of docs/design.md section 5
-(a transportation LP per service, scipy's linprog). Then C* = the least cost, the candidates are
-the assignments of cost <= (1 + R) C* (and a 1e-9 relative allowance), and the expected re-plan
-has the fewest changes (sum |after - before|, docs/design.md section 7) among them.
+days) is enumerated; each feasible one is priced with the exact objective of docs/design.md
+section 5 (a transportation LP per service, scipy's linprog). Then C* = the least cost, the
+candidates are the assignments of cost <= (1 + R) C* (and a 1e-9 relative allowance), and the
+expected re-plan has the fewest changes (sum |after - before|, docs/design.md section 7) among
+them.
 Each re-plan is checked three ways: its change count is the brute-force minimum, its objective is
 within (1 + R) C*, and its objective is the brute-force cost of its own decisions.
 """

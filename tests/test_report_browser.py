@@ -50,7 +50,10 @@ def test_report_renders_offline_with_no_console_error(browser, report):
     # the map: one drawn circle per site of plan.gpkg, per zone, an arrow per relocation
     sites = pyogrio.read_dataframe(folder / "plan.gpkg", layer="sites", read_geometry=False)
     zones = pyogrio.read_dataframe(folder / "plan.gpkg", layer="zones", read_geometry=False)
-    count = (lambda css: len(browser.find_elements(By.CSS_SELECTOR, css)))
+
+    def count(css: str) -> int:
+        return len(browser.find_elements(By.CSS_SELECTOR, css))
+
     assert count("#map-box .leaflet-container") == 1
     assert count("#map-box svg path.planner-site") == len(sites) > 0
     assert count("#map-box svg path.planner-zone") == len(zones)

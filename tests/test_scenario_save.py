@@ -1,4 +1,5 @@
-"""Scenario.save: a folder or one workbook that load_scenario reads back, never over a user's file."""
+"""Scenario.save: a folder or one workbook that load_scenario reads back, never over a user's
+file."""
 
 from __future__ import annotations
 

@@ -318,7 +318,8 @@ import numpy as np
 from planner.games.sampling import stratified_shapley
 from planner.games.game import subset_sums
 players = ["north", "south", "east", "west", "centre", "lake", "hill", "port", "mill"]
-table = 50 * (subset_sums(np.sqrt(np.arange(1.0, 10.0))) - np.sqrt(subset_sums(np.arange(1.0, 10.0))))
+sizes = np.arange(1.0, 10.0)
+table = 50 * (subset_sums(np.sqrt(sizes)) - np.sqrt(subset_sums(sizes)))
 index = {p: i for i, p in enumerate(players)}
 values = lambda cs: [float(table[sum(1 << index[p] for p in c)]) for c in cs]
 print(repr(stratified_shapley(players, values, seed=5, rel_tol=0.005)))

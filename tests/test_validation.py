@@ -67,7 +67,8 @@ def test_missing_required_column(tiny_folder):
         Z1,119.01,32.71
         """)
     problem = only_problem(tiny_folder)
-    assert_problem(problem, "zones.csv", "population", (), "missing required column", "'population'")
+    assert_problem(problem, "zones.csv", "population", (), "missing required column",
+                   "'population'")
 
 
 # --- cells -------------------------------------------------------------------------------------
