@@ -6,8 +6,8 @@ and through the direct highspy build of the same MILP (benchmarks/highs_direct.p
     python benchmarks/bench_pmed.py --synthetic [--time-limit 60]
 
 Planner: `planner.solve(scenario, time_limit=T)` (written out as its body,
-`PlanningSession(scenario, time_limit=T).solve()`, to keep the HiGHS object for the checks), split into build (Pyomo build + hand-over to
-HiGHS, Plan.build_seconds), solve (HiGHS, Plan.solve_seconds) and total (wall clock, including
+`PlanningSession(scenario, time_limit=T).solve()`, to keep the HiGHS object for the checks),
+split into build (Pyomo build + hand-over to HiGHS, Plan.build_seconds), solve (HiGHS, Plan.solve_seconds) and total (wall clock, including
 model_inputs, the pre-check and extract_plan). Direct: model_inputs + numpy build + HiGHS solve.
 """
 
@@ -18,14 +18,13 @@ import gc
 import time
 from pathlib import Path
 
+import highs_direct
 import numpy as np
 import pandas as pd
 
 from planner.model.inputs import model_inputs
-from planner.scenario.orlib import load_pmed, pmedian_scenario
 from planner.planning.session import PlanningSession, solver_options
-
-import highs_direct
+from planner.scenario.orlib import load_pmed, pmedian_scenario
 
 ORLIB = Path(__file__).resolve().parent / "orlib"
 OPTIMA = pd.read_csv(ORLIB / "pmedopt.csv").set_index("instance")
@@ -42,8 +41,8 @@ def parse_instances(text: str) -> list[int]:
 
 def synthetic_scenario(zones: int = 1000, sites: int = 100, p: int = 10, seed: int = 0):
     """A random p-median with zones != sites: points uniform on [0, 100]^2, Euclidean minutes;
-    the settings of planner.scenario.orlib.pmedian_scenario (one unit of demand per zone, equipment F
-    with annual capital 1, capacity = all demand, at most one unit per site, budget p)."""
+    the settings of planner.scenario.orlib.pmedian_scenario (one unit of demand per zone,
+    equipment F with annual capital 1, capacity = all demand, at most one unit per site, budget p)."""
     rng = np.random.default_rng(seed)
     zone_xy, site_xy = rng.random((zones, 2)) * 100.0, rng.random((sites, 2)) * 100.0
     minutes = np.linalg.norm(zone_xy[:, None, :] - site_xy[None, :, :], axis=2)
@@ -93,7 +92,8 @@ def run_one(label: str, scenario, p: int, time_limit: float, published=None) -> 
     return row
 
 
-HEADER = (f"{'inst':>8s} {'n':>5s} {'sites':>5s} {'p':>4s} {'published':>9s} {'obj-p':>10s} {'status':>10s} "
+HEADER = (f"{'inst':>8s} {'n':>5s} {'sites':>5s} {'p':>4s} {'published':>9s} {'obj-p':>10s} "
+          f"{'status':>10s} "
           f"{'gap':>8s} | {'build':>7s} {'solve':>7s} {'total':>7s} | {'d_build':>7s} "
           f"{'d_solve':>7s} {'d_total':>7s} | {'b_ratio':>7s} {'ratio':>6s} {'check':>6s}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from helpers import (
     BROWSER_MISSING,
     CHROMIUM,

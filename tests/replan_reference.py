@@ -128,7 +128,6 @@ class Mini:
     # --- the planner's scenario -------------------------------------------------------------------
     def scenario(self, mip_gap: float = 0.0):
         import toy
-
         from planner.scenario.loading import from_tables
 
         members = sorted({s[1] for s in self.sites})

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pyogrio
 import pytest
-from helpers import TINY, run_planner, snapshot, write_scenario
 from typer.testing import CliRunner
 
+from helpers import TINY, run_planner, snapshot, write_scenario
 from planner.cli import app
 
 PLAN_CSV_COLUMNS = {

@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 import pytest
-from toy import consortium
 
 from planner.sharing.coalitions import CoalitionModel, CoalitionValues
+from toy import consortium
 
 
 @pytest.fixture(scope="module", params=[(4, 0), (5, 3)], ids=["5 members", "6 members"])

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import TINY, integrity_ok, write_scenario
 
+from helpers import TINY, integrity_ok, write_scenario
 from planner.errors import PlannerError
 from planner.history import migrate, open_history
 from planner.history.target import make_engine, parse_target

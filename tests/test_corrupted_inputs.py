@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import tomli_w
-from helpers import TINY, flat_settings, set_cell, write_scenario
 
 import planner
+from helpers import TINY, flat_settings, set_cell, write_scenario
 from planner.errors import PlannerError, ScenarioError, ScenarioWarning
 from planner.scenario.schema import TABLES
 
@@ -391,7 +391,6 @@ def test_undominated_matches_the_dense_version():
 
 def test_rejected_solver_option_is_a_clear_error():
     import toy
-
     from planner.model.highs import SolverOptions
     from planner.planning.session import PlanningSession, solve
     with pytest.raises(PlannerError, match="seed"):       # the keyword, checked first

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import toy
-from helpers import TINY, write_scenario
 from typer.testing import CliRunner
 
 import planner
+import toy
+from helpers import TINY, write_scenario
 from planner.cli import app
 from planner.errors import InfeasibleError, ScenarioError
 

@@ -9,15 +9,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, write_scenario
 from scipy.optimize import linprog
-from toy import consortium, scenario, tables, travel
 
 import planner
+from helpers import TINY, write_scenario
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.inputs import travel_minutes
 from planner.planning.session import PlanningSession
 from planner.sharing.coalitions import CoalitionModel
+from toy import consortium, scenario, tables, travel
 
 CT_YEAR = 1000.0 + 100.0   # toy CT: capex 1000 over 1 year at 0% + opex 100
 ZONES, SITES = ["Z1", "Z2", "Z3"], ["H", "T"]

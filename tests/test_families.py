@@ -8,10 +8,10 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from toy import scenario, tables, travel
 
 import planner
 from planner.errors import InfeasibleError
+from toy import scenario, tables, travel
 
 CT_YEAR = 1000.0 + 100.0  # toy CT: capex 1000 over 1 year at 0% + opex 100
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+import planner
 from helpers import (
     TINY,
     append_row,
@@ -30,8 +32,6 @@ from helpers import (
     set_cell,
     write_scenario,
 )
-
-import planner
 from planner.errors import ScenarioError
 from planner.publish import MARKER, OutputError, check_target, publish_folder
 

@@ -14,13 +14,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from toy import consortium
 
 from planner.model.inputs import model_inputs
 from planner.model.ledger import prices
 from planner.sharing.accounting import savings_by_term, transfer_flags
 from planner.sharing.coalitions import CoalitionModel
 from planner.sharing.division import share
+from toy import consortium
 
 LATE = 8000.0
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import brute_force_oracle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
+from helpers import brute_force_oracle
 from planner.games import (
     Game,
     core_report,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from helpers import brute_force_oracle
 from typer.testing import CliRunner
 
+from helpers import brute_force_oracle
 from planner.games import (
     Game,
     GameError,

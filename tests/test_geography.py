@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, needs_browser, open_page, write_scenario
 from pyproj import Geod
 from shapely.geometry import Point, shape
 from typer.testing import CliRunner
 
 import planner
+from helpers import TINY, needs_browser, open_page, write_scenario
 from planner.cli import app
 from planner.pictures.data import PictureError, from_folder, site_label
 from planner.pictures.plot import plan_figure

@@ -15,10 +15,10 @@ import math
 
 import pandas as pd
 import pytest
-import toy
 from typer.testing import CliRunner
 
 import planner
+import toy
 from planner.cli import app
 from planner.errors import InfeasibleError
 from planner.model.families import structure_key

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers import POSTGRES_URL, integrity_ok
 
+from helpers import POSTGRES_URL, integrity_ok
 from planner.errors import PlannerError
 from planner.history import History, HistoryError, HistoryLocked, migrate, open_history
 from planner.history.locks import scenario_key

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import TINY, write_scenario
-from toy import consortium
 
 import planner
+from helpers import TINY, write_scenario
 from planner.model.ledger import COLUMNS, PENALTY_TERMS
 from planner.planning.session import PlanningSession
 from planner.sharing.accounting import borne_costs
+from toy import consortium
 
 
 def annuity(r: float, years: float) -> float:

@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pyomo.environ as pyo
 import pytest
-from toy import consortium, scenario, tables, travel
 
 import planner
 from planner.errors import InfeasibleError
@@ -24,6 +23,7 @@ from planner.model.families import FAMILIES, Family, build_model, model_shape, s
 from planner.model.highs import HighsModel, Status
 from planner.model.inputs import model_inputs
 from planner.planning.session import PlanningSession, solver_options
+from toy import consortium, scenario, tables, travel
 
 TWIN = Path(__file__).resolve().parent.parent / "benchmarks" / "highs_direct.py"
 REGISTERED_ROWS = [row for family in FAMILIES for row in family.rows]

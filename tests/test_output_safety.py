@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TINY, planner_command, run_planner, snapshot, write_scenario
 
+from helpers import TINY, planner_command, run_planner, snapshot, write_scenario
 from planner.publish import MARKER, OutputError, check_target, csv_safe, publish_folder
 from planner.terminal import printable
 

@@ -8,10 +8,10 @@ import json
 
 import pandas as pd
 import pytest
-import toy
 from typer.testing import CliRunner
 
 import planner
+import toy
 from planner.cli import app
 from planner.model.inputs import travel_minutes
 from planner.publish import OutputError

@@ -14,10 +14,10 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TINY, write_scenario
 from typer.testing import CliRunner
 
 import planner
+from helpers import TINY, write_scenario
 from planner.cli import app
 from planner.model.ledger import term_words
 from planner.pictures.data import PictureError, from_folder, from_plan

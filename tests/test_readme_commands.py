@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import typer
-from helpers import planner_command
 
+from helpers import planner_command
 from planner.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]

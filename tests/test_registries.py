@@ -5,15 +5,15 @@ games/rules.py give `planner game` and `planner share`; the ledger's term record
 from __future__ import annotations
 
 import math
-
-import pytest
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from planner.cli import BUDGET, TIME_LIMIT, app
 from planner.games.cli import Rule, game_result
-from planner.games.rules import GAME_RULES, RULES as GAME_ONLY_RULES
+from planner.games.rules import GAME_RULES
+from planner.games.rules import RULES as GAME_ONLY_RULES
 from planner.model.ledger import PENALTY_TERMS, TERM_RECORDS, TERM_WORDS, TERMS
 from planner.scenario.loading import SETTING_PATHS
 from planner.scenario.schema import schema_markdown

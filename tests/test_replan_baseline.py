@@ -12,11 +12,11 @@ import time
 
 import pandas as pd
 import pytest
-import toy
-from helpers import planner_command
 from typer.testing import CliRunner
 
 import planner
+import toy
+from helpers import planner_command
 from planner.cli import app
 from planner.errors import PlannerError
 from planner.history import open_history

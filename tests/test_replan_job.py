@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import toy
-from helpers import planner_command, write_scenario
 from typer.testing import CliRunner
 
+import toy
+from helpers import planner_command, write_scenario
 from planner.cli import app
 from planner.history import open_history
 

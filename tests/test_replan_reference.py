@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import toy
-from replan_reference import SPEC, Mini, as_decisions, changes_between, decision_key
 
 import planner
+import toy
+from replan_reference import SPEC, Mini, as_decisions, changes_between, decision_key
 
 # The brute force's candidates are the plans of cost <= (1 + R) C* (1 + 1e-9). A plan's reported
 # objective is recomputed from its flows, which carry HiGHS's feasibility tolerances (1e-7):

@@ -95,7 +95,6 @@ def _saved(plan, folder):
 def test_a_session_after_a_replan_solves_the_cost_model_again():
     """replan restores the session's HiGHS model (objective, ceiling, fixed integers)."""
     import toy
-
     from planner.planning.session import PlanningSession
     scenario = toy.consortium(4)
     optimum = planner.solve(scenario)
@@ -114,7 +113,6 @@ def test_a_session_after_a_replan_solves_the_cost_model_again():
 ])
 def test_an_unusable_baseline_is_a_clear_error(row, words):
     import toy
-
     from planner.planning.replanning import ReplanError
     baseline = pd.DataFrame([row], columns=["decision", "site_id", "resource", "from_site",
                                             "amount"])

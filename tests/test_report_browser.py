@@ -14,9 +14,9 @@ import json
 
 import pyogrio
 import pytest
-from helpers import needs_browser, open_page
 
 import planner
+from helpers import needs_browser, open_page
 from planner.pictures.report import write_report
 
 pytestmark = needs_browser

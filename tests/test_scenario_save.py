@@ -6,9 +6,9 @@ from __future__ import annotations
 import openpyxl
 import pandas as pd
 import pytest
-from helpers import TINY, write_scenario
 
 import planner
+from helpers import TINY, write_scenario
 from planner.publish import OutputError
 
 

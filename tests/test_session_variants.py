@@ -11,11 +11,11 @@ import math
 
 import numpy as np
 import pytest
-import toy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import planner
+import toy
 from planner.planning.session import PlanningSession
 from planner.scenario.loading import SETTING_PATHS
 

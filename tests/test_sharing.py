@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from toy import consortium
 
 import planner
 from planner.games import core as game_core
@@ -20,6 +19,7 @@ from planner.games.game import Game
 from planner.sharing.accounting import TRANSFER_COLUMNS, transfers
 from planner.sharing.coalitions import CoalitionValues
 from planner.sharing.division import share
+from toy import consortium
 
 
 @pytest.fixture(scope="module")

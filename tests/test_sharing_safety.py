@@ -12,10 +12,10 @@ from pathlib import Path
 
 import highspy
 import pytest
-from helpers import planner_command
 from typer.testing import CliRunner
 
 import planner
+from helpers import planner_command
 from planner.cli import app
 
 

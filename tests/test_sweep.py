@@ -7,9 +7,9 @@ import json
 
 import pandas as pd
 import pytest
-import toy
 
 import planner
+import toy
 from planner.errors import InfeasibleError
 from planner.publish import OutputError
 from planner.studies.sweep import TIMING_COLUMNS, SweepError

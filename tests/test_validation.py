@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import TINY, append_row, only_problem, problems_of, set_cell, write_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import planner
+from helpers import TINY, append_row, only_problem, problems_of, set_cell, write_scenario
 from planner.errors import InfeasibleError, Problem, ScenarioError
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import flat_settings
 
 import planner
+from helpers import flat_settings
 from planner.errors import ScenarioError
 
 
