@@ -7,8 +7,9 @@ and through the direct highspy build of the same MILP (benchmarks/highs_direct.p
 
 Planner: `planner.solve(scenario, time_limit=T)` (written out as its body,
 `PlanningSession(scenario, time_limit=T).solve()`, to keep the HiGHS object for the checks),
-split into build (Pyomo build + hand-over to HiGHS, Plan.build_seconds), solve (HiGHS, Plan.solve_seconds) and total (wall clock, including
-model_inputs, the pre-check and extract_plan). Direct: model_inputs + numpy build + HiGHS solve.
+split into build (Pyomo build + hand-over to HiGHS, Plan.build_seconds), solve (HiGHS,
+Plan.solve_seconds) and total (wall clock, including model_inputs, the pre-check and
+extract_plan). Direct: model_inputs + numpy build + HiGHS solve.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def parse_instances(text: str) -> list[int]:
 def synthetic_scenario(zones: int = 1000, sites: int = 100, p: int = 10, seed: int = 0):
     """A random p-median with zones != sites: points uniform on [0, 100]^2, Euclidean minutes;
     the settings of planner.scenario.orlib.pmedian_scenario (one unit of demand per zone,
-    equipment F with annual capital 1, capacity = all demand, at most one unit per site, budget p)."""
+    equipment F with annual capital 1, capacity = all demand, at most one unit per site,
+    budget p)."""
     rng = np.random.default_rng(seed)
     zone_xy, site_xy = rng.random((zones, 2)) * 100.0, rng.random((sites, 2)) * 100.0
     minutes = np.linalg.norm(zone_xy[:, None, :] - site_xy[None, :, :], axis=2)
