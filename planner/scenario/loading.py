@@ -6,6 +6,8 @@ A :class:`Scenario` is immutable and always valid: :func:`load_scenario` and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -16,17 +18,24 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 import pydantic
+import tomli_w
 
 from planner.errors import ProblemList, ScenarioError, UsageError
+from planner.publish import csv_unquote, publish_folder
+from planner.scenario import reading
 from planner.scenario.boundary import FILE as BOUNDARY_FILE
 from planner.scenario.boundary import read_boundary, write_boundary
 from planner.scenario.geo import distance_km, gcj02_to_wgs84
-from planner.publish import csv_unquote
 from planner.scenario.schema import TABLES
 from planner.scenario.settings import ScenarioSettings, flat_setting_paths
-from planner.scenario import reading
-from planner.scenario.validate import (check_magnitudes, check_references, check_sizes, split_tiers,
-                              typed_table)
+from planner.scenario.validate import (
+    check_magnitudes,
+    check_references,
+    check_sizes,
+    split_tiers,
+    typed_table,
+)
+from planner.scenario.workbook import save_workbook
 
 DEFAULT_SCENARIO = "tianchang"
 
@@ -48,7 +57,8 @@ class Scenario:
     tables: Mapping[str, pd.DataFrame]
     source: str = "scenario"
     _travel_cache: dict = field(default_factory=dict, repr=False, compare=False)
-    # the area's outline (boundary.geojson, planner/scenario/boundary.py): drawn on maps, never solved
+    # the area's outline (boundary.geojson, planner/scenario/boundary.py): drawn on maps, never
+    # solved
     boundary: dict | None = field(default=None, repr=False)
 
     def __reduce__(self):
@@ -77,11 +87,7 @@ class Scenario:
         `path` ends in .xlsx; `load_scenario` reads either back. Coordinates are written in
         WGS-84, as held; a folder also gets the boundary (boundary.geojson), a workbook has no
         place for it. Only a folder or workbook the planner wrote is ever replaced."""
-        import tomli_w
-
-        from planner.publish import publish_folder
         if Path(path).suffix.lower() == ".xlsx":
-            from planner.scenario.workbook import save_workbook
             save_workbook(self, path)
             return
         settings = self.settings.model_dump(exclude_none=True)
@@ -99,9 +105,6 @@ class Scenario:
         """SHA-256 of the normalised inputs (settings, then each table as CSV with its rows in
         key order): equal for equal scenarios, whatever file, workbook or row order they came
         from. Recorded with each run of the history."""
-        import hashlib
-        import json
-
         digest = hashlib.sha256(json.dumps(self.settings.model_dump(mode="json"),
                                            sort_keys=True).encode())
         for name in sorted(self.tables):
@@ -204,8 +207,8 @@ def _restore(settings: ScenarioSettings, tables: dict, source: str,
 
 
 # --- reading -----------------------------------------------------------------------------------
-# All file access goes through planner.scenario.reading: only regular files are opened, text must be UTF-8,
-# CSV headers and row widths are checked on the raw file.
+# All file access goes through planner.scenario.reading: only regular files are opened, text must
+# be UTF-8, CSV headers and row widths are checked on the raw file.
 def _read_folder(folder: Path, problems: ProblemList) -> tuple[dict, dict[str, pd.DataFrame]]:
     settings: dict = {}
     toml_path = folder / "scenario.toml"
@@ -334,6 +337,7 @@ def build_scenario(settings_data: dict, raw: dict[str, pd.DataFrame], source: st
             frame = pd.DataFrame({f: pd.Series(dtype=object) for f in table.required_columns})
         tables[name] = typed_table(frame.astype(object), table, problems, file_of(name))
     problems.raise_if_any(source)
+    assert settings is not None, "settings that fail their check are a problem raised above"
     tables["implemented"] = csv_unquote(tables["implemented"])  # rows copied from decisions.csv
     check_references(settings, tables, problems, file_of)
     check_magnitudes(settings, tables, problems, file_of, require_demand=from_files)
