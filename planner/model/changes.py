@@ -18,7 +18,7 @@ import pyomo.environ as pyo
 from planner.errors import PlannerError
 from planner.model.decisions import model_key, normalise
 from planner.model.families import cost_terms, linear_sum, system_cost
-from planner.scenario.schema import DECISION_COLUMNS, DECISIONS   # a kind names its variable
+from planner.scenario.schema import DECISION_COLUMNS, DECISIONS  # a kind names its variable
 
 TIE_BREAK = 0.5   # the cost term of fewest_changes stays below this: it never outweighs a change
 

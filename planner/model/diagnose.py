@@ -190,7 +190,8 @@ def _equity_impossible(inp: ModelInputs) -> list[str]:
     """Equity limits that no plan can meet, whatever it buys (stage 1: the limits are hard)."""
     causes = []
     populated = inp.zones.index[inp.zones["population"] > 0]
-    for service, limit in inp.access_rows.groupby("service", sort=True)["max_minutes"].first()             .items():
+    limits = inp.access_rows.groupby("service", sort=True)["max_minutes"].first()
+    for service, limit in limits.items():
         nearest, site = _nearest_of(inp, populated, _offering_sites(inp, service))
         bad = nearest[nearest > limit]
         if len(bad):
@@ -199,7 +200,8 @@ def _equity_impossible(inp: ModelInputs) -> list[str]:
                 f"([equity.max_minutes] {service}): {len(bad)} populated zone(s) have no site "
                 f"within {limit:g} minutes where {service} is or may be offered: "
                 f"{_zone_list(bad, site)}. Raise [equity.max_minutes] {service} to at least "
-                f"{math.ceil(bad.max() * 10) / 10:g}, {_how_to_offer(inp, service)}, or remove the limit.")
+                f"{math.ceil(bad.max() * 10) / 10:g}, {_how_to_offer(inp, service)}, or remove "
+                "the limit.")
     rows = inp.share_rows.assign(share=inp.share_rows["service"].map(inp.served_share))
     rows = rows[rows["share"] > 0]
     if rows.empty:
@@ -238,13 +240,15 @@ def _describe(row) -> str:
                              f"{row['site_id']}",
             "relocated": f"{row['amount']:g} {row['resource']} unit(s) moved from "
                          f"{row['from_site']} to {row['site_id']}"}[row["decision"]]
-    return f"implemented.csv row {row['row']} ({'at least' if row['limit'] == 'at_least' else 'at most'} {what})"
+    bound = "at least" if row["limit"] == "at_least" else "at most"
+    return f"implemented.csv row {row['row']} ({bound} {what})"
 
 
 def _why_no_decision(inp: ModelInputs, row) -> str:
     eq, k = inp.equipment, row["resource"]
     if row["decision"] == "new_units":
-        return (f"new {k} units may not go to a site of tier '{inp.sites.at[row['site_id'], 'tier']}'"
+        tier = inp.sites.at[row["site_id"], "tier"]
+        return (f"new {k} units may not go to a site of tier '{tier}'"
                 f" (equipment.csv allowed_tiers of {k}: {eq.at[k, 'allowed_tiers']})")
     if pd.isna(eq.at[k, "relocation_cost"]):
         return f"{k} has no relocation_cost in equipment.csv, so its units do not move"
@@ -276,7 +280,10 @@ def _contradictory_limits(targets) -> list[str]:
 def _commitments_impossible(scenario, inp: ModelInputs) -> list[str]:
     """Commitments the plan cannot keep, whatever else it does: a decision the model does not
     have, more units moved than exist, more days than the pool, more capital than the budget."""
-    causes, capital, days, moved = [], 0.0, {}, {}
+    causes: list[str] = []
+    capital = 0.0
+    days: dict[str, list] = {}                 # specialty -> its outreach-day rows
+    moved: dict[tuple[str, str], list] = {}    # (from site, equipment) -> its relocation rows
     eq = inp.equipment
     targets = commitment_targets(inp)
     causes += _contradictory_limits(targets)

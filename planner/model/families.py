@@ -12,8 +12,8 @@ coefficients, set by :func:`set_parameters`) or an objective coefficient (re-set
 
 Membership: `member_in[m]` says whether member m takes part. It is fixed to 1 for a stage-1 plan;
 fixing some members to 0 gives a coalition's own problem (its sites, budget, pools and zones
-only), and freeing it gives the separation MILP of stage 2 (planner/sharing/coalitions.py): one model,
-three uses, switched by variable bounds only.
+only), and freeing it gives the separation MILP of stage 2 (planner/sharing/coalitions.py): one
+model, three uses, switched by variable bounds only.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
+from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from planner.model.decisions import decision_bounds
@@ -256,7 +257,8 @@ def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_z flow[z,i,e] <= unit_capacity[e] * units[i,e], unit_capacity = capacity x max utilisation."""
+    """sum_z flow[z,i,e] <= unit_capacity[e] * units[i,e], unit_capacity = capacity x max
+    utilisation."""
     arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
     by_site = _groups(arcs, ["site_id", "service"])
     flow = m.flow
@@ -288,7 +290,8 @@ def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_z flow[z,i,s] <= visits_per_day[s]*outreach_days[i,s] + clinic_visits[i,s]*member_in[m(i)]."""
+    """sum_z flow[z,i,s] <= visits_per_day[s]*outreach_days[i,s]
+    + clinic_visits[i,s]*member_in[m(i)]."""
     arcs = inp.arcs[inp.arcs["service"].isin(inp.specialties.index)]
     by_site = _groups(arcs, ["site_id", "service"])
     flow = m.flow
@@ -346,7 +349,8 @@ def add_site_capital_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     limited = [i for i in inp.sites.index if math.isfinite(inp.sites.at[i, "capital_limit"])]
     rows = {i: _capital_terms(m, {i}) for i in limited}
     m.site_capital_limit = pyo.Constraint(
-        [i for i in limited if rows[i]], rule=lambda m, i: linear_sum(rows[i]) <= m.capital_limit[i])
+        [i for i in limited if rows[i]],
+        rule=lambda m, i: linear_sum(rows[i]) <= m.capital_limit[i])
 
 
 def add_max_per_site(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -370,7 +374,8 @@ def add_relocation_limit(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 def add_membership_link(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     """A site takes new units, moved-in units and outreach days only if its member takes part:
-    new_units[i,e] <= max_new[i,e]*member_in[m(i)], relocated[i,j,e] <= existing[i,e]*member_in[m(j)],
+    new_units[i,e] <= max_new[i,e]*member_in[m(i)],
+    relocated[i,j,e] <= existing[i,e]*member_in[m(j)],
     outreach_days[i,s] <= max_days[s]*member_in[m(i)] (max_days = the whole pool).
     Bounds in a stage-1 plan (member_in = 1); they switch a coalition's sites on and off."""
     m.membership_new_units = pyo.Constraint(
@@ -394,7 +399,7 @@ def add_urgent_coverage(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     Rows implied by another row's smaller covering set are not generated (see inputs).
     """
     unit_pairs = set(m.UNIT_PAIRS)
-    members = {k: [] for k in m.COVER_ROWS}
+    members: dict[tuple[str, str], list[VarData]] = {k: [] for k in m.COVER_ROWS}
     for z, c, e, i in inp.cover.itertuples(index=False, name=None):
         if (i, e) in unit_pairs:
             members[(z, c)].append(m.units[i, e])
@@ -414,10 +419,10 @@ def add_access_guarantee(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     t is the travel time of the scenario (not limited by max_minutes). Like urgent coverage,
     but per service and without a condition. In a stage-1 plan the shortfall is fixed to 0, a
     zone with a clinic within reach has no row and implied rows are not generated
-    (planner.model.inputs._equity); in the games of stage 2 the rows hold for a coalition's own zones
-    (member_in[home(z)]) and the shortfall is priced.
+    (planner.model.inputs._equity); in the games of stage 2 the rows hold for a coalition's own
+    zones (member_in[home(z)]) and the shortfall is priced.
     """
-    members = {k: [] for k in m.ACCESS_ROWS}
+    members: dict[tuple[str, str], list[VarData]] = {k: [] for k in m.ACCESS_ROWS}
     for z, k, i, via in inp.access.itertuples(index=False, name=None):
         members[(z, k)].append(m.units[i, k] if via == "units" else
                                m.outreach_days[i, k] if via == "days" else _site_in(m, inp, i))
@@ -510,7 +515,8 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
     set (:func:`index_sets`): the one place :func:`system_cost` and :func:`cost_key` read.
 
     A column's coefficient is the sum of the unit costs the ledger gives its terms
-    (:func:`planner.model.ledger.prices`, where the formula of docs/design.md section 5 is written once):
+    (:func:`planner.model.ledger.prices`, where the formula of docs/design.md section 5 is
+    written once):
     new_units: capex*A(r,L); units: opex; relocated: relocation_cost; outreach_days:
     cost_per_day; flow: t*value_per_minute + cost_per_exam; unmet: referral_cost;
     uncovered: penalty_per_zone (soft coverage); policy_shortfall: shortfall price (games).
@@ -519,7 +525,8 @@ def objective_coefficients(inp: ModelInputs) -> dict[str, np.ndarray]:
 
 
 def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
-    """Annual system cost, the exact objective of docs/design.md section 5 (+ soft-coverage penalty).
+    """Annual system cost, the exact objective of docs/design.md section 5 (+ soft-coverage
+    penalty).
 
     sum n*capex*A(r,L) + sum units*opex + sum relocated*relocation_cost + sum d*cost_per_day
     + sum f*(t*value_per_minute + cost_per_exam) + sum u*referral_cost (+ penalty*uncovered).
@@ -529,9 +536,9 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     return linear_sum([c * v for c, v in cost_terms(m, inp)])
 
 
-def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, object]]:
+def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, VarData]]:
     """(coefficient, variable) of every non-zero term of :func:`system_cost`."""
-    terms = []
+    terms: list[tuple[float, VarData]] = []
     for name, coefs in objective_coefficients(inp).items():
         var = getattr(m, name)
         keys = range(len(coefs)) if name == "flow" else list(var.index_set())

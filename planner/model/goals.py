@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,11 +52,17 @@ class Goal:
     def is_cost(self) -> bool:
         return self.kind == "cost"
 
+    @property
+    def equipment(self) -> str:
+        """The equipment E of a coverage or worst-minutes goal (make_goal always gives one)."""
+        assert self.service is not None, f"a {self.kind} goal has no equipment"
+        return self.service
+
     def report(self, value: float | None) -> dict:
         """plan.json `goal`: kind, service, minutes (coverage only), relax_urgent, value.
         relax_urgent is written under every goal, false included, so that a reader never has
         to guess what a missing key means."""
-        data = {"kind": self.kind, "service": self.service}
+        data: dict[str, Any] = {"kind": self.kind, "service": self.service}
         if self.kind == "coverage":
             data["minutes"] = self.minutes
         data["relax_urgent"] = self.relax_urgent
@@ -67,14 +74,15 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
               minutes: float | None = None, relax_urgent: bool | None = None) -> Goal:
     """The Goal asked for, checked against the scenario (a GoalError says which argument and
     what to give instead). relax_urgent=None keeps a given Goal's own (else False)."""
+    asked = goal
     if isinstance(goal, Goal):
         if relax_urgent is None:
             relax_urgent = goal.relax_urgent
-        goal, service, minutes = goal.kind, goal.service, goal.minutes
+        asked, service, minutes = goal.kind, goal.service, goal.minutes
     relax = _relax_flag(relax_urgent)
-    kind = "cost" if goal is None else str(goal).strip().lower().replace("_", "-")
+    kind = "cost" if asked is None else str(asked).strip().lower().replace("_", "-")
     if kind not in GOALS:
-        raise GoalError(f"goal {goal!r} is not known; use one of {', '.join(GOALS)} "
+        raise GoalError(f"goal {asked!r} is not known; use one of {', '.join(GOALS)} "
                         "(--goal on the command line, goal= in Python).")
     if kind == "cost":
         if service is not None or minutes is not None:
@@ -99,7 +107,7 @@ def make_goal(scenario, goal: str | Goal | None = None, service: str | None = No
                             "minutes itself (drop --minutes).")
         return Goal(kind, str(service), relax_urgent=relax)
     try:
-        value = float(minutes)
+        value = math.nan if minutes is None else float(minutes)
     except (TypeError, ValueError):
         value = math.nan
     if not (math.isfinite(value) and value > 0):
@@ -146,7 +154,7 @@ def populated_minutes(inp: ModelInputs, service: str) -> pd.DataFrame:
 def add_goal_block(m: pyo.ConcreteModel, inp: ModelInputs, goal: Goal) -> None:
     """The goal's variables and rows, `goal_value` (an Expression), the idle row
     `goal_attained` and the (inactive) objective `goal_objective`."""
-    minutes = populated_minutes(inp, goal.service)
+    minutes = populated_minutes(inp, goal.equipment)
     if minutes.shape[1] == 0:
         raise GoalError(f"no site can have {goal.service} in service (no existing units, and "
                         f"no tier in allowed_tiers of equipment.csv), so the {goal.kind} goal "
@@ -219,7 +227,7 @@ def add_worst_minutes_goal(m: pyo.ConcreteModel, goal: Goal, minutes: pd.DataFra
         range(1, len(levels) - 1), rule=lambda m, k: linear_sum([m.above[k], -m.above[k + 1]]) >= 0)
     values, sites = minutes.to_numpy(), list(minutes.columns)
     rows = []
-    for z, times in enumerate(values):
+    for times in values:
         for level in np.unique(times[times > levels[0]]):
             closer = [m.units[sites[j], goal.service] for j in np.nonzero(times < level)[0]]
             rows.append((position[float(level)], closer))
@@ -236,7 +244,7 @@ def add_worst_minutes_goal(m: pyo.ConcreteModel, goal: Goal, minutes: pd.DataFra
 def goal_value(inp: ModelInputs, equipment: pd.DataFrame, goal: Goal) -> float:
     """Covered residents or the worst trip in minutes, recomputed from the plan's table of
     units in service (not read back from the solver's goal variables)."""
-    minutes = populated_minutes(inp, goal.service)
+    minutes = populated_minutes(inp, goal.equipment)
     rows = equipment[(equipment["equipment"] == goal.service) & (equipment["total"] > 0)]
     placed = [i for i in rows["site_id"] if i in minutes.columns]
     nearest = minutes[placed].min(axis=1) if placed else pd.Series(math.inf, minutes.index)
@@ -254,7 +262,7 @@ def absolute_gap(inp: ModelInputs, goal: Goal) -> float:
         population = inp.zones["population"].to_numpy(float)
         whole = np.all(population == np.round(population))
         return 0.5 if whole else 1e-6 * max(1.0, float(population.sum()))
-    steps = np.diff(radius_levels(populated_minutes(inp, goal.service)))
+    steps = np.diff(radius_levels(populated_minutes(inp, goal.equipment)))
     return 0.5 * float(steps.min()) if len(steps) else 1e-6
 
 

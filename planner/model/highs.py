@@ -15,6 +15,7 @@ import functools
 import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 import highspy
 import numpy as np
@@ -159,7 +160,8 @@ def _check(status, call: str) -> None:
 
 
 def _terms(body):
-    """(variables, coefficients, constants) of a linear body, without a standard repn when possible."""
+    """(variables, coefficients, constants) of a linear body, without a standard repn when
+    possible."""
     if type(body) is LinearExpression:
         args = body.args
     elif isinstance(body, VarData):
@@ -188,6 +190,19 @@ def _terms(body):
     return variables, coefficients, constants
 
 
+class _ProvenSolve(NamedTuple):
+    """A solve proven optimal, with the model's state then (what _still_optimal compares)."""
+
+    options: SolverOptions
+    version: int
+    row_lower: np.ndarray   # row bounds without the _shift of fixed columns
+    row_upper: np.ndarray
+    lb: np.ndarray          # column bounds
+    ub: np.ndarray
+    activity: np.ndarray    # row activities without the _shift
+    result: SolveResult
+
+
 class HighsModel:
     """A persistent HiGHS copy of one linear Pyomo model."""
 
@@ -211,7 +226,7 @@ class HighsModel:
         self._bounds = (lb, ub)
         self._row_lower, self._row_upper = np.empty(0), np.empty(0)
         self._version = 0          # bumped when costs, coefficients or rows change
-        self._reusable = None      # the last proven solve, kept for _still_optimal
+        self._reusable: _ProvenSolve | None = None   # the last proven solve (_still_optimal)
         self._add_rows()
         self._objective_expr = None
         self._set_costs()
@@ -241,8 +256,11 @@ class HighsModel:
         A column may appear more than once in a row (e.g. one member's pools at two sites):
         its coefficients are summed, as HiGHS accepts one entry per column and row.
         """
-        starts, index, values = [], [], []
-        lower, upper = [], []
+        starts: list[int] = []
+        index: list[int] = []
+        values: list[float] = []
+        lower: list[float] = []
+        upper: list[float] = []
         column = self.column
         first = len(self.constraints)
         for row, con in enumerate(constraints, start=first):
@@ -312,11 +330,13 @@ class HighsModel:
         if self._mutable_rows:
             rows = np.array([r[0] for r in self._mutable_rows], dtype=np.int32)
             bounds = np.array([self._row_bounds(lo, hi, c) for _, lo, hi, c in self._mutable_rows])
-            moved = (bounds[:, 0] != self._row_lower[rows]) | (bounds[:, 1] != self._row_upper[rows])
+            moved = ((bounds[:, 0] != self._row_lower[rows])
+                     | (bounds[:, 1] != self._row_upper[rows]))
             if moved.any():
                 rows, bounds = rows[moved], bounds[moved]
-                _check(self.highs.changeRowsBounds(len(rows), rows, bounds[:, 0].copy(),
-                                                   bounds[:, 1].copy()), "changeRowsBounds")
+                # highspy's stubs declare only changeRowBounds (one row); the batch call exists
+                _check(self.highs.changeRowsBounds(  # type: ignore[attr-defined]
+                    len(rows), rows, bounds[:, 0].copy(), bounds[:, 1].copy()), "changeRowsBounds")
                 self._row_lower[rows], self._row_upper[rows] = bounds[:, 0], bounds[:, 1]
         changed = np.nonzero((lb != self._bounds[0]) | (ub != self._bounds[1]))[0]
         if len(changed):
@@ -385,7 +405,8 @@ class HighsModel:
             option(name, bool(options.sub_mip_heuristics))
         began = time.perf_counter()
         if start is None and self._still_optimal(options):
-            return replace(self._reusable[-1], seconds=time.perf_counter() - began)
+            assert self._reusable is not None   # _still_optimal holds only with a proven solve
+            return replace(self._reusable.result, seconds=time.perf_counter() - began)
         h.clearSolver()  # no state from an earlier solve: same inputs, same plan
         if start is not None:
             _check(h.setSolution(len(start), np.arange(len(start), dtype=np.int32),
@@ -405,9 +426,9 @@ class HighsModel:
         self._reusable = None
         if status is Status.OPTIMAL and has_solution:
             shift = self._shift()
-            self._reusable = (options, self._version, self._row_lower - shift,
-                              self._row_upper - shift, *self._bounds,
-                              np.asarray(h.getSolution().row_value) - shift, result)
+            self._reusable = _ProvenSolve(options, self._version, self._row_lower - shift,
+                                          self._row_upper - shift, *self._bounds,
+                                          np.asarray(h.getSolution().row_value) - shift, result)
         return result
 
     def _still_optimal(self, options: SolverOptions) -> bool:
@@ -429,6 +450,7 @@ class HighsModel:
         lower, upper = self._row_lower - shift, self._row_upper - shift
         tol = 1e-7
         x = result.values
+        assert x is not None, "a proven solve has a solution"
         return bool(np.all(lower >= row_lo) and np.all(upper <= row_hi)
                     and np.all(activity >= lower - tol * (1 + np.abs(lower)))
                     and np.all(activity <= upper + tol * (1 + np.abs(upper)))
@@ -447,6 +469,7 @@ class HighsModel:
 
     def values_of(self, component, result: SolveResult) -> dict:
         """Values of one indexed variable, keyed by its index."""
+        assert result.values is not None, "only a solve with a solution has values"
         column = self.column
         return {k: result.values[column[id(v)]] for k, v in component.items()}
 

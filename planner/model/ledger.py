@@ -2,11 +2,11 @@
 
 The exact objective of docs/design.md section 5 is written here and nowhere else. :func:`prices`
 gives the unit cost of each term on the model variable it prices, column by column (aligned with
-the variable's index set, :func:`planner.model.inputs.index_sets`), together with where the cost falls:
-the site, the zone, the service and the member who bears it. Two uses read it:
+the variable's index set, :func:`planner.model.inputs.index_sets`), together with where the cost
+falls: the site, the zone, the service and the member who bears it. Two uses read it:
 
-* the MILP objective (:func:`planner.model.families.objective_coefficients`): the coefficient of a column
-  is the sum of the unit costs of the terms on it (a flow carries travel and service);
+* the MILP objective (:func:`planner.model.families.objective_coefficients`): the coefficient of
+  a column is the sum of the unit costs of the terms on it (a flow carries travel and service);
 * a solution's ledger (:func:`ledger`): unit cost x solution value, one row per non-zero
   contribution, columns ``term, site_id, zone_id, member, service, amount``.
 
@@ -144,9 +144,9 @@ def prices(inp: ModelInputs) -> PriceBook:
     access_shortfall[z,k] x [equity] penalty_per_zone,
     share_shortfall[z,k] x [equity] penalty_per_unit   equity_shortfall (games with [equity])
 
-    A(r, L) is `annual_capex` of the inputs (planner.model.inputs.annuity_factor); specialties have no
-    per-visit cost. Every term is listed even when its variable has no column, so that a cost
-    breakdown always names the same terms.
+    A(r, L) is `annual_capex` of the inputs (planner.model.inputs.annuity_factor); specialties
+    have no per-visit cost. Every term is listed even when its variable has no column, so that a
+    cost breakdown always names the same terms.
     """
 
     eq, sp = inp.equipment, inp.specialties
@@ -193,7 +193,8 @@ def prices(inp: ModelInputs) -> PriceBook:
         zone = rows["zone_id"].to_numpy(object)
         price = float(inp.penalty_per_zone) + rows["cases"].to_numpy(float) * \
             float(inp.cost_per_late_case)
-        add("uncovered_penalty", "uncovered", price, len(rows), None, zone, at(home, zone), rows["equipment"].to_numpy(object))
+        add("uncovered_penalty", "uncovered", price, len(rows), None, zone, at(home, zone),
+            rows["equipment"].to_numpy(object))
     if inp.policy_soft:
         site, s = keyed("POLICY_PAIRS", 2)
         add("policy_shortfall", "policy_shortfall", at(inp.shortfall_price, s), len(s), site,
@@ -272,6 +273,7 @@ def cost_breakdown(table: pd.DataFrame, terms: list[str]) -> pd.Series:
 
 
 def contract_objective(breakdown: pd.Series) -> float:
-    """The exact objective of docs/design.md section 5: the breakdown without the priced penalties."""
+    """The exact objective of docs/design.md section 5: the breakdown without the priced
+    penalties."""
     return float(breakdown.drop(list(PENALTY_TERMS), errors="ignore").sum())
 

@@ -1,8 +1,10 @@
-"""The solved plan: tidy tables, KPIs and the cost breakdown, re-derived from the solution values.
+"""The solved plan: tidy tables, KPIs and the cost breakdown, re-derived from the solution
+values.
 
 The objective reported here is recomputed from the rounded solution values through the cost
-ledger (planner/model/ledger.py, the exact formula of docs/design.md section 5), independently of the
-solver's objective value (the two are compared in tests); the cost breakdown groups the ledger.
+ledger (planner/model/ledger.py, the exact formula of docs/design.md section 5), independently of
+the solver's objective value (the two are compared in tests); the cost breakdown groups the
+ledger.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ import pandas as pd
 from planner.model.decisions import change_count, changes_by_kind, decision_table
 from planner.model.highs import HighsModel, SolveResult
 from planner.model.inputs import ModelInputs
-from planner.model.ledger import (CAPITAL_PRICE_COLUMN, capital_items, capital_price,
-                                  contract_objective, cost_breakdown, empty_ledger, price_book)
+from planner.model.ledger import (
+    CAPITAL_PRICE_COLUMN,
+    capital_items,
+    capital_price,
+    contract_objective,
+    cost_breakdown,
+    empty_ledger,
+    price_book,
+)
+from planner.model.ledger import costs_by as ledger_costs_by
 from planner.results.access import share_within
+from planner.results.files import geodataframe, save_plan
+from planner.results.summary import summary_text
 
 ACCESS_MINUTES = (15, 30, 60)
 
@@ -57,9 +69,11 @@ class Plan:
     # re-plans only (planner.replan): decisions that differ from the baseline, and its run
     changes: pd.DataFrame | None = None
     baseline_run: int | None = None
-    # what the plan optimised (planner/model/goals.py): kind, service, minutes, value (plan.json `goal`)
+    # what the plan optimised (planner/model/goals.py): kind, service, minutes, value (plan.json
+    # `goal`)
     goal: dict | None = None
-    # term, site_id, zone_id, member, service, amount: every cost contribution (planner/model/ledger.py)
+    # term, site_id, zone_id, member, service, amount: every cost contribution
+    # (planner/model/ledger.py)
     ledger: pd.DataFrame = field(default_factory=empty_ledger, repr=False)
     # zone_id, service, population, minutes_before, minutes_after: minutes from each zone to the
     # nearest site offering each service, today and after the plan (inf: none; access.csv)
@@ -105,8 +119,7 @@ class Plan:
         """Annual cost summed by ledger keys, e.g. ``plan.costs_by("member", "term")``; the
         total (penalties included) without keys. ``costs`` is ``costs_by("term")`` with every
         term of the plan listed."""
-        from planner.model.ledger import costs_by
-        return costs_by(self.ledger, *keys)
+        return ledger_costs_by(self.ledger, *keys)
 
     @property
     def change_count(self) -> int | None:
@@ -136,12 +149,10 @@ class Plan:
         return self.status == "optimal"
 
     def summary(self) -> str:
-        from planner.results.summary import summary_text
         return summary_text(self)
 
     def to_geodataframe(self, layer: str = "sites"):
         """`sites`, `zones` or `flows` as a GeoDataFrame in WGS-84 (EPSG:4326)."""
-        from planner.results.files import geodataframe
         return geodataframe(self, layer)
 
     def plot(self, *, figsize: tuple[float, float] | None = None):
@@ -167,7 +178,6 @@ class Plan:
 
     def save(self, path) -> None:
         """Write the plan folder of docs/design.md section 5, atomically."""
-        from planner.results.files import save_plan
         save_plan(self, path)
 
 
@@ -204,12 +214,14 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
         return Plan(scenario.name, result.status, None, None, None, result.seconds,
                     build_seconds, scenario.settings.currency, empty, empty, empty, empty, empty,
                     empty, pd.Series(dtype=float), {"status": result.status})
+    solution = result.values
+    assert solution is not None, "a result with a solution has its column values"
     units = _values(hm, model.units, result, ["site_id", "equipment"], integer=True)
     new = _values(hm, model.new_units, result, ["site_id", "equipment"], integer=True)
     moved = _values(hm, model.relocated, result, ["from_site", "to_site", "equipment"],
                     integer=True)
     days = _values(hm, model.outreach_days, result, ["site_id", "specialty"], integer=True)
-    flow = np.maximum(np.array([result.values[hm.column[id(v)]]
+    flow = np.maximum(np.array([solution[hm.column[id(v)]]
                                 for v in model.flow.values()]), 0.0)
     unmet = np.maximum(_values(hm, model.unmet, result, ["zone_id", "service"]).to_numpy(), 0.0)
     uncovered = _values(hm, model.uncovered, result, ["zone_id", "condition"])
