@@ -1,7 +1,7 @@
 """Stable re-plans: among plans within (1 + R) of the optimum, one with the fewest changes.
 
-docs/design.md section 7 and models/replanning.md. The baseline is the decisions of an earlier plan
-(the latest successful run in the history). One persistent model serves every solve:
+docs/design.md section 7 and models/replanning.md. The baseline is the decisions of an earlier
+plan (the latest successful run in the history). One persistent model serves every solve:
 
 1. the cost model (the exact objective); its value C* is the optimum (the incumbent at the gap);
    then the baseline's own decisions, fixed: if that plan costs at most (1 + R) C*, it is kept
@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InfeasibleError
-from planner.model.changes import (TIE_BREAK, ReplanError, baseline_variable,
-                                   checked_baseline)
+from planner.model.changes import TIE_BREAK, ReplanError, baseline_variable, checked_baseline
 from planner.model.decisions import decision_changes
+from planner.model.highs import Status
 from planner.planning.session import PlanningSession
 from planner.results.plan import Plan
 from planner.scenario.loading import Scenario
-from planner.scenario.schema import DECISIONS   # a decision kind names its variable
+from planner.scenario.schema import DECISIONS  # a decision kind names its variable
 
 
 # --- the solves --------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def _three_solves(session, baseline, tolerance, baseline_run, step) -> Plan:
         try:
             with step("solve.fewest_changes") as logged:
                 second = _fewest_changes_solve(session, ceiling, first_result,
-                                               first_plan.change_count)
+                                               _change_count(first_plan))
                 logged.update(plan_status=second.status)
             if second.objective is None:   # nothing better found in time: the optimum stands
                 return first_plan
@@ -106,12 +106,12 @@ def _three_solves(session, baseline, tolerance, baseline_run, step) -> Plan:
                 plan = _with_changes(_cheapest_service(session), baseline, baseline_run)
         except InfeasibleError:   # numerically too tight for HiGHS: the cost optimum stands
             return first_plan
-    if plan.objective is None or plan.change_count > first_plan.change_count:
+    if plan.objective is None or _change_count(plan) > _change_count(first_plan):
         return first_plan     # never worse than the start it was given
     # the gap of what was minimised, against the first solve's lower bound on it
     value, bound = session.last_result.objective, first_result.bound
     gap = None if bound is None else max(0.0, (value - bound) / max(abs(value), 1e-9))
-    status = first.status if first.status != "optimal" else second.status
+    status = first.status if first.status != Status.OPTIMAL else second.status
     seconds = first.solve_seconds + second.solve_seconds + plan.solve_seconds   # solves 1-3
     return replace(plan, bound=bound, mip_gap=gap, status=status, solve_seconds=seconds)
 
@@ -207,6 +207,13 @@ def _with_changes(plan: Plan, baseline: pd.DataFrame | None, baseline_run: int |
         return plan
     return replace(plan, changes=decision_changes(baseline, plan.decisions),
                    baseline_run=baseline_run)
+
+
+def _change_count(plan: Plan) -> int:
+    """The changes of a plan that has an objective, so _with_changes gave it its changes."""
+    count = plan.change_count
+    assert count is not None, "a plan with an objective carries its changes (_with_changes)"
+    return count
 
 
 __all__ = ["ReplanError", "checked_baseline", "replan"]

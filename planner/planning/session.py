@@ -7,14 +7,21 @@ from dataclasses import replace
 
 import pydantic
 
-from planner.model.diagnose import explain_infeasible, precheck
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.changes import add_replanning_block
+from planner.model.diagnose import explain_infeasible, precheck
+from planner.model.families import (
+    build_model,
+    cost_key,
+    paused_gc,
+    set_decision_bounds,
+    set_objective,
+    set_parameters,
+    structure_key,
+)
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
-from planner.model.highs import HighsModel, SolverOptions
+from planner.model.highs import HighsModel, SolveResult, SolverOptions, Status
 from planner.model.inputs import ModelInputs, model_inputs
-from planner.model.families import (build_model, cost_key, paused_gc, set_decision_bounds,
-                                    set_objective, set_parameters, structure_key)
 from planner.results.plan import Plan, extract_plan
 from planner.scenario.loading import Scenario
 from planner.scenario.settings import SolverSettings
@@ -72,7 +79,7 @@ class PlanningSession:
         self.scenario = scenario
         self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
         self.goal = make_goal(scenario, goal, service, minutes, relax_urgent)
-        self.last_result = None
+        self.last_result: SolveResult | None = None   # of the latest solve (re-plans read it)
         self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
         self.rebuilds = 0
@@ -121,11 +128,11 @@ class PlanningSession:
                 self.build_seconds = time.perf_counter() - start
             else:
                 self._build(inp)
-        options = with_options(self.options, options)
+        solver = with_options(self.options, options)
         if self.goal.is_cost:
-            plan = self._run(options)
+            plan = self._run(solver)
             return replace(plan, goal=self.goal.report(plan.objective))
-        return solve_goal(self, options, coverage_at_least)
+        return solve_goal(self, solver, coverage_at_least)
 
     def solve_current(self, start=None, explain: bool = True, **options) -> Plan:
         """Solve the model as it stands after changes made to it directly (objective, bounds,
@@ -141,7 +148,7 @@ class PlanningSession:
     def _run(self, options: SolverOptions, start=None, explain: bool = True) -> Plan:
         result = self.highs.solve(options, start=start)
         self.last_result = result
-        if result.status == "infeasible":
+        if result.status is Status.INFEASIBLE:
             if not explain:
                 raise InfeasibleError(["the model as changed has no feasible solution"])
             raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))

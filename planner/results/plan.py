@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from planner.model.decisions import change_count, changes_by_kind, decision_table
-from planner.model.highs import HighsModel, SolveResult
+from planner.model.highs import HighsModel, SolveResult, Status
 from planner.model.inputs import ModelInputs
 from planner.model.ledger import (
     CAPITAL_PRICE_COLUMN,
@@ -146,7 +146,7 @@ class Plan:
 
     @property
     def is_optimal(self) -> bool:
-        return self.status == "optimal"
+        return self.status == Status.OPTIMAL
 
     def summary(self) -> str:
         return summary_text(self)
