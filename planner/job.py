@@ -24,8 +24,17 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyomo
+
 from planner.errors import PlannerError, UsageError
 from planner.joblog import JobLog
+from planner.model.decisions import changes_in_words
+from planner.model.highs import new_highs
+from planner.planning.replanning import replan
+from planner.publish import check_target, planner_version
+from planner.results.files import save_plan
+from planner.scenario.loading import load_scenario
+from planner.sharing.division import share, sharing_summary
 
 NO_PLAN = 4
 # How long a run waits for another run of the same scenario on the same history (--wait): long
@@ -51,16 +60,11 @@ class JobResult:
 
 
 def versions() -> dict:
-    import pyomo
-
-    from planner.publish import planner_version
-
     return {"planner": planner_version(), "highs": _highs_version(),
             "pyomo": pyomo.version.version, "python": platform.python_version()}
 
 
 def _highs_version() -> str:
-    from planner.model.highs import new_highs
     h = new_highs()
     return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
@@ -90,10 +94,9 @@ def replan_job(scenario_path, history_target: str, out: Path | None, *,
     """Run one re-planning job; never raises a PlannerError (it becomes the exit code).
     `baseline_run`: re-plan from this run of the history (any scenario name, any footprint)
     instead of the latest successful run of the scenario's name."""
+    # lazy: the history's SQLAlchemy loads only when a job runs, not with the CLI
     from planner.history import open_history
     from planner.history.target import parse_target
-    from planner.publish import check_target
-    from planner.scenario.loading import load_scenario
 
     log = log or JobLog(False)
     options = {k: v for k, v in solver_options.items() if v is not None}
@@ -180,9 +183,6 @@ def _run(history, scenario, job: Job) -> JobResult:
 
 
 def _locked_run(history, scenario, job: Job) -> JobResult:
-    from planner.planning.replanning import replan
-    from planner.results.files import save_plan
-
     out, log, max_gap, share_rule = job.out, job.log, job.max_gap, job.share_rule
     run_id = history.start_run(scenario=scenario.name, input_hash=scenario.content_hash(),
                                footprint=footprint(scenario), **job.record)
@@ -224,7 +224,6 @@ def _locked_run(history, scenario, job: Job) -> JobResult:
             return JobResult(NO_PLAN, message, run_id, plan, lines=lines)
         sharing = None
         if share_rule is not None:
-            from planner.sharing.division import share, sharing_summary
             with log.stage("share", rule=share_rule):
                 # coalition values are kept in the history: the next run of the same game
                 # (a re-plan with unchanged inputs, or a rerun after a kill) reuses them
@@ -298,8 +297,6 @@ def _listed(ids: list[str], most: int = 8) -> str:
 
 
 def _changes_line(plan, run_id: int, out) -> str:
-    from planner.model.decisions import changes_in_words
-
     words = changes_in_words(plan.changes_by_kind)
     base = (f"first run of this scenario (no baseline; {words} from nothing)"
             if plan.baseline_run is None else f"{words} from run {plan.baseline_run}")

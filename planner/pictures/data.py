@@ -108,11 +108,11 @@ class PictureData:
                 f"share_{when}": [share_within(rows["population"], rows[f"minutes_{when}"], t)
                                   for t in points] for when in ("before", "after")}})
         shares = {when: self.kpis.get(f"access_{when}", {}) for when in ("before", "after")}
-        points = sorted(float(key.rsplit("_within_", 1)[1].removesuffix("min"))
+        listed = sorted(float(key.rsplit("_within_", 1)[1].removesuffix("min"))
                         for key in shares["after"] if key.startswith(f"{equipment}_within_"))
-        return pd.DataFrame({"minutes": points, **{
+        return pd.DataFrame({"minutes": listed, **{
             f"share_{when}": [float(shares[when].get(f"{equipment}_within_{t:g}min", np.nan))
-                              for t in points] for when in ("before", "after")}})
+                              for t in listed] for when in ("before", "after")}})
 
     def zone_minutes(self, equipment: str) -> ZoneMinutes:
         """Minutes from each zone to `equipment` after the plan (see the module docstring)."""
@@ -193,14 +193,16 @@ def from_folder(folder: str | Path) -> PictureData:
                            "unreadable; the report needs a plan folder of this planner version "
                            "(write it again with `planner plan --out`).")
     problems = ProblemList()
-    tables = {}
+    tables: dict[str, pd.DataFrame] = {}
     for name, numeric in FOLDER_NUMERIC.items():
         if (folder / name).is_file():
             table = read_csv(folder / name, name, problems)
             if table is not None and name == "access.csv":   # an empty cell: no unit anywhere
                 table = table.replace({c: {"": "inf"} for c in numeric[1:]})
             if table is not None:
-                tables[name] = typed_table(table, numeric, name, problems)
+                table = typed_table(table, numeric, name, problems)   # None: a problem added
+            if table is not None:
+                tables[name] = table
     if problems.problems:
         shown = "; ".join(str(p) for p in problems.problems)
         raise PictureError(f"{folder}: cannot read the plan ({shown}); write the plan again.")
@@ -233,8 +235,10 @@ def _folder_boundary(folder: Path) -> dict | None:
 
 def _folder_zones(folder: Path) -> pd.DataFrame:
     """The zones layer of plan.gpkg without its geometry (it holds lon, lat and population)."""
+    # lazy: pyogrio (GDAL) loads only to read a plan folder's GeoPackage
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
+
     try:
         frame = pyogrio.read_dataframe(folder / "plan.gpkg", layer="zones", read_geometry=False)
     except (DataLayerError, DataSourceError) as err:

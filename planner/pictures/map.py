@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ LABEL_STYLE = ("<style>.leaflet-tooltip.planner-site-label {font: 600 11px/1.2 s
 
 
 def _new_map(points: pd.DataFrame, tiles: str | None):
-    import folium
+    import folium  # lazy: folium loads only to draw a map
 
     m = folium.Map(tiles=tiles, control_scale=True)
     if len(points):
@@ -49,7 +50,7 @@ def _site_radius(units: float) -> float:
 def _arrow(m, start: tuple[float, float], end: tuple[float, float], colour: str, tooltip: str,
            dash: str | None = None) -> None:
     """A line start -> end (lat, lon) and a filled arrowhead at `end`, in the map's plane."""
-    import folium
+    import folium  # lazy: folium loads only to draw a map
 
     line = folium.PolyLine([start, end], color=colour, weight=3, opacity=0.85, dash_array=dash,
                            className="planner-relocation")
@@ -73,6 +74,7 @@ def _leaflet_script(source: str, **values):
     """A folium element whose script is `source` (a Jinja macro body: ``this`` is the element,
     ``this._parent`` what it is added to, `values` its attributes). Folium's Popup needs
     jQuery; these need nothing but Leaflet."""
+    # lazy: branca and jinja2 load only to draw a map
     from branca.element import MacroElement
     from jinja2 import Template
 
@@ -126,6 +128,7 @@ def _add_legend(m, title: str, rows: list[tuple[str, str]]) -> None:
 
 def _minute_colours(minutes: pd.Series) -> tuple[pd.Series, list[tuple[str, str]]]:
     """A colour per zone (green near, red far; grey: no unit) and the legend's rows."""
+    # lazy: matplotlib loads only to draw
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
@@ -144,7 +147,7 @@ def _minute_colours(minutes: pd.Series) -> tuple[pd.Series, list[tuple[str, str]
 def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | None = TILES,
              boundary=None):
     """The plan on a Leaflet map (see :meth:`planner.results.plan.Plan.explore`)."""
-    import folium
+    import folium  # lazy: folium loads only to draw a map
 
     equipment = check_equipment(data, equipment)
     boundary = _boundary_mapping(data.boundary if boundary is None else boundary)
@@ -217,14 +220,14 @@ def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | No
 def add_boundary(m, boundary) -> None:
     """Draw a boundary on map `m`: a GeoJSON file path or mapping, a shapely geometry or a
     GeoDataFrame (WGS-84 longitude/latitude); a clear error if it is not a usable outline."""
-    _draw_boundary(m, _boundary_mapping(boundary))
+    mapping = _boundary_mapping(boundary)
+    if mapping is not None:   # None or False: no boundary, nothing to draw
+        _draw_boundary(m, mapping)
 
 
 def _boundary_mapping(boundary) -> dict | None:
     """The checked GeoJSON mapping of a boundary as given to a map (see :func:`add_boundary`);
     None for None or False (no boundary)."""
-    from pathlib import Path
-
     if boundary is None or boundary is False:
         return None
     problems = ProblemList()
@@ -245,7 +248,7 @@ def _positions(boundary: dict | None) -> pd.DataFrame:
 
 
 def _draw_boundary(m, boundary: dict) -> None:
-    import folium
+    import folium  # lazy: folium loads only to draw a map
 
     folium.GeoJson(boundary, name="Boundary", style_function=lambda _: {
         "color": "#37474f", "weight": 2, "fill": False, "dashArray": "6 4",
@@ -266,7 +269,7 @@ def change_kind(changes: pd.Series) -> str:
 def comparison_map(comparison, *, tiles: str | None = TILES):
     """The map of :class:`planner.results.comparison.Comparison`: sites coloured by the change in
     their units in service, and the relocations of both plans (dashed: before, solid: after)."""
-    import folium
+    import folium  # lazy: folium loads only to draw a map
 
     sites = comparison.sites
     if sites is None or not len(sites) or not {"lon", "lat"} <= set(sites.columns):

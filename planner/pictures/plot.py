@@ -30,6 +30,7 @@ CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source 
 
 def font_families() -> list[str]:
     """DejaVu Sans, then the installed CJK fonts of :data:`CJK_FONTS` (glyph fallback)."""
+    # lazy: matplotlib loads only to draw
     from matplotlib import font_manager
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
@@ -38,6 +39,7 @@ def font_families() -> list[str]:
 
 def plan_figure(data: PictureData, *, figsize: tuple[float, float] | None = None):
     """The three panels of `data` (see the module docstring); returns the Figure."""
+    # lazy: matplotlib loads only to draw
     import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.text import Text
@@ -111,7 +113,7 @@ def draw_costs(ax, data: PictureData) -> None:
 
 def draw_access(ax, data: PictureData) -> None:
     """Share of residents within t minutes of each equipment: before (dashed) and after."""
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import PercentFormatter  # lazy: matplotlib loads only to draw
 
     colours = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
     step = data.access is not None
@@ -137,7 +139,7 @@ def draw_access(ax, data: PictureData) -> None:
 
 def draw_utilization(ax, data: PictureData) -> None:
     """Grouped horizontal bars: exams over capacity at each site with units in service."""
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import PercentFormatter  # lazy: matplotlib loads only to draw
 
     used = data.equipment[data.equipment["total"] > 0]
     table = used.pivot_table(index="site_id", columns="equipment", values="utilization",
@@ -165,6 +167,7 @@ def pareto_figure(front, ax=None):
     point labelled with its budget (or its coverage level); returns the Figure (drawn on `ax`
     when given). Costs read in millions; the label of a point in the right half of the axes
     sits to its left, so it stays inside the figure."""
+    # lazy: matplotlib loads only to draw
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, StrMethodFormatter
 

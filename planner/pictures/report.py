@@ -25,6 +25,10 @@ from pathlib import Path
 
 from planner.errors import PlannerError
 from planner.pictures.data import PictureData, from_folder
+from planner.pictures.map import plan_map, stable_ids
+from planner.pictures.plot import plan_figure
+from planner.publish import OutputError, publish_file
+from planner.results.summary import with_site_names
 
 GENERATOR = "consortium-planner report"
 REPORT_NAME = "report.html"
@@ -55,8 +59,6 @@ def leaflet_assets() -> tuple[str, str]:
 
 def map_parts(data: PictureData, equipment: str | None = None) -> tuple[str, str, str]:
     """(head, body, script) of the plan's map: folium's rendering without its CDN links."""
-    from planner.pictures.map import plan_map, stable_ids
-
     m = plan_map(data, equipment, tiles=None)
     m.default_js, m.default_css = [], []
     stable_ids(m)
@@ -68,9 +70,7 @@ def map_parts(data: PictureData, equipment: str | None = None) -> tuple[str, str
 def charts_svg(data: PictureData) -> str:
     """The plan's figure (planner/pictures/plot.py) as inline SVG, byte-identical for the same
     plan."""
-    import matplotlib
-
-    from planner.pictures.plot import plan_figure
+    import matplotlib  # lazy: matplotlib loads only to draw
 
     with matplotlib.rc_context({"svg.hashsalt": "consortium-planner", "svg.fonttype": "path"}):
         figure = plan_figure(data)
@@ -113,14 +113,13 @@ def kpi_rows(data: PictureData) -> list[tuple[str, str]]:
 
 def report_html(folder: str | Path, equipment: str | None = None) -> str:
     """The report page of a plan folder, as text."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    from jinja2 import Environment, PackageLoader, select_autoescape  # lazy: only for a report
 
     data = from_folder(folder)
     head, body, script = map_parts(data, equipment)
     leaflet_js, leaflet_css = leaflet_assets()
     environment = Environment(loader=PackageLoader("planner.pictures", "static"),
                               autoescape=select_autoescape(["html"]))
-    from planner.results.summary import with_site_names
     decisions = with_site_names(data.decisions, data.sites)   # a name beside each site id
     page = environment.get_template("report.html").render(
         generator=GENERATOR, data=data, kpis=kpi_rows(data), decisions=decisions,
@@ -148,11 +147,8 @@ def write_report(folder: str | Path, out: str | Path | None = None,
                  equipment: str | None = None) -> Path:
     """Write the report of a plan folder to `out` (default PLAN_DIR/report.html), atomically;
     an existing file is replaced only if it is a report the planner wrote."""
-    from planner.publish import publish_file
-
     target = Path(out) if out is not None else Path(folder) / REPORT_NAME
     if target.is_dir():
-        from planner.publish import OutputError
         raise OutputError(f"--out {target}: this is a folder; the report is one HTML file. "
                           f"Give a file path, for example {target / REPORT_NAME}.")
     page = report_html(folder, equipment)

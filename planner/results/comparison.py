@@ -28,6 +28,7 @@ import pandas as pd
 
 from planner.model.decisions import change_count, decision_changes, normalise
 from planner.model.ledger import term_words
+from planner.results.files import json_safe
 from planner.results.folders import CompareError, PlanRecord, from_folder
 
 CHANGE = ["before", "after", "change"]
@@ -91,7 +92,6 @@ class Comparison:
 
     def to_json(self) -> dict:
         """Every table, rounded (numbers stay numbers)."""
-        from planner.results.files import json_safe
         data = {"before": self.before, "after": self.after, "changes": self.changes}
         data.update({name: self.rounded(name).to_dict("records") for name in self.TABLES})
         return json_safe(data)

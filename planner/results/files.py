@@ -58,7 +58,8 @@ def write_json(data: dict, path: Path) -> None:
 
 @contextmanager
 def _fixed_gpkg_date():
-    import pyogrio
+    import pyogrio  # lazy: pyogrio (GDAL) loads only to write a GeoPackage
+
     before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
     try:
@@ -89,6 +90,7 @@ def plan_json(plan) -> dict:
 
 
 def geodataframe(plan, layer: str):
+    # lazy: geopandas and shapely load only to write a GeoPackage
     import geopandas as gpd
     from shapely import LineString
 

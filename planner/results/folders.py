@@ -103,8 +103,10 @@ def _folder_sites(folder: Path) -> pd.DataFrame | None:
     path = folder / "plan.gpkg"
     if not path.is_file():
         return None
+    # lazy: pyogrio (GDAL) loads only to read a plan folder's GeoPackage
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
+
     try:
         frame = pyogrio.read_dataframe(path, layer="sites", read_geometry=False)
     except (DataLayerError, DataSourceError) as err:   # not a readable GeoPackage
