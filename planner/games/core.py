@@ -537,7 +537,8 @@ def _generated(lp: _ExcessLP, players: tuple[str, ...]) -> tuple[tuple[str, ...]
                  for m in lp.masks[len(players):])
 
 
-def least_core_by_generation(players: Sequence[str], v_grand: float, most_dissatisfied: Oracle,
+def least_core_by_generation(players: Sequence[str], v_grand: float,
+                             most_dissatisfied: "Oracle | SeparationOracle",
                              singletons: Mapping[str, float], *, kind: str = "profit",
                              value: Callable[[frozenset[str]], float] | None = None,
                              individually_rational: bool = True,
@@ -558,7 +559,8 @@ def least_core_by_generation(players: Sequence[str], v_grand: float, most_dissat
                             eps * scale, (eps * scale,), _generated(lp, players), separator.calls)
 
 
-def nucleolus_by_generation(players: Sequence[str], v_grand: float, most_dissatisfied: Oracle,
+def nucleolus_by_generation(players: Sequence[str], v_grand: float,
+                            most_dissatisfied: "Oracle | SeparationOracle",
                             singletons: Mapping[str, float], *, kind: str = "profit",
                             value: Callable[[frozenset[str]], float] | None = None,
                             individually_rational: bool = True,
