@@ -127,9 +127,10 @@ def savings_by_term(standalone_terms: dict[str, dict[str, float]],
                     grand_terms: dict[str, float]) -> pd.DataFrame:
     """Where the savings come from: per cost term, the members' standalone costs summed, the
     grand plan's cost and their difference. The `savings` column sums to v(N) = sum_m C({m}) -
-    C(N), because every cost is the sum of its ledger terms (one price book, planner/model/ledger.py).
-    `label` is the term in words and `priced` says it is a priced penalty (a price on a rule
-    not kept, not cash: the savings of a township that no longer refers its stroke cases late).
+    C(N), because every cost is the sum of its ledger terms (one price book,
+    planner/model/ledger.py). `label` is the term in words and `priced` says it is a priced
+    penalty (a price on a rule not kept, not cash: the savings of a township that no longer
+    refers its stroke cases late).
 
     `standalone_terms`: member -> term -> amount of its plan alone; `grand_terms`: term -> amount.
     """

@@ -1,8 +1,9 @@
-"""Stage 2: share the savings of planning together (docs/design.md section 4, models/fair_division.md).
+"""Stage 2: share the savings of planning together (docs/design.md section 4,
+models/fair_division.md).
 
 `share(scenario, rule=...)` is orchestration only. The coalition values C(S) come from the
-planning model (planner/sharing/coalitions.py: one persistent model per process, solves in parallel,
-cached on disk by planner/sharing/store.py); the rules, the excess LP and constraint
+planning model (planner/sharing/coalitions.py: one persistent model per process, solves in
+parallel, cached on disk by planner/sharing/store.py); the rules, the excess LP and constraint
 generation are planner/games/; the money is planner/sharing/accounting.py. The savings game is
 v(S) = sum_{m in S} C({m}) - C(S).
 
@@ -25,6 +26,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from planner.errors import PlannerError
+from planner.games import core as game_core
+from planner.games import rules as game_rules
+from planner.games.game import Game
+from planner.games.sampling import efficient_estimates, stratified_shapley
+from planner.model.ledger import term_words
+from planner.progress import Deadline, Progress, TimeBudgetSpent
+from planner.publish import publish_folder
+from planner.results.files import json_safe, write_csv, write_json
+from planner.results.summary import named
+from planner.scenario.loading import Scenario
 from planner.sharing.accounting import (
     borne_costs,
     payment_words,
@@ -33,15 +45,7 @@ from planner.sharing.accounting import (
     transfers,
 )
 from planner.sharing.coalitions import CoalitionValues, Separation, separate_task
-from planner.errors import PlannerError
-from planner.games import core as game_core
-from planner.games import rules as game_rules
-from planner.games.game import Game
-from planner.games.sampling import efficient_estimates, stratified_shapley
-from planner.model.ledger import term_words
-from planner.progress import Deadline, Progress, TimeBudgetSpent
-from planner.results.summary import named
-from planner.scenario.loading import Scenario
+from planner.workers import process_pool
 
 # The rules of a planning game (`planner share --rule`, `planner.share`): the game's own rules
 # (planner/games/rules.py declares their names), then those that read the scenario.
@@ -53,8 +57,8 @@ RULES = EXACT_RULES + WEIGHT_RULES + MODEL_RULES
 ENUMERATION_ONLY = ("banzhaf", "prenucleolus")   # no method beyond exact enumeration
 DEFAULT_RULE = "nucleolus"  # in the core whenever the core is not empty
 # Beyond exact enumeration the default starts from Owen's LP-duality shares (seconds: one LP)
-# and moves them to the nearest core allocation when a coalition blocks them (docs/design.md section
-# 4: where the core is non-empty the default allocation is in it); see Sharing.adjusted. The
+# and moves them to the nearest core allocation when a coalition blocks them (docs/design.md
+# section 4: where the core is non-empty the default allocation is in it); see Sharing.adjusted. The
 # sampled Shapley value costs thousands of coalition solves for a rough estimate on the county
 # (benchmarks/README.md), and was moved by the core check just as far.
 LARGE_DEFAULT_RULE = "lp-duality"
@@ -119,7 +123,6 @@ class Sharing:
         return lines
 
     def to_json(self) -> dict:
-        from planner.results.files import json_safe
         by_term = (None if self.savings_by_term is None
                    else self.savings_by_term.set_index("term").to_dict("index"))
         return json_safe({
@@ -136,13 +139,11 @@ class Sharing:
 
     def save(self, path) -> None:
         """sharing.json and transfers.csv, written atomically."""
-        from planner.publish import publish_folder
         with publish_folder(path, "sharing") as work:
             self.write_files(work)
 
     def write_files(self, folder) -> None:
         """sharing.json and transfers.csv into `folder` (a plan folder, for re-planning jobs)."""
-        from planner.results.files import write_csv, write_json
         write_json(self.to_json(), folder / "sharing.json")
         write_csv(self.transfers, folder / "transfers.csv", float_format=CENTS)
 
@@ -169,7 +170,8 @@ class PlanningOracle:
         self.deadline, self.milp_seconds, self.progress = deadline, milp_seconds, progress
         self.milp_calls, self.milp_time = 0, 0.0
         self.max_separations = max_separations
-        self.last = None            # (allocation, Separation) of the latest MILP
+        # (allocation, Separation) of the latest MILP
+        self.last: tuple[dict[str, float], Separation] | None = None
 
     def excess(self, coalition: frozenset[str], x: dict[str, float]) -> float:
         """e(S, x) = sum_{m in S} (C({m}) - x[m]) - C(S), for a coalition already valued."""
@@ -418,7 +420,6 @@ def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
     allocation) is found by constraint generation with the same oracle.
     """
     tol = oracle.tol
-    singletons = {m: 0.0 for m in members}
     # the coalitions without one member first: x_m <= v(N) - v(N \ m) are the core's upper
     # bounds, often its binding rows; n solves in parallel cost less than one MILP round
     full = frozenset(members)
@@ -475,6 +476,7 @@ def _adjusted_report(rule_report: dict, members, allocation, oracle: PlanningOra
     if last is None or any(last[0][m] != allocation[m] for m in members):
         oracle.milp(allocation)
         last = oracle.last
+        assert last is not None, "a separation MILP records its allocation and answer"
     bound = last[1].bound
     return {"in_core": True if bound <= oracle.tol else None, "core_empty": False,
             "least_core_epsilon": None, "blocking": [], "max_excess": None,
@@ -493,13 +495,12 @@ def _check_invariants(table: pd.DataFrame, savings: float) -> None:
 
 def _open_executor(stack: ExitStack, executor, scheduler, workers):
     if executor is None and scheduler is not None:
-        from distributed import Client
+        from distributed import Client  # lazy: dask's distributed loads only for --scheduler
         client = stack.enter_context(Client(scheduler))
         executor = client.get_executor()
         workers = workers or max(1, len(client.scheduler_info()["workers"]))
     workers = workers or os.cpu_count() or 1
     if executor is None and workers > 1:
-        from planner.workers import process_pool
         executor = stack.enter_context(process_pool(workers))
     return executor, workers
 
@@ -528,7 +529,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
     members = list(scenario.members["member"])
     n = len(members)
     default = rule is None
-    if default:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
+    if rule is None:   # see DEFAULT_RULE and LARGE_DEFAULT_RULE
         limit = exact_limit if isinstance(exact_limit, int) else 0
         rule = DEFAULT_RULE if n <= limit else LARGE_DEFAULT_RULE
     _check_arguments(members, rule, workers, exact_limit, rel_tol, policy_member, policy_share,
@@ -542,6 +543,7 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         executor, workers = _open_executor(stack, executor, scheduler, workers)
         store = None
         if cache is not None:
+            # lazy: the coalition store (SQLAlchemy) loads only with a cache
             from planner.sharing.store import CoalitionStore, game_key
             store = stack.enter_context(CoalitionStore.open(cache, game_key(scenario)))
         values = CoalitionValues(scenario, executor, workers, progress=bar, store=store,
@@ -635,7 +637,8 @@ def _core_line(sharing: Sharing) -> str:
         text += (f" (blocked by {len(core['blocking'])} coalition(s); most dissatisfied: "
                  f"{', '.join(worst['coalition'])} by {worst['excess'] / 1e6:,.3f} M)")
     if core.get("core_empty"):
-        text += f"; the core is EMPTY (least-core epsilon {core['least_core_epsilon'] / 1e6:,.3f} M)"
+        epsilon = core["least_core_epsilon"] / 1e6
+        text += f"; the core is EMPTY (least-core epsilon {epsilon:,.3f} M)"
     return text
 
 
