@@ -17,19 +17,20 @@ from typing import Optional
 import typer
 
 from planner.errors import PlannerError
-from planner.games.core import (core_report, nearest_core_allocation,
-                                nearest_least_core_allocation)
+from planner.games.core import core_report, nearest_core_allocation, nearest_least_core_allocation
 from planner.games.game import GameError, load_game_file
 from planner.games.rules import GAME_RULES, PROPORTIONAL, RULES, proportional
 
-# The choices of --rule (Rule.shapley, Rule.least_core, ...), one per name of GAME_RULES.
-Rule = Enum("Rule", {name.replace("-", "_"): name for name in GAME_RULES}, type=str)
+# The choices of --rule (Rule.shapley, Rule.least_core, ...), one per name of GAME_RULES. Built
+# from the registry, so mypy (which reads only literal member lists) cannot see its members.
+Rule = Enum(  # type: ignore[misc]
+    "Rule", {name.replace("-", "_"): name for name in GAME_RULES}, type=str)
 
 
 def game(
     path: Path = typer.Argument(..., help="Game JSON: players, kind (profit|cost) and values.",
                                 show_default=False),
-    rule: Rule = typer.Option(Rule.shapley, "--rule", help="Sharing rule."),
+    rule: Rule = typer.Option(Rule("shapley"), "--rule", help="Sharing rule."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
     weights: Optional[str] = typer.Option(
         None, "--weights", help="Weights for --rule proportional, e.g. A=1,B=2 (default: the "

@@ -99,6 +99,7 @@ def policy_share(game: Game, player: str, share: float,
     if share > 1:
         raise GameError(f"policy rule: share {share} is above 1")
     others = [p for p in game.players if p != player]
+    w: dict[str, float | None]   # None: a weight not given, which _non_negative refuses by name
     if rest == "equal":
         w = {p: 1.0 for p in others}
     elif rest == "standalone":
