@@ -8,18 +8,34 @@ the limits, or a plan whose gap is above `--max-gap`; 1 anything else (the last-
 
 from __future__ import annotations
 
+import json
 import math
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+# The project's modules the commands use are imported here: `import planner` loads them anyway.
+# Only what `planner --help` need not pay for is imported inside the command that needs it: the
+# run history (SQLAlchemy), the HTML report (jinja2, matplotlib, folium) and a Dask client.
 from planner.errors import PlannerError, UsageError
-from planner.scenario.settings import setting
 from planner.games.cli import game as game_command
-from planner.job import DEFAULT_WAIT
+from planner.job import DEFAULT_WAIT, replan_job
+from planner.joblog import JobLog
+from planner.model.decisions import changes_in_words
+from planner.planning.session import solve
+from planner.publish import check_target
+from planner.results.comparison import compare
+from planner.results.files import json_safe
+from planner.results.folders import from_folder, from_run
+from planner.scenario.loading import load_scenario
+from planner.scenario.settings import setting
 from planner.sharing.division import RULES as SHARING_RULES
+from planner.sharing.division import share as share_savings
+from planner.sharing.division import sharing_summary
+from planner.studies.pareto import pareto as trace
 from planner.terminal import run_safely
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -56,7 +72,6 @@ def _number(low: float, high: float, low_open: bool = False):
 def _check_out(out: Optional[Path]) -> None:
     """Refuse an output path the planner may not replace, before any work (exit 2)."""
     if out is not None:
-        from planner.publish import check_target
         check_target(out)
 
 
@@ -112,9 +127,6 @@ def plan(
     relax_urgent: bool = RelaxUrgentOption,
 ) -> None:
     """Solve the planning model and print a short summary."""
-    from planner.scenario.loading import load_scenario
-    from planner.planning.session import solve
-
     try:
         _check_out(out)
         loaded = load_scenario(scenario)
@@ -138,8 +150,6 @@ def plan(
 @app.command()
 def validate(scenario: Optional[Path] = ScenarioArg) -> None:
     """Check a scenario's files and print what is wrong (nothing is solved)."""
-    from planner.scenario.loading import load_scenario
-
     try:
         loaded = load_scenario(scenario)
     except PlannerError as err:
@@ -192,10 +202,6 @@ def share(
 
     Exit codes: 0 written; 2 bad input or flag; 4 the time limit cut the run short (what could
     be certified is written, flagged; run again with the same cache to resume)."""
-    from planner.scenario.loading import load_scenario
-    from planner.sharing.division import sharing_summary
-    from planner.sharing.division import share as share_savings
-
     try:
         _check_out(out)
         loaded = load_scenario(scenario)
@@ -219,7 +225,7 @@ def share(
         _fail(err)
     except ValueError as err:
         typer.echo(str(err), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -261,9 +267,6 @@ def replan(
 
     Exit codes: 0 plan published; 2 bad input; 3 infeasible; 4 no plan or gap above --max-gap;
     5 another run of the same scenario holds the history longer than --wait."""
-    from planner.job import replan_job
-    from planner.joblog import JobLog
-
     result = replan_job(scenario, history, out, tolerance=tolerance, wait=wait, max_gap=max_gap,
                         baseline_run=baseline,
                         share_rule=share_rule, share_options={"workers": workers,
@@ -304,9 +307,6 @@ def runs(
     """List the runs of a history, oldest first."""
     if ctx.invoked_subcommand is not None:
         return
-    import json
-
-    from planner.results.files import json_safe
     try:
         h = _open_history(history)
         try:
@@ -326,8 +326,6 @@ def runs(
 
 def runs_table(listed: list[dict]) -> str:
     """The runs as a text table with a header; changes by decision kind, in their own units."""
-    from planner.model.decisions import changes_in_words
-
     header = ("run", "started (UTC)", "scenario", "status", "annual cost", "baseline",
               "changes")
     rows = [header]
@@ -353,9 +351,6 @@ def runs_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """One run: its summary and its decisions."""
-    import json
-
-    from planner.results.files import json_safe
     try:
         h = _open_history(history)
         try:
@@ -393,10 +388,6 @@ def diff(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """What changed between two plans: decisions, KPIs and annual cost by term."""
-    import json
-
-    from planner.results.comparison import compare
-    from planner.results.folders import from_folder, from_run
     try:
         h = None
         records = []
@@ -465,11 +456,6 @@ def pareto(
     """Trace annual cost against covered residents: pareto.csv (budget, covered_population,
     annual_cost, ..., urgent_uncovered_zones) and each point's plan folder. A budget that
     cannot keep the urgent-coverage rule is a row marked infeasible."""
-    from contextlib import ExitStack
-
-    from planner.studies.pareto import pareto as trace
-    from planner.scenario.loading import load_scenario
-
     try:
         if (budgets is None) == (coverage_levels is None):
             raise UsageError("planner pareto needs either --budgets B1,B2,... (the coverage "
