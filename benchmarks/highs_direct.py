@@ -29,8 +29,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from planner.model.highs import SolverOptions, Status, new_highs, run, status_of
-from planner.model.inputs import ModelInputs
+import planner
+from planner.model.families import build_model
+from planner.model.highs import HighsModel, SolverOptions, Status, new_highs, run, status_of
+from planner.model.inputs import ModelInputs, model_inputs
+from planner.planning.session import PlanningSession, solver_options
+from planner.scenario.orlib import load_pmed
 
 INF = highspy.kHighsInf
 ORLIB = Path(__file__).resolve().parent / "orlib"
@@ -72,14 +76,23 @@ class _Rows:
         self.count += n
 
     def matrix(self, num_col: int) -> sp.csc_matrix:
-        cat = (lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype))
-        coo = sp.coo_matrix((cat(self.vals, float), (cat(self.rows, np.int64),
-                                                     cat(self.cols, np.int64))),
+        coo = sp.coo_matrix((_joined(self.vals, float), (_joined(self.rows, np.int64),
+                                                         _joined(self.cols, np.int64))),
                             shape=(self.count, num_col))
         csc = coo.tocsc()   # duplicate (row, column) entries summed
         csc.eliminate_zeros()  # as HiGHS does with the zero coefficients Pyomo hands over
         csc.sort_indices()
         return csc
+
+
+def _joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """The parts end to end (an empty array of `dtype` for none)."""
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+
+def _unbounded_below(n: int) -> np.ndarray:
+    """Lower bounds of n rows that have none (<= rows)."""
+    return np.full(n, -INF)
 
 
 def _positions(index: pd.Index, keys) -> np.ndarray:
@@ -148,8 +161,6 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     equipment_arc = arcs["service"].isin(eq.index).to_numpy()
     arc_pos = np.arange(len(arcs))
     rows = _Rows()
-    zeros = (lambda n: np.zeros(n))
-    neg_inf = (lambda n: np.full(n, -INF))
 
     # units_in_service: units - existing*member_in - new - sum(in) + sum(out) = 0
     k = np.arange(len(unit_idx))
@@ -158,7 +169,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     out_u = _positions(unit_idx, from_key) if len(moves) else mv
     ex = existing.reindex(unit_idx, fill_value=0.0).to_numpy(float) if len(unit_idx) else k * 0.
     unit_site = unit_idx.get_level_values(0)
-    rows.family("units_in_service", zeros(len(k)), 0.0, (k, u0 + k, 1.0),
+    rows.family("units_in_service", np.zeros(len(k)), 0.0, (k, u0 + k, 1.0),
                 (k, member_of(unit_site), -ex),
                 (_positions(unit_idx, new_idx), n0 + np.arange(len(new_idx)), -1.0),
                 (in_u, r0 + mv, -1.0), (out_u, r0 + mv, 1.0))
@@ -169,14 +180,14 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     dem = inp.demand.to_numpy(float)
     home = b0 + _positions(member_pos, inp.zones["home_member"].reindex(
         demand_idx.get_level_values(0)))
-    rows.family("demand_balance", zeros(len(d)), 0.0, (demand_of_arc, f0 + arc_pos, 1.0),
+    rows.family("demand_balance", np.zeros(len(d)), 0.0, (demand_of_arc, f0 + arc_pos, 1.0),
                 (d, m0 + d, 1.0), (d, home, -dem))
 
     # equipment_capacity: sum_z flow - capacity * units <= 0, keys (site, equipment) sorted
     ea = arc_pos[equipment_arc]
     keys = _mi(arcs[equipment_arc], ["site_id", "service"])
     uniq = keys.unique().sort_values()
-    rows.family("equipment_capacity", neg_inf(len(uniq)), 0.0,
+    rows.family("equipment_capacity", _unbounded_below(len(uniq)), 0.0,
                 (uniq.get_indexer(keys), f0 + ea, 1.0),
                 (np.arange(len(uniq)), u0 + _positions(unit_idx, uniq),
                  -eq["capacity"].reindex(uniq.get_level_values(1)).to_numpy()))
@@ -187,7 +198,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     linked = ~keys.isin(fixed) if fixed else np.ones(len(ea), dtype=bool)
     la = ea[linked]
     j = np.arange(len(la))
-    rows.family("equipment_linking", neg_inf(len(la)), 0.0, (j, f0 + la, 1.0),
+    rows.family("equipment_linking", _unbounded_below(len(la)), 0.0, (j, f0 + la, 1.0),
                 (j, u0 + _positions(unit_idx, keys[linked]), -dem[demand_of_arc[la]]))
 
     # specialist_capacity: sum_z flow - visits_per_day*days - clinic_visits*member_in <= 0
@@ -198,14 +209,14 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     q = np.arange(len(suniq))
     clinic = inp.clinic_visits.reindex(suniq, fill_value=0.0).to_numpy(float) if len(suniq) \
         else q * 0.
-    rows.family("specialist_capacity", neg_inf(len(suniq)), 0.0,
+    rows.family("specialist_capacity", _unbounded_below(len(suniq)), 0.0,
                 (suniq.get_indexer(skeys), f0 + sa, 1.0),
                 (q, day_col(s_site, s_spec), -spec["visits_per_day"].reindex(s_spec).to_numpy()),
                 (q, member_of(s_site), -clinic))
 
     # specialist_supply: sum_i days[i,s] - sum_i pool_at[i,s]*member_in[m(i)] <= 0
     holders = inp.pool_at.index
-    rows.family("specialist_supply", neg_inf(len(specialties)), 0.0,
+    rows.family("specialist_supply", _unbounded_below(len(specialties)), 0.0,
                 (np.tile(np.arange(len(specialties)), len(sites)),
                  d0 + np.arange(len(sites) * len(specialties)), 1.0),
                 (_positions(spec_pos, holders.get_level_values(1)),
@@ -213,7 +224,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
 
     # policy_minimum_outreach: days + shortfall - min_days*member_in >= 0 at grassroots sites
     g = np.arange(len(pol_site))
-    rows.family("policy_minimum_outreach", zeros(len(g)), INF,
+    rows.family("policy_minimum_outreach", np.zeros(len(g)), INF,
                 (g, day_col(pol_site, pol_spec), 1.0), (g, p0 + g, 1.0),
                 (g, member_of(pol_site), -inp.min_days.reindex(pol_spec).to_numpy(float)))
 
@@ -222,7 +233,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     reloc = eq["relocation_cost"].fillna(0.0).reindex(moves["equipment"]).to_numpy(float)
     budget_rows = 1 if len(new_idx) + len(moves) else 0
     nm = np.arange(len(members))
-    rows.family("capital_budget", neg_inf(budget_rows), 0.0,
+    rows.family("capital_budget", _unbounded_below(budget_rows), 0.0,
                 *([(np.zeros(len(new_idx)), n0 + np.arange(len(new_idx)), capex_new),
                    (np.zeros(len(moves)), r0 + mv, reloc),
                    (np.zeros(len(members)), b0 + nm, -inp.budget_share.to_numpy(float))]
@@ -235,7 +246,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
                and ((new_site == i).any() or (to_site == i).any())]
     lim_pos = pd.Index(limited)
     rn, rm = lim_pos.get_indexer(new_site), lim_pos.get_indexer(to_site)
-    rows.family("site_capital_limit", neg_inf(len(limited)),
+    rows.family("site_capital_limit", _unbounded_below(len(limited)),
                 limit.reindex(limited).to_numpy(float),
                 (rn[rn >= 0], n0 + np.nonzero(rn >= 0)[0], capex_new[rn >= 0]),
                 (rm[rm >= 0], r0 + np.nonzero(rm >= 0)[0], reloc[rm >= 0]))
@@ -244,13 +255,13 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     unit_e = unit_idx.get_level_values(1)
     max_e = eq["max_per_site"].reindex(unit_e).to_numpy(float)
     capped = np.nonzero(np.isfinite(max_e))[0]
-    rows.family("max_units_per_site", neg_inf(len(capped)), max_e[capped],
+    rows.family("max_units_per_site", _unbounded_below(len(capped)), max_e[capped],
                 (np.arange(len(capped)), u0 + capped, 1.0))
 
     # relocation_limit: sum_j relocated[i,j,e] - existing[i,e]*member_in[m(i)] <= 0
     ouniq = from_key.unique().sort_values()
     o = np.arange(len(ouniq))
-    rows.family("relocation_limit", neg_inf(len(ouniq)), 0.0,
+    rows.family("relocation_limit", _unbounded_below(len(ouniq)), 0.0,
                 (ouniq.get_indexer(from_key), r0 + mv, 1.0),
                 (o, member_of(ouniq.get_level_values(0)),
                  -existing.reindex(ouniq).to_numpy(float) if len(ouniq) else o * 0.))
@@ -265,12 +276,12 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
         return float(max(1, np.ceil(total / eq.at[e, "capacity"])))
     big_m = {e: most_useful(e) for e in eq.index}
     nn = np.arange(len(new_idx))
-    rows.family("membership_new_units", neg_inf(len(nn)), 0.0, (nn, n0 + nn, 1.0),
+    rows.family("membership_new_units", _unbounded_below(len(nn)), 0.0, (nn, n0 + nn, 1.0),
                 (nn, member_of(new_site), [big_m[e] * -1 for e in new_idx.get_level_values(1)]))
-    rows.family("membership_relocation", neg_inf(len(mv)), 0.0, (mv, r0 + mv, 1.0),
+    rows.family("membership_relocation", _unbounded_below(len(mv)), 0.0, (mv, r0 + mv, 1.0),
                 (mv, member_of(to_site), -existing_from))
     nd = np.arange(len(sites) * len(specialties))
-    rows.family("membership_outreach", neg_inf(len(nd)), 0.0, (nd, d0 + nd, 1.0),
+    rows.family("membership_outreach", _unbounded_below(len(nd)), 0.0, (nd, d0 + nd, 1.0),
                 (nd, np.repeat(site_member, len(specialties)),
                  -np.tile(inp.pool.reindex(specialties).to_numpy(float), len(sites))))
     rows.family("coalition_size", [0.0], [float(len(members))], (np.zeros(len(nm)), b0 + nm, 1.0))
@@ -280,7 +291,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     cu = unit_idx.get_indexer(_mi(cover, ["site_id", "equipment"]))
     cr = cover_idx.get_indexer(_mi(cover, ["zone_id", "condition"]))
     cz = np.arange(len(cover_idx))
-    rows.family("urgent_coverage", zeros(len(cz)), INF,
+    rows.family("urgent_coverage", np.zeros(len(cz)), INF,
                 (cr[cu >= 0], u0 + cu[cu >= 0], 1.0), (cz, c0 + cz, 1.0),
                 (cz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
                     cover_idx.get_level_values(0))), -1.0))
@@ -299,7 +310,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     if by_clinic.any():
         acol[by_clinic] = member_of(access["site_id"][by_clinic])
     az = np.arange(len(access_idx))
-    rows.family("access_guarantee", zeros(len(az)), INF, (ar, acol, 1.0), (az, a0 + az, 1.0),
+    rows.family("access_guarantee", np.zeros(len(az)), INF, (ar, acol, 1.0), (az, a0 + az, 1.0),
                 (az, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
                     access_idx.get_level_values(0))), -1.0))
 
@@ -310,7 +321,7 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
         else np.full(len(arcs), -1)
     floor = (inp.served_share.reindex(share_idx.get_level_values(1)).to_numpy(float)
              * inp.demand.reindex(share_idx).to_numpy(float)) if len(share_idx) else sz * 0.
-    rows.family("min_served_share", zeros(len(sz)), INF,
+    rows.family("min_served_share", np.zeros(len(sz)), INF,
                 (sr[sr >= 0], f0 + arc_pos[sr >= 0], 1.0), (sz, s0 + sz, 1.0),
                 (sz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
                     share_idx.get_level_values(0))), -floor))
@@ -367,8 +378,8 @@ def build(inp: ModelInputs) -> tuple[highspy.Highs, dict]:
 
 
 def solve(h: highspy.Highs, options: SolverOptions) -> DirectResult:
-    """Solve with exactly the options planner/model/highs.py HighsModel.solve sets (checked after the
-    fact by :func:`compare_options`)."""
+    """Solve with exactly the options planner/model/highs.py HighsModel.solve sets (checked
+    after the fact by :func:`compare_options`)."""
     h.setOptionValue("output_flag", bool(options.log))
     h.setOptionValue("time_limit", float(options.time_limit))
     h.setOptionValue("mip_rel_gap", float(options.mip_gap))
@@ -411,9 +422,13 @@ def compare_lp(a: highspy.Highs, b: highspy.Highs) -> dict:
             d = np.where(both_inf, 0.0, np.abs(x - y))
         return float(np.nanmax(d)) if len(d) else 0.0
 
-    integ = (lambda lp: np.array([int(t) for t in lp.integrality_]) if len(lp.integrality_)
-             else np.zeros(lp.num_col_, int))
-    return {"cost": diff(la.col_cost_, lb.col_cost_), "col_lower": diff(la.col_lower_, lb.col_lower_),
+    def integ(lp):
+        if len(lp.integrality_):
+            return np.array([int(t) for t in lp.integrality_])
+        return np.zeros(lp.num_col_, int)
+
+    return {"cost": diff(la.col_cost_, lb.col_cost_),
+            "col_lower": diff(la.col_lower_, lb.col_lower_),
             "col_upper": diff(la.col_upper_, lb.col_upper_),
             "row_lower": diff(la.row_lower_, lb.row_lower_),
             "row_upper": diff(la.row_upper_, lb.row_upper_),
@@ -430,7 +445,8 @@ def _options(h: highspy.Highs) -> dict:
         path = Path(folder) / "options.txt"
         h.writeOptions(str(path))
         lines = path.read_text().splitlines()
-    return dict(line.split(" = ", 1) for line in lines if " = " in line and not line.startswith("#"))
+    return dict(line.split(" = ", 1) for line in lines
+                if " = " in line and not line.startswith("#"))
 
 
 def compare_options(a: highspy.Highs, b: highspy.Highs) -> dict:
@@ -444,12 +460,9 @@ def same_objective(x: float, y: float, rel: float = 1e-6) -> bool:
 
 
 def check(scenario, label: str, **options) -> None:
-    """Planner vs direct build on one scenario: same model, same objective (asserted)."""
-    from planner.model.families import build_model
-    from planner.model.highs import HighsModel
-    from planner.model.inputs import model_inputs
-    from planner.planning.session import PlanningSession, solver_options
-
+    """Planner vs direct build on one scenario: same model, same objective (asserted). The
+    only place the planner's own model (build_model, HighsModel, the session) is read: build()
+    reads the ModelInputs alone."""
     inp = model_inputs(scenario)
     start = time.perf_counter()
     h, shape = build(inp)
@@ -474,8 +487,6 @@ def main() -> None:
                         help="OR-Library instance numbers (default: the default scenario only)")
     parser.add_argument("--time-limit", type=float, default=None)
     args = parser.parse_args()
-    import planner
-    from planner.scenario.orlib import load_pmed
     if args.pmed is None:
         check(planner.load_scenario(), "default scenario", time_limit=args.time_limit)
     for k in args.pmed or []:

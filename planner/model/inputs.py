@@ -300,7 +300,7 @@ def _undominated(sets: np.ndarray) -> np.ndarray:
     a sparse product, computed in blocks of bounded size. An empty set is a subset of every
     set, so when one exists only the empty rows are kept.
     """
-    from scipy import sparse
+    from scipy import sparse  # lazy: scipy loads only when a model is built, not on import
 
     sets = np.asarray(sets, dtype=bool)
     n = len(sets)
