@@ -495,7 +495,7 @@ def _check_invariants(table: pd.DataFrame, savings: float) -> None:
 
 def _open_executor(stack: ExitStack, executor, scheduler, workers):
     if executor is None and scheduler is not None:
-        from distributed import Client  # lazy: dask's distributed loads only for --scheduler
+        from distributed import Client  # lazy: dask (distributed) loads only with a scheduler
         client = stack.enter_context(Client(scheduler))
         executor = client.get_executor()
         workers = workers or max(1, len(client.scheduler_info()["workers"]))
