@@ -12,14 +12,14 @@ import argparse
 import statistics
 import time
 
+import highs_direct
+
 import planner
+from planner.model.families import build_model
 from planner.model.highs import HighsModel
 from planner.model.inputs import model_inputs
-from planner.model.families import build_model
-from planner.results.plan import extract_plan
 from planner.planning.session import PlanningSession, solver_options
-
-import highs_direct
+from planner.results.plan import extract_plan
 
 
 def timed(fn, *args, **kwargs):
