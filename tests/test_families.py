@@ -11,7 +11,7 @@ import pytest
 
 import planner
 from planner.errors import InfeasibleError
-from toy import scenario, tables, travel
+from toy import capital_conflict, scenario, tables, travel
 
 CT_YEAR = 1000.0 + 100.0  # toy CT: capex 1000 over 1 year at 0% + opex 100
 
@@ -190,15 +190,9 @@ def test_urgent_zone_out_of_reach_is_explained():
 
 
 def test_infeasibility_found_by_highs_names_the_families():
-    # the pre-checks pass (the budget is ample), but site T may not spend any capital and only T
-    # is within 20 minutes of zones Z2 and Z3: HiGHS's IIS names the families in conflict
-    conditions = pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0],
-                               "urgent_service": ["CT"], "urgent_minutes": [20.0]})
-    tr = travel({("Z1", "H"): 5, ("Z1", "T"): 40, ("Z2", "H"): 30, ("Z2", "T"): 10,
-                 ("Z3", "H"): 35, ("Z3", "T"): 12})
-    sites = tables()["sites"].assign(capital_limit=[1e6, 0.0])
+    # HiGHS's IIS names the families in conflict
     with pytest.raises(InfeasibleError) as caught:
-        planner.solve(scenario({"budget": 1e6}, conditions=conditions, travel=tr, sites=sites))
+        planner.solve(capital_conflict())
     assert {"site_capital_limit", "urgent_coverage"} <= set(caught.value.families)
     assert "site_capital_limit[T]" in str(caught.value)
 

@@ -12,7 +12,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pandas as pd
 import pyomo.environ as pyo
 import pytest
 
@@ -23,7 +22,7 @@ from planner.model.families import FAMILIES, Family, build_model, model_shape, s
 from planner.model.highs import HighsModel, Status
 from planner.model.inputs import model_inputs
 from planner.planning.session import PlanningSession, solver_options
-from toy import consortium, scenario, tables, travel
+from toy import capital_conflict, consortium
 
 TWIN = Path(__file__).resolve().parent.parent / "benchmarks" / "highs_direct.py"
 REGISTERED_ROWS = [row for family in FAMILIES for row in family.rows]
@@ -93,14 +92,8 @@ def test_a_component_the_registry_does_not_list_is_refused(equity_case, monkeypa
 
 
 def test_the_diagnosis_names_registered_families():
-    # as in test_families: site T may spend no capital, only T is within reach of Z2 and Z3
-    conditions = pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0],
-                               "urgent_service": ["CT"], "urgent_minutes": [20.0]})
-    tr = travel({("Z1", "H"): 5, ("Z1", "T"): 40, ("Z2", "H"): 30, ("Z2", "T"): 10,
-                 ("Z3", "H"): 35, ("Z3", "T"): 12})
-    sites = tables()["sites"].assign(capital_limit=[1e6, 0.0])
     with pytest.raises(InfeasibleError) as caught:
-        planner.solve(scenario({"budget": 1e6}, conditions=conditions, travel=tr, sites=sites))
+        planner.solve(capital_conflict())
     assert caught.value.families
     assert set(caught.value.families) <= set(REGISTERED_ROWS)
 

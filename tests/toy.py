@@ -104,3 +104,14 @@ def consortium(townships: int = 4, seed: int = 0):
         "members": members, "sites": sites, "zones": zones, "conditions": conditions,
         "condition_services": cs, "equipment": equipment, "specialties": specialties,
         "resources": resources}, "toy consortium")
+
+
+def capital_conflict():
+    """The pre-checks pass (the budget is ample), but site T may not spend any capital and only T
+    is within 20 minutes of zones Z2 and Z3, where a scan is urgent: infeasible, found by HiGHS."""
+    conditions = pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0],
+                               "urgent_service": ["CT"], "urgent_minutes": [20.0]})
+    tr = travel({("Z1", "H"): 5, ("Z1", "T"): 40, ("Z2", "H"): 30, ("Z2", "T"): 10,
+                 ("Z3", "H"): 35, ("Z3", "T"): 12})
+    sites = tables()["sites"].assign(capital_limit=[1e6, 0.0])
+    return scenario({"budget": 1e6}, conditions=conditions, travel=tr, sites=sites)

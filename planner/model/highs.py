@@ -203,6 +203,15 @@ class _ProvenSolve(NamedTuple):
     result: SolveResult
 
 
+def _bounds_of(v: VarData) -> tuple[float, float]:
+    """A variable's column bounds for HiGHS: its value twice when fixed, else its bounds (None is
+    infinite)."""
+    if v.fixed:
+        return v.value, v.value
+    lo, hi = v.bounds
+    return (-INF if lo is None else lo), (INF if hi is None else hi)
+
+
 class HighsModel:
     """A persistent HiGHS copy of one linear Pyomo model."""
 
@@ -236,12 +245,7 @@ class HighsModel:
         lb = np.empty(len(self.variables))
         ub = np.empty(len(self.variables))
         for j, v in enumerate(self.variables):
-            if v.fixed:
-                lb[j] = ub[j] = v.value
-            else:
-                lo, hi = v.bounds
-                lb[j] = -INF if lo is None else lo
-                ub[j] = INF if hi is None else hi
+            lb[j], ub[j] = _bounds_of(v)
         return lb, ub
 
     def _add_rows(self) -> None:
@@ -362,12 +366,7 @@ class HighsModel:
         lb, ub = self._bounds[0].copy(), self._bounds[1].copy()   # copies: solves keep the old
         columns = np.array([self.column[id(v)] for v in variables], dtype=np.int32)
         for j, v in zip(columns.tolist(), variables):
-            if v.fixed:
-                lb[j] = ub[j] = v.value
-            else:
-                lo, hi = v.bounds
-                lb[j] = -INF if lo is None else lo
-                ub[j] = INF if hi is None else hi
+            lb[j], ub[j] = _bounds_of(v)
         _check(self.highs.changeColsBounds(len(columns), columns, lb[columns], ub[columns]),
                "changeColsBounds")
         self._bounds = (lb, ub)
