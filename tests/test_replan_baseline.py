@@ -193,3 +193,29 @@ def test_share_members_shares_a_sub_consortium_under_its_own_name(tmp_path):
                                                             abs=0.02)   # cents
     unknown = invoke("share", folder, "--members", "H,T9", "--out", tmp_path / "x")
     assert unknown.exit_code == 2 and "T9" in unknown.output and "T3" in unknown.output
+
+
+def test_a_saved_slice_keeps_equipment_allowed_nowhere_nowhere(tiny_folder, tmp_path):
+    """A slice of township centres keeps none of MRI's tiers (county only): MRI goes nowhere in
+    the slice, and a saved and reloaded slice must not read an empty cell as 'every tier'."""
+    town = planner.load_scenario(tiny_folder).restricted_to(["M_TOWN"])
+    allowed = town.tables["equipment"].set_index("equipment")["allowed_tiers"]
+    assert allowed["MRI"] == "none" and allowed["CT"] == "township"
+    town.save(tmp_path / "town")
+    again = planner.load_scenario(tmp_path / "town")
+    assert again.tables["equipment"].set_index("equipment")["allowed_tiers"]["MRI"] == "none"
+    # the pool of outreach days stays with the county: no policy minimum in the slice
+    plan = planner.solve(again.with_(budget=1e8, min_outreach_days={}))
+    assert plan.equipment.query("equipment == 'MRI'")["new"].sum() == 0
+
+
+def test_the_tier_none_is_reserved(tiny_folder):
+    from helpers import write_scenario
+    write_scenario(tiny_folder, sites="""
+        site_id,name,member,tier,lon,lat
+        S_C,County hospital,M_COUNTY,county,119.00,32.70
+        S_T1,West township centre,M_TOWN,none,118.92,32.65
+        S_T2,East township centre,M_TOWN,township,119.08,32.76
+        """)
+    result = invoke("validate", tiny_folder)
+    assert result.exit_code == 2 and "reserved" in result.output and "sites.csv" in result.output

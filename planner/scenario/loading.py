@@ -29,6 +29,7 @@ from planner.scenario.geo import distance_km, gcj02_to_wgs84
 from planner.scenario.schema import TABLES
 from planner.scenario.settings import ScenarioSettings, flat_setting_paths
 from planner.scenario.validate import (
+    NO_TIER,
     check_magnitudes,
     check_references,
     check_sizes,
@@ -140,8 +141,8 @@ class Scenario:
         present = set(t["sites"]["tier"])
         tiers = [x for x in self.settings.policy.grassroots_tiers if x in present]
         t["equipment"]["allowed_tiers"] = t["equipment"]["allowed_tiers"].map(
-            lambda text: ";".join(x for x in split_tiers(text) if x in present)
-            if isinstance(text, str) else text)   # "" (no tier left): nowhere in the slice
+            lambda text: ";".join(x for x in split_tiers(text) if x in present) or NO_TIER
+            if isinstance(text, str) else text)   # no tier left: nowhere in the slice
         return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members))
 
     # --- what-if variants -------------------------------------------------------------------

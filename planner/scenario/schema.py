@@ -201,7 +201,7 @@ TABLES: dict[str, Table] = {
                       default=1.0, minimum=0, maximum=1),
                 _money("cost_per_exam", "variable cost of one exam", required=False, default=0.0),
                 _text("allowed_tiers", "`;`-separated tiers where new or relocated units may go; "
-                      "default: every tier", required=False),
+                      "`none`: nowhere; default: every tier", required=False),
                 Field("max_per_site", "integer", False, "units", "most units in service at one "
                       "site", default=INFINITE, minimum=0, maximum=1e6),
                 Field("max_minutes", "number", False, "minutes", "access limit: longer trips are "

@@ -340,6 +340,10 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
         problems.add(file_of("resources"), "existing equipment units must be whole numbers.",
                      "amount", _rows(res.index[fractional]))
 
+    if NO_TIER in tiers:
+        problems.add(file_of("sites"), f"tier '{NO_TIER}' is reserved (equipment.csv allowed_tiers "
+                     f"= {NO_TIER} means no tier); name the tier otherwise.", "tier",
+                     _rows(tables["sites"].index[tables["sites"]["tier"] == NO_TIER]))
     eq = tables["equipment"]
     for row, text in eq["allowed_tiers"].items():
         if text is None or (isinstance(text, float) and math.isnan(text)):
@@ -526,5 +530,12 @@ def check_magnitudes(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
                      "thousandths).", "budget_contribution", _rows(members.index)[:8])
 
 
+# allowed_tiers = "none": new and relocated units go nowhere (e.g. a slice of a consortium that
+# keeps none of an equipment's tiers: an empty cell would read back as "every tier").
+NO_TIER = "none"
+
+
 def split_tiers(text) -> list[str]:
-    return [t.strip() for t in str(text).split(";") if t.strip()]
+    """The tiers of an allowed_tiers cell (`;`-separated); [] for NO_TIER."""
+    tiers = [t.strip() for t in str(text).split(";") if t.strip()]
+    return [] if tiers == [NO_TIER] else tiers
