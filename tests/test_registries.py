@@ -68,7 +68,9 @@ def test_with_accepts_every_flat_name(toy_scenario):
 @pytest.fixture
 def toy_scenario():
     import toy
-    return toy.consortium(townships=2)
+    # with a [fund], the one optional section, so that each of its settings has a value
+    return toy.consortium(townships=2).with_(
+        capitation=600.0, reimbursement={"county": 0.65, "township": 0.85, "outside": 0.5})
 
 
 GAME_FILES = Path(__file__).parent / "data" / "games"

@@ -69,6 +69,7 @@ class PictureData:
     urgent: pd.DataFrame | None = None   # urgent.csv: zone_id, equipment, nearest_minutes, ...
     zone_service: pd.DataFrame | None = None   # zones.csv: zone_id, service, mean_minutes, ...
     boundary: dict | None = None   # GeoJSON outline of the area (boundary.geojson), if any
+    fund: dict | None = None       # the fund's accounts (plan.json `fund`), if the plan has them
 
     @property
     def equipment_names(self) -> list[str]:
@@ -163,7 +164,7 @@ def from_plan(plan) -> PictureData:
         plan.scenario, plan.status, plan.objective, plan.currency, plan.kpis,
         plan.geometry["sites"], plan.geometry["zones"], plan.equipment,
         plan.specialist_days[["site_id", "specialty", "outreach_days"]], plan.decisions,
-        plan.costs, access, plan.urgent, plan.zones, plan.boundary)
+        plan.costs, access, plan.urgent, plan.zones, plan.boundary, plan.fund)
 
 
 # The numeric columns of the folder tables read here (comparison.NUMERIC covers the rest).
@@ -218,7 +219,7 @@ def from_folder(folder: str | Path) -> PictureData:
         sites, _folder_zones(folder), record.equipment,
         tables["specialist_days.csv"][["site_id", "specialty", "outreach_days"]],
         record.decisions, costs, access, tables.get("urgent.csv"), tables.get("zones.csv"),
-        _folder_boundary(folder))
+        _folder_boundary(folder), record.fund)
 
 
 def _folder_boundary(folder: Path) -> dict | None:

@@ -111,6 +111,22 @@ def kpi_rows(data: PictureData) -> list[tuple[str, str]]:
     return rows
 
 
+FUND_LABELS = {"revenue": "Revenue (capitation x insured residents)",
+               "in_county_payments": "Paid for care in the consortium",
+               "outside_payments": "Paid for care referred out",
+               "other_spending": "Other spending (care not planned)",
+               "surplus": "Surplus (negative: deficit)",
+               "out_of_pocket": "Patients' out-of-pocket payments"}
+
+
+def fund_rows(data: PictureData) -> list[tuple[str, str]]:
+    """(label, value) rows of the fund panel, from plan.json's `fund` (docs/design.md section
+    8); none when the plan has no fund."""
+    fund = data.fund or {}
+    return [(label, _money(fund[key], data.currency)) for key, label in FUND_LABELS.items()
+            if key in fund]
+
+
 def report_html(folder: str | Path, equipment: str | None = None) -> str:
     """The report page of a plan folder, as text."""
     from jinja2 import Environment, PackageLoader, select_autoescape  # lazy: only for a report
@@ -122,7 +138,8 @@ def report_html(folder: str | Path, equipment: str | None = None) -> str:
                               autoescape=select_autoescape(["html"]))
     decisions = with_site_names(data.decisions, data.sites)   # a name beside each site id
     page = environment.get_template("report.html").render(
-        generator=GENERATOR, data=data, kpis=kpi_rows(data), decisions=decisions,
+        generator=GENERATOR, data=data, kpis=kpi_rows(data), fund=fund_rows(data),
+        decisions=decisions,
         leaflet_js=leaflet_js, leaflet_css=leaflet_css, map_head=head, map_body=body,
         map_script=script, charts=charts_svg(data), sites=len(data.sites),
         relocations=len(data.relocations()))

@@ -34,7 +34,7 @@ from planner.results.folders import CompareError, PlanRecord, from_folder
 CHANGE = ["before", "after", "change"]
 CENT_DIGITS = 2            # money: the currency's cents
 DIGITS = 6                 # unit counts, days, shares
-MONEY_TABLES = ("capital", "costs", "member_costs")
+MONEY_TABLES = ("capital", "costs", "member_costs", "fund")
 MONEY_KPIS = ("annual_cost", "capital_budget", "capital_used")   # the other KPIs are not money
 
 
@@ -62,9 +62,12 @@ class Comparison:
     capital: pd.DataFrame = field(default_factory=lambda: _empty("member"))
     member_costs: pd.DataFrame = field(default_factory=lambda: _empty("member", "term"))
     sites: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # account, before, after, change: the fund's accounts (docs/design.md section 8), when both
+    # plans have them
+    fund: pd.DataFrame = field(default_factory=lambda: _empty("account"))
 
     TABLES = ("decisions", "units", "relocations", "outreach", "capital", "kpis", "costs",
-              "member_costs")
+              "member_costs", "fund")
 
     @property
     def changes(self) -> int:
@@ -100,13 +103,15 @@ class Comparison:
         """The decision changes, then each table's rows that changed once rounded; money with
         thousands separators and cents, cost terms in words."""
         lines = [f"{self.before} -> {self.after}: {self.changes} change(s) in the decisions."]
+        lines += self._surplus_lines()
         if len(self.decisions):
             lines.append(self.decisions.to_string(index=False))
         sections = [("Units in service that changed:", "units"),
                     ("Capital spent by member that changed:", "capital"),
                     ("KPIs that changed:", "kpis"),
                     ("Annual cost by term that changed:", "costs"),
-                    ("Annual cost borne by member that changed:", "costs_by_member")]
+                    ("Annual cost borne by member that changed:", "costs_by_member"),
+                    ("Fund accounts that changed:", "fund")]
         for title, name in sections:
             table = self.rounded(name)
             money = is_money(name, table)
@@ -117,6 +122,18 @@ class Comparison:
                     shown["term"] = shown["term"].map(term_words)
                 lines += ["", title, _text(shown, money[moved])]
         return "\n".join(lines)
+
+
+    def _surplus_lines(self) -> list[str]:
+        """The fund's surplus before and after (negative: a deficit), when both plans have a
+        fund."""
+        table = self.rounded("fund")
+        row = table[table["account"] == "surplus"] if len(table) else table
+        if row.empty:
+            return []
+        before, after, change = (float(row[c].iloc[0]) for c in CHANGE)
+        return [f"Fund surplus: {_number(before, True)} -> {_number(after, True)} "
+                f"({_number(change, True, sign=True)}; negative: a deficit)"]
 
 
 def is_money(name: str, table: pd.DataFrame) -> np.ndarray:
@@ -262,10 +279,12 @@ def compare(before, after, *, labels: tuple[str, str] | None = None) -> Comparis
     member_costs = before_after(_summed(a.ledger, ["member", "term"], "amount"),
                                 _summed(b.ledger, ["member", "term"], "amount"),
                                 ["member", "term"])
+    fund = (_side_by_side(flatten(a.fund), flatten(b.fund), "account")
+            if a.fund is not None and b.fund is not None else _empty("account"))
     return Comparison(a.label, b.label, decision_changes(a.decisions, b.decisions),
                       _side_by_side(flatten(a.kpis), flatten(b.kpis), "kpi"),
                       _side_by_side(a.costs, b.costs, "term"), units, relocations, outreach,
-                      capital, member_costs, _sites(a, b))
+                      capital, member_costs, _sites(a, b), fund)
 
 
 def as_record(plan, label: str) -> PlanRecord:
@@ -277,4 +296,5 @@ def as_record(plan, label: str) -> PlanRecord:
         raise CompareError(f"the {label} plan has no solution (status {plan.status}); there is "
                            "nothing to compare.")
     return PlanRecord(label, plan.decisions, plan.kpis, plan.costs.to_dict(), plan.objective,
-                      plan.equipment, plan.budget, plan.ledger, plan.geometry.get("sites"))
+                      plan.equipment, plan.budget, plan.ledger, plan.geometry.get("sites"),
+                      plan.fund)

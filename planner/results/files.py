@@ -83,6 +83,8 @@ def plan_json(plan) -> dict:
         "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis}
     if plan.goal is not None:   # docs/design.md section 7
         data["goal"] = plan.goal
+    if plan.fund is not None:   # a scenario with [fund] (docs/design.md section 8)
+        data["fund"] = plan.fund
     if plan.changes is not None:   # a re-plan (docs/design.md section 7)
         data.update(changes=plan.change_count, changes_by_kind=plan.changes_by_kind,
                     baseline_run=plan.baseline_run)
@@ -147,6 +149,8 @@ def write_plan_files(plan, work: Path) -> None:
     cost ledger that costs.csv sums by term), decisions.csv (changes.csv for a re-plan),
     access.csv (zone_id, service, population, minutes_before, minutes_after: minutes to the
     nearest site offering each service, empty where none does; the access curves of a report),
+    fund.csv when the scenario has a [fund] (member, fund_payments_received,
+    patient_payments_received, outside_payments_for_residents),
     plan.gpkg (layers sites, zones, flows) and, when the scenario has one, its boundary.geojson
     (the report draws it)."""
     write_json(plan_json(plan), work / "plan.json")
@@ -158,6 +162,8 @@ def write_plan_files(plan, work: Path) -> None:
     if plan.changes is not None:
         write_csv(plan.changes, work / "changes.csv")
     write_csv(access_csv(plan.access_minutes), work / "access.csv")
+    if plan.fund_by_member is not None:   # the fund's accounts by member (results/fund.py)
+        write_csv(plan.fund_by_member, work / "fund.csv")
     if plan.boundary is not None:
         write_boundary(plan.boundary, work)
     with _fixed_gpkg_date():

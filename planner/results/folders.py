@@ -37,6 +37,7 @@ class PlanRecord:
     budget: pd.DataFrame | None = None      # site_id, member, capital_used, ... (budget.csv)
     ledger: pd.DataFrame | None = None      # the cost ledger (ledger.csv, planner/model/ledger.py)
     sites: pd.DataFrame | None = None       # site_id, name, member, tier, lon, lat
+    fund: dict | None = None                # plan.json `fund`: the fund's accounts, if any
 
 
 # columns read as numbers from a plan folder's tables (the rest stay text)
@@ -78,7 +79,13 @@ def from_folder(folder: Path) -> PlanRecord:
     return PlanRecord(str(folder), decisions, data.get("kpis") or {}, data.get("costs") or {},
                       data.get("objective"), tables.get("equipment.csv"),
                       tables.get("budget.csv"), tables.get("ledger.csv"),
-                      _folder_sites(folder))
+                      _folder_sites(folder), _fund_of(data))
+
+
+def _fund_of(data: dict) -> dict | None:
+    """plan.json's `fund` (docs/design.md section 8), when it is a table of accounts."""
+    fund = data.get("fund")
+    return fund if isinstance(fund, dict) else None
 
 
 def typed_table(table: pd.DataFrame, numeric: list[str], name: str,

@@ -30,6 +30,7 @@ from planner.model.ledger import (
 from planner.model.ledger import costs_by as ledger_costs_by
 from planner.results.access import share_within
 from planner.results.files import geodataframe, save_plan
+from planner.results.fund import fund_accounts
 from planner.results.summary import summary_text
 
 ACCESS_MINUTES = (15, 30, 60)
@@ -80,6 +81,10 @@ class Plan:
     access_minutes: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     # the scenario's area outline (GeoJSON, WGS-84; boundary.geojson of the plan folder), if any
     boundary: dict | None = field(default=None, repr=False)
+    # the fund's accounts (docs/design.md section 8; planner/results/fund.py), None without
+    # [fund]: plan.json `fund` (revenue, payments, surplus...) and fund.csv by member
+    fund: dict | None = None
+    fund_by_member: pd.DataFrame | None = field(default=None, repr=False)
 
     def access(self, service: str, minutes: float) -> Access:
         """Share of residents within `minutes` of `service` before and after the plan: a site
@@ -269,12 +274,13 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
     shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
+    fund, fund_by_member = fund_accounts(scenario, flows, zones)
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
                 decision_table(new, moved, days), ledger=entries,
                 access_minutes=_access_table(inp, equipment, specialist),
-                boundary=scenario.boundary)
+                boundary=scenario.boundary, fund=fund, fund_by_member=fund_by_member)
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:

@@ -87,12 +87,27 @@ def summary_text(plan) -> str:
         cells = [f"{_share(k['access_before'][f'{e}_within_{t}min'])} -> "
                  f"{_share(k['access_after'][f'{e}_within_{t}min'])}" for t in (15, 30, 60)]
         lines.append(f"  {e:<6} " + "   ".join(cells))
+    lines += fund_lines(plan.fund, plan.currency)
     if k.get("urgent_uncovered_zones"):
         why = ("the goal's --relax-urgent" if (plan.goal or {}).get("relax_urgent")
                else "soft coverage: priced")
         lines.append(f"Zones without urgent cover: {k['urgent_uncovered_zones']} "
                      f"({why}, see urgent.csv)")
     return "\n".join(lines)
+
+
+def fund_lines(fund: dict | None, currency: str) -> list[str]:
+    """The fund's accounts in three lines (docs/design.md section 8); none without [fund]."""
+    if not fund:
+        return []
+    surplus = fund["surplus"]
+    result = (f"surplus {_money(surplus, currency)}" if surplus >= 0
+              else f"DEFICIT {_money(-surplus, currency)}")
+    return [f"Fund: revenue {_money(fund['revenue'], currency)} -> {result}",
+            f"  pays {_money(fund['in_county_payments'], currency)} in the consortium, "
+            f"{_money(fund['outside_payments'], currency)} outside, "
+            f"{_money(fund['other_spending'], currency)} other spending",
+            f"  patients pay {_money(fund['out_of_pocket'], currency)} out of pocket"]
 
 
 def _unit_lines(eq: pd.DataFrame, names: pd.Series) -> list[str]:

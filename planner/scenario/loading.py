@@ -143,7 +143,16 @@ class Scenario:
         t["equipment"]["allowed_tiers"] = t["equipment"]["allowed_tiers"].map(
             lambda text: ";".join(x for x in split_tiers(text) if x in present) or NO_TIER
             if isinstance(text, str) else text)   # no tier left: nowhere in the slice
-        return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members))
+        t["prices"] = t["prices"][t["prices"]["tier"].isin(present)]
+        fund = {}   # [fund] of the slice: shares of its tiers only; a lead it lacks is none
+        if self.settings.fund is not None:
+            shares = self.settings.fund.reimbursement
+            fund = {"reimbursement": {k: v for k, v in shares.items()
+                                      if k in present or k == "outside"},
+                    "lead_member": (self.settings.fund.lead_member
+                                    if self.settings.fund.lead_member in members else None)}
+        return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members),
+                          **fund)
 
     # --- what-if variants -------------------------------------------------------------------
     def with_(self, tables: Mapping[str, pd.DataFrame] | None = None, **changes: Any) -> Scenario:
@@ -161,6 +170,8 @@ class Scenario:
             *parents, leaf = SETTING_PATHS[key]
             target = data
             for p in parents:
+                if target.get(p) is None:   # an optional section not given so far ([fund])
+                    target[p] = {}
                 target = target[p]
             target[leaf] = value
         # typed tables go back through validation; filled-in infinite defaults become empty cells

@@ -209,6 +209,11 @@ TABLES: dict[str, Table] = {
                       maximum=MAX_MINUTES),
                 _money("relocation_cost", "cost of moving one existing unit; empty: units of "
                        "this equipment do not move", required=False),
+                _money("price_per_exam", "what one exam in the consortium is billed (fund + "
+                       "patient; fund accounts only, never a cost); prices.csv overrides it "
+                       "by tier", required=False, default=0.0),
+                _money("outside_price", "what one exam referred out of the consortium is "
+                       "billed (fund accounts only)", required=False, default=0.0),
             ),
         ),
         Table(
@@ -224,6 +229,11 @@ TABLES: dict[str, Table] = {
                 _money("referral_cost", "cost of one visit referred out of the consortium"),
                 Field("max_minutes", "number", False, "minutes", "access limit", default=INFINITE,
                       strictly_positive=True, maximum=MAX_MINUTES),
+                _money("price_per_visit", "what one visit in the consortium is billed (fund + "
+                       "patient; fund accounts only, never a cost); prices.csv overrides it "
+                       "by tier", required=False, default=0.0),
+                _money("outside_price", "what one visit referred out of the consortium is "
+                       "billed (fund accounts only)", required=False, default=0.0),
             ),
         ),
         Table(
@@ -262,6 +272,20 @@ TABLES: dict[str, Table] = {
                 _text("condition", "condition (conditions.csv)"),
                 Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
                       "the zone's own rate", minimum=0, maximum=MAX_RATE),
+            ),
+        ),
+        Table(
+            "prices",
+            key=("service", "tier"),
+            meaning="Prices by tier (docs/design.md section 8): what one exam or visit of "
+            "`service` is billed at sites of `tier`, overriding price_per_exam "
+            "(equipment.csv) or price_per_visit (specialties.csv) there. Fund accounts only "
+            "(with `[fund]`); prices never change the plan.",
+            required=False,
+            fields=(
+                _text("service", "an equipment (equipment.csv) or a specialty (specialties.csv)"),
+                _text("tier", "a tier of sites.csv"),
+                _money("price", "what one exam or visit is billed at sites of this tier"),
             ),
         ),
         Table(

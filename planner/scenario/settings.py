@@ -170,6 +170,36 @@ class EquitySettings(_Strict):
         "below the minimum share")
 
 
+class FundSettings(_Strict):
+    """The prepaid resident insurance fund (docs/design.md section 8, "The fund."): a scenario
+    with [fund] gets fund accounts in every plan; without it, none. Prices are accounts, not
+    costs: nothing here changes the objective."""
+
+    capitation: Money = Field(
+        description="what the fund prepays the consortium per insured resident a year",
+        json_schema_extra=_unit("per insured resident a year"))
+    insured_share: Rate = Field(
+        default=1.0, description="share of the residents insured by the fund (the capitation "
+        "and the reimbursed share of every price count only them)")
+    other_spending: Money = Field(
+        default=0.0, description="the fund's yearly spending on care the model does not plan "
+        "(in-patient stays, drugs...), subtracted from the surplus",
+        json_schema_extra=_unit("per year"))
+    reimbursement: dict[Text, Rate] = Field(
+        description="site tier -> share of the price the fund pays; every tier of sites.csv "
+        "and the key `outside` (care referred out of the consortium) are required",
+        json_schema_extra=_unit("per tier"))
+    lead_member: Text | None = Field(
+        default=None, description="the member (members.csv) that receives surplus_to_lead of "
+        "the surplus (fair division)")
+    surplus_to_lead: Rate = Field(
+        default=0.0, description="share of the surplus that goes to lead_member (0.6 in "
+        "Tianchang)")
+    surplus_rule: Literal["policy", "allocation"] = Field(
+        default="policy", description="how the rest of the surplus is split in fair division: "
+        "by the fund payments each member received (policy) or by its allocation")
+
+
 class SolverSettings(_Strict):
     time_limit: Annotated[StrictFloat, _within(gt=0, le=MAX_TIME_LIMIT)] = Field(
         default=60.0,
@@ -197,6 +227,8 @@ class ScenarioSettings(_Strict):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
     equity: EquitySettings = Field(default_factory=EquitySettings)
+    fund: FundSettings | None = Field(
+        default=None, description="the prepaid insurance fund; absent: no fund accounts")
     solver: SolverSettings = Field(default_factory=SolverSettings)
 
     @model_validator(mode="before")
@@ -299,8 +331,11 @@ def _leaves(schema: dict, defs: dict, path: tuple[str, ...] = ()) -> list[Settin
     """The leaf settings of a (section's) schema, sections walked in their declared order."""
     found = []
     for name, field in schema["properties"].items():
-        if "$ref" in field:
-            found += _leaves(defs[field["$ref"].rsplit("/", 1)[-1]], defs, (*path, name))
+        # a section, or an optional one ([fund]: anyOf the section and null)
+        ref = field.get("$ref") or next((s["$ref"] for s in field.get("anyOf", [])
+                                         if "$ref" in s), None)
+        if ref is not None:
+            found += _leaves(defs[ref.rsplit("/", 1)[-1]], defs, (*path, name))
         else:
             found.append(Setting((*path, name), field))
     return found

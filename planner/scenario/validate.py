@@ -362,6 +362,7 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
     _check_equity(settings, equipment, specialties, problems, file_of("scenario"))
     check_implemented(tables, problems, file_of("implemented"))
+    check_fund(settings, tables, problems, file_of)
     check_locations(settings, tables, problems, file_of)
 
 
@@ -419,6 +420,53 @@ def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
             problems.add(where, f"[equity.{key}] names unknown service(s) {unknown}; services "
                          f"are the equipment of equipment.csv and the specialties of "
                          f"specialties.csv: {sorted(services)}.")
+
+
+OUTSIDE = "outside"   # the [fund.reimbursement] key of care referred out of the consortium
+
+
+def check_fund(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
+               problems: ProblemList, file_of) -> None:
+    """prices.csv and [fund] (docs/design.md section 8) against the other tables: prices name
+    services and tiers that exist; [fund.reimbursement] names only tiers of sites.csv, gives a
+    share for every one of them (a site whose tier has none could not be paid for: bad input,
+    rather than a silent 0) and for `outside`; lead_member is a member."""
+    sites = tables["sites"]
+    tiers = set(sites["tier"].dropna())
+    services = set(tables["equipment"]["equipment"]) | set(tables["specialties"]["specialty"])
+    prices = tables["prices"]
+    _unknown(problems, file_of("prices"), prices, "service", services, "service",
+             "equipment.csv or specialties.csv")
+    bad = prices["tier"].notna() & ~prices["tier"].isin(list(tiers))
+    if bad.any():
+        names = ", ".join(sorted({f"'{v}'" for v in prices["tier"][bad]})[:5])
+        problems.add(file_of("prices"), f"unknown tier {names}: no site of sites.csv has it; "
+                     f"tiers in sites.csv are {sorted(tiers)}. Correct the tier or drop the "
+                     "row.", "tier", _rows(prices.index[bad]))
+    fund = settings.fund
+    if fund is None:
+        return
+    where = file_of("scenario")
+    shares = fund.reimbursement
+    unknown = sorted(k for k in shares if k != OUTSIDE and k not in tiers)
+    if unknown:
+        problems.add(where, f"[fund.reimbursement] names tier(s) {unknown} that no site has; "
+                     f"its keys are the tiers of sites.csv {sorted(tiers)} and `{OUTSIDE}`. "
+                     "Remove the key or correct its name.")
+    if OUTSIDE not in shares:
+        problems.add(where, f"[fund.reimbursement] has no `{OUTSIDE}` key: the share of the "
+                     "price of care referred out of the consortium that the fund pays; add it "
+                     f"(e.g. {OUTSIDE} = 0.5).")
+    missing = sorted(t for t in tiers if t not in shares)
+    if missing:
+        problems.add(where, f"[fund.reimbursement] has no share for tier(s) {missing} of "
+                     "sites.csv: the fund's payments for care at those sites would be unknown; "
+                     "add a share for each tier (e.g. "
+                     f"{missing[0]} = 0.85).")
+    members = set(tables["members"]["member"])
+    if fund.lead_member is not None and fund.lead_member not in members:
+        problems.add(where, f"[fund] lead_member '{fund.lead_member}' is not a member of "
+                     f"members.csv ({', '.join(sorted(members))}); name one of them.")
 
 
 def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
