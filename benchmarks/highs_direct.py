@@ -326,6 +326,31 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
                 (sz, b0 + _positions(member_pos, inp.zones["home_member"].reindex(
                     share_idx.get_level_values(0))), -floor))
 
+    # tier targets, one row per service with a target, the demand's member_in terms summed per
+    # member: in_county_target: sum_z unmet[z,k] + (share-1)*sum_z demand[z,k]*member_in <= 0;
+    # grassroots_target: sum flow[z,i,k] at grassroots sites i - share*sum_z demand*member_in >= 0
+    demand_service = demand_idx.get_level_values(1)
+    demand_member = b0 + _positions(member_pos, inp.zones["home_member"].reindex(
+        demand_idx.get_level_values(0)))
+    demand_value = inp.demand.to_numpy(float)
+    grass_arc = arcs["site_id"].map(inp.sites["grassroots"]).to_numpy(bool)
+    for name, share, lower, upper, factor, own in (
+            ("in_county_target", inp.in_county_share, -INF, 0.0, lambda s: s - 1.0, None),
+            ("grassroots_target", inp.grassroots_share, 0.0, INF, lambda s: -s, grass_arc)):
+        services = pd.Index(share.index)
+        dr = services.get_indexer(demand_service)
+        on = dr >= 0
+        coef = factor(share.reindex(demand_service[on]).to_numpy(float)) * demand_value[on]
+        if own is None:   # the unmet column of every demand row of a target's service
+            own_entry = (dr[on], m0 + np.nonzero(on)[0], 1.0)
+        else:             # the flow column of every grassroots arc of a target's service
+            ar_ = services.get_indexer(arcs["service"]) if len(services) else \
+                np.full(len(arcs), -1)
+            keep = (ar_ >= 0) & own
+            own_entry = (ar_[keep], f0 + arc_pos[keep], 1.0)
+        rows.family(name, np.full(len(services), lower), upper, own_entry,
+                    (dr[on], demand_member[on], coef))
+
     # --- objective (model.system_cost) ----------------------------------------------------------
     cost = np.zeros(num_col)
     cost[n0:r0] = eq["annual_capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)

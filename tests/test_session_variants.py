@@ -78,6 +78,8 @@ SETTING_VALUES = {
     "min_served_share": [{}, {"CT": 0.5}, {"CT": 0.9, "cardiology": 0.6}],
     "equity_penalty_per_zone": [0.0, 5e6],
     "penalty_per_unit": [0.0, 2e4],
+    "min_in_county_share": [{}, {"CT": 0.5}, {"CT": 0.99, "cardiology": 0.9}],
+    "min_grassroots_share": [{}, {"cardiology": 0.4}, {"CT": 0.5, "cardiology": 0.8}],
     "time_limit": [30.0, 60.0],
     "mip_gap": [0.0, 1e-6],
     "threads": [1],

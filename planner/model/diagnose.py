@@ -6,6 +6,7 @@ Before solving (:func:`precheck`), in the scenario's own words:
 * existing units above `max_per_site` that cannot be relocated;
 * a capital budget below the cheapest way to give every zone urgent cover (a small covering MILP
   solved exactly: a lower bound on the capital urgent coverage needs);
+* tier targets above the largest share the (grassroots) sites' capacity or reach could serve;
 * equity limits no plan can meet: a populated zone with no site within an access guarantee's
   minutes where the service is or may be offered, or a minimum served share for a zone with no
   eligible site that could serve it.
@@ -228,6 +229,63 @@ def _equity_impossible(inp: ModelInputs) -> list[str]:
     return causes
 
 
+def _most_servable(inp: ModelInputs, service: str, sites) -> tuple[float, str]:
+    """An upper bound on the demand for `service` that `sites` could serve in a year, and what
+    caps it: the demand of the zones within the service's max_minutes of one of them, or their
+    capacity at its largest (equipment: the units each may hold x capacity per unit; a
+    specialty: the whole outreach pool x visits_per_day, plus the sites' clinic visits)."""
+    sites = set(sites)
+    arcs = inp.arcs[(inp.arcs["service"] == service) & inp.arcs["site_id"].isin(sites)]
+    reach = float(inp.demand.reindex(pd.MultiIndex.from_arrays(
+        [sorted(set(arcs["zone_id"])), [service] * arcs["zone_id"].nunique()])).sum())
+    if service in inp.equipment.index:
+        eq = inp.equipment.loc[service]
+        placeable = set(map(tuple, inp.new_pairs.to_numpy())) | \
+            set(map(tuple, inp.moves[["to_site", "equipment"]].to_numpy()))
+        units = {i: (float(eq["max_per_site"]) if (i, e) in placeable
+                     else float(inp.existing.get((i, e), 0.0)))
+                 for i, e in inp.unit_pairs if e == service and i in sites}
+        capacity = sum(units.values()) * float(eq["capacity"])
+        what = (f"{sum(units.values()):g} {service} unit(s) at most (max_per_site, "
+                f"allowed_tiers, existing units) x {float(eq['capacity']):g} exams each")
+    else:
+        visits = float(inp.specialties.at[service, "visits_per_day"])
+        clinics = float(sum(v for (i, k), v in inp.clinic_visits.items()
+                            if k == service and i in sites))
+        pool = float(inp.pool.get(service, 0.0))
+        capacity = pool * visits + clinics
+        what = (f"the {service} outreach pool of {pool:g} days x {visits:g} visits_per_day "
+                f"+ {clinics:g} clinic visits")
+    if reach <= capacity:
+        return reach, (f"the demand of the zones within {service}'s max_minutes "
+                       f"({_max_minutes(inp, service):g}) of these sites")
+    return capacity, what
+
+
+def _tier_targets_impossible(inp: ModelInputs) -> list[str]:
+    """[tiers] targets above the largest share the sites could serve (_most_servable): all sites
+    for an in-county target, the grassroots tiers' sites for a grassroots target."""
+    causes = []
+    grassroots = inp.sites.index[inp.sites["grassroots"].to_numpy(bool)]
+    for key, shares, sites, where in (
+            ("min_in_county_share", inp.in_county_share, inp.sites.index, "in the consortium"),
+            ("min_grassroots_share", inp.grassroots_share, grassroots,
+             "at grassroots sites (tiers " + ", ".join(inp.sites.loc[grassroots, "tier"].unique())
+             + ")" if len(grassroots) else "at grassroots sites (no site has a grassroots tier)")):
+        for service, share in shares.items():
+            total = float(inp.demand.xs(service, level="service").sum())
+            most, cap = _most_servable(inp, service, sites)
+            if share * total > most * (1 + 1e-9) + 1e-6:
+                causes.append(
+                    f"tier target: [tiers.{key}] {service} = {share:g} asks for "
+                    f"{share * total:,.0f} of the {total:,.0f} {service} a year to be served "
+                    f"{where}, but at most {most:,.0f} could be (a share of "
+                    f"{math.floor(most / total * 1000) / 1000:g}), capped by {cap}. Lower "
+                    f"[tiers.{key}] {service} to at most {math.floor(most / total * 1000) / 1000:g}"
+                    f" or add that capacity.")
+    return causes
+
+
 def _max_minutes(inp: ModelInputs, service: str) -> float:
     table = inp.equipment if service in inp.equipment.index else inp.specialties
     return float(table.at[service, "max_minutes"])
@@ -325,6 +383,7 @@ def precheck(scenario, inp: ModelInputs) -> None:
     causes += [] if inp.policy_soft else _policy_over_pools(scenario, inp)
     causes += _too_many_existing(inp)
     causes += [] if inp.equity_soft else _equity_impossible(inp)
+    causes += _tier_targets_impossible(inp)
     if not inp.urgent_soft:
         causes += _uncoverable_zones(scenario, inp)
         if not causes:
@@ -371,7 +430,8 @@ def explain_infeasible(scenario, inp: ModelInputs, hm) -> tuple[list[str], list[
     if equity:
         causes.append("; ".join(equity[:10]) + (f" and {len(equity) - 10} more" if len(equity)
                                                  > 10 else "")
-                      + ". Relax these [equity] limits in scenario.toml or raise the budget.")
+                      + ". Relax these [equity] limits or [tiers] targets in scenario.toml or "
+                      "raise the budget.")
     return causes, families
 
 
@@ -386,4 +446,9 @@ def _equity_row(inp: ModelInputs, row) -> str | None:
         zone, service = row.index()
         return (f"equity: minimum served share {inp.served_share[service]:g} of {service} "
                 f"demand, zone {zone}")
+    if family in ("in_county_target", "grassroots_target"):
+        service = row.index()
+        key, share = (("min_in_county_share", inp.in_county_share) if family == "in_county_target"
+                      else ("min_grassroots_share", inp.grassroots_share))
+        return f"tier target: [tiers.{key}] {service} = {share[service]:g}"
     return None

@@ -126,6 +126,8 @@ def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.min_members = pyo.Param(mutable=True, initialize=0)
     m.max_members = pyo.Param(mutable=True, initialize=len(inp.budget_share))
     m.served_share = pyo.Param(m.SHARE_SERVICES, mutable=True, initialize=0.0)
+    m.in_county_share = pyo.Param(m.IN_COUNTY_SERVICES, mutable=True, initialize=0.0)
+    m.grassroots_share = pyo.Param(m.GRASSROOTS_SERVICES, mutable=True, initialize=0.0)
     set_parameters(m, inp)
 
 
@@ -159,6 +161,10 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.budget_share[member] = inp.budget_share[member]
     for k in m.SHARE_SERVICES:
         m.served_share[k] = float(inp.served_share[k])
+    for k in m.IN_COUNTY_SERVICES:
+        m.in_county_share[k] = float(inp.in_county_share[k])
+    for k in m.GRASSROOTS_SERVICES:
+        m.grassroots_share[k] = float(inp.grassroots_share[k])
 
 
 def _most_useful_units(inp: ModelInputs, e: str) -> float:
@@ -450,6 +456,55 @@ def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.min_served_share = pyo.Constraint(m.SHARE_ROWS, rule=rule)
 
 
+def _county_demand(m: pyo.ConcreteModel, inp: ModelInputs, services, factor) -> dict:
+    """service k -> the terms factor(k) * demand[z,k] * member_in[home(z)] of every zone z: (minus)
+    a share of k's county-wide demand. A coefficient of member_in (fixed to 1 in a plan; the
+    games of stage 2 have no tier rows), so a changed share is a changed row bound for HiGHS
+    (planner/model/highs.py _shift), the way a budget change is."""
+    terms: dict[str, list] = {k: [] for k in services}
+    for z, k in m.DEMAND:
+        if k in terms:
+            terms[k].append((factor(k) * m.demand[z, k]) * _zone_in(m, inp, z))
+    return terms
+
+
+def add_in_county_target(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[tiers.min_in_county_share]: sum_z (demand[z,k] - unmet[z,k]) >= in_county_share[k] *
+    sum_z demand[z,k] for each service k with a target, written as
+    sum_z unmet[z,k] <= (1 - in_county_share[k]) * sum_z demand[z,k]*member_in[home(z)]
+    (one term per zone, not per arc).
+
+    The commission's in-county treatment rate as a hard constraint of the plan. The share is a
+    mutable parameter: a what-if changing it re-solves without a rebuild.
+    """
+    allowed = _county_demand(m, inp, m.IN_COUNTY_SERVICES, lambda k: m.in_county_share[k] - 1)
+    unmet: dict[str, list] = {k: [] for k in m.IN_COUNTY_SERVICES}
+    for z, k in m.DEMAND:
+        if k in unmet:
+            unmet[k].append(m.unmet[z, k])
+    m.in_county_target = pyo.Constraint(
+        m.IN_COUNTY_SERVICES,
+        rule=lambda m, k: linear_sum(unmet[k] + allowed[k]) <= 0)
+
+
+def add_grassroots_target(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[tiers.min_grassroots_share]: sum flow[z,i,k] over sites i whose tier is one of
+    policy.grassroots_tiers >= grassroots_share[k] * sum_z demand[z,k]*member_in[home(z)] for each
+    service k with a target.
+
+    The commission's first-contact-at-grassroots rate as a hard constraint of the plan. The
+    share is a mutable parameter: a what-if changing it re-solves without a rebuild.
+    """
+    arcs = inp.arcs[inp.arcs["site_id"].map(inp.sites["grassroots"]).to_numpy(bool)]
+    by_service = _groups(arcs, ["service"])
+    index = arcs.index.to_numpy()
+    floor = _county_demand(m, inp, m.GRASSROOTS_SERVICES, lambda k: -m.grassroots_share[k])
+    m.grassroots_target = pyo.Constraint(
+        m.GRASSROOTS_SERVICES,
+        rule=lambda m, k: linear_sum([m.flow[a] for a in index[by_service.get(k, [])]]
+                                     + floor[k]) >= 0)
+
+
 # --- the registry of constraint families ------------------------------------------------------
 def _no_shape(inp: ModelInputs) -> dict:
     """A family whose rows and terms follow from the index sets alone."""
@@ -506,6 +561,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("access_guarantee", add_access_guarantee, ("access_guarantee",),
            lambda inp: {"access": list(map(tuple, inp.access.to_numpy()))}),
     Family("min_served_share", add_min_served_share, ("min_served_share",)),
+    # which arcs of each service exist is in the index sets; which sites count as grassroots
+    Family("in_county_target", add_in_county_target, ("in_county_target",)),
+    Family("grassroots_target", add_grassroots_target, ("grassroots_target",),
+           lambda inp: {"grassroots_sites": list(inp.sites.index[inp.sites["grassroots"]
+                                                                  .to_numpy(bool)])}),
 )
 
 

@@ -93,6 +93,10 @@ class ModelInputs:
     equity_soft: bool = False          # game mode: a shortfall is priced, not forbidden
     access_penalty: float = 0.0        # per zone and service without its access guarantee
     share_penalty: float = 0.0         # per unit of demand served below the minimum share
+    # [tiers] targets (planner/model/families.py add_in_county_target, add_grassroots_target):
+    # service -> least share of its county-wide demand, for services with demand only
+    in_county_share: pd.Series = None
+    grassroots_share: pd.Series = None
 
     @property
     def services(self) -> list[str]:
@@ -140,6 +144,9 @@ def index_sets(inp: ModelInputs) -> dict[str, list]:
         "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
         "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
         "SHARE_SERVICES": list(inp.served_share.index),
+        # [tiers]: the services with an in-county or a grassroots target (one row each)
+        "IN_COUNTY_SERVICES": list(inp.in_county_share.index),
+        "GRASSROOTS_SERVICES": list(inp.grassroots_share.index),
     }
 
 
@@ -411,7 +418,29 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         shortfall_price=_shortfall_price(sp, settings.policy),
         cost_per_late_case=settings.urgent.cost_per_late_case,
         commitments=_commitments(scenario, game),
-        **_equity(scenario, minutes, unit_pairs, clinic, demand, game))
+        **_equity(scenario, minutes, unit_pairs, clinic, demand, game),
+        **_tier_targets(scenario, demand, game))
+
+
+def _tier_targets(scenario: Scenario, demand: pd.Series, game: bool) -> dict:
+    """[tiers] targets as service -> share, sorted, for the services with demand: a service
+    without demand meets any share (its row would hold no variable). The rows exist whatever
+    the share (0 included), so that a what-if changing a share keeps the model's shape.
+
+    None in game mode: the targets are the county's, held by the stage-1 plan; a coalition's
+    value is its cost without them (a hard target could leave a coalition without a feasible
+    plan, and every coalition of the games must have one)."""
+    if game:
+        return dict(in_county_share=pd.Series(dtype=float).rename_axis("service"),
+                    grassroots_share=pd.Series(dtype=float).rename_axis("service"))
+    with_demand = set(demand.index.get_level_values("service")[demand.to_numpy() > 0])
+
+    def targets(given: dict) -> pd.Series:
+        share = pd.Series(given, dtype=float).rename_axis("service").sort_index()
+        return share[share.index.isin(with_demand)]
+    tiers = scenario.settings.tiers
+    return dict(in_county_share=targets(tiers.min_in_county_share),
+                grassroots_share=targets(tiers.min_grassroots_share))
 
 
 def _shortfall_price(specialties: pd.DataFrame, policy) -> pd.Series:

@@ -271,6 +271,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     costs = cost_breakdown(entries, book.terms)
     objective = contract_objective(costs)
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
+    kpis.update(_tier_shares(inp, arcs, zones))
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
     shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
@@ -371,6 +372,20 @@ def _access(inp, nearest: pd.DataFrame) -> dict:
     population = inp.zones["population"].reindex(nearest.index)
     return {f"{e}_within_{t}min": share_within(population, nearest[e], t)
             for e in nearest.columns for t in ACCESS_MINUTES}
+
+
+def _tier_shares(inp: ModelInputs, arcs: pd.DataFrame, zones: pd.DataFrame) -> dict:
+    """kpis `in_county_share` and `grassroots_share` (docs/design.md section 8, tier targets):
+    service -> share of its county-wide demand served in the consortium, and served at sites
+    of the grassroots tiers; every service with demand, whether it has a target or not."""
+    demand = zones.groupby("service")["demand"].sum()
+    demand = demand[demand > 0]
+    unmet = zones.groupby("service")["unmet"].sum().reindex(demand.index)
+    grassroots = arcs["site_id"].map(inp.sites["grassroots"]).to_numpy(bool)
+    at_grassroots = arcs[grassroots].groupby("service")["units"].sum().reindex(
+        demand.index, fill_value=0.0)
+    return {"in_county_share": {k: float(1.0 - unmet[k] / demand[k]) for k in demand.index},
+            "grassroots_share": {k: float(at_grassroots[k] / demand[k]) for k in demand.index}}
 
 
 def _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective) -> dict:

@@ -170,6 +170,19 @@ class EquitySettings(_Strict):
         "below the minimum share")
 
 
+class TierSettings(_Strict):
+    """Tier targets of the commission (docs/design.md section 8, models/allocation.md:
+    min_in_county_share, min_grassroots_share), keyed by service (an equipment or a specialty):
+    hard constraints of the plan."""
+
+    min_in_county_share: dict[Text, Rate] = Field(
+        default_factory=dict, description="service -> least share of the county's demand "
+        "served in the consortium (not referred out)", json_schema_extra=_unit("per service"))
+    min_grassroots_share: dict[Text, Rate] = Field(
+        default_factory=dict, description="service -> least share of the county's demand "
+        "served at sites of the [policy] grassroots_tiers", json_schema_extra=_unit("per service"))
+
+
 class FundSettings(_Strict):
     """The prepaid resident insurance fund (docs/design.md section 8, "The fund."): a scenario
     with [fund] gets fund accounts in every plan; without it, none. Prices are accounts, not
@@ -229,6 +242,7 @@ class ScenarioSettings(_Strict):
     equity: EquitySettings = Field(default_factory=EquitySettings)
     fund: FundSettings | None = Field(
         default=None, description="the prepaid insurance fund; absent: no fund accounts")
+    tiers: TierSettings = Field(default_factory=TierSettings)
     solver: SolverSettings = Field(default_factory=SolverSettings)
 
     @model_validator(mode="before")

@@ -412,7 +412,7 @@ def _check_site_reach(sites: pd.DataFrame, zones: pd.DataFrame, problems: Proble
 
 def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
                   problems: ProblemList, where: str) -> None:
-    """[equity] keys name services of equipment.csv or specialties.csv."""
+    """[equity] and [tiers] keys name services of equipment.csv or specialties.csv."""
     services = equipment | specialties
     for key in ("max_minutes", "min_served_share"):
         unknown = sorted(k for k in getattr(settings.equity, key) if k not in services)
@@ -420,6 +420,13 @@ def _check_equity(settings: ScenarioSettings, equipment: set, specialties: set,
             problems.add(where, f"[equity.{key}] names unknown service(s) {unknown}; services "
                          f"are the equipment of equipment.csv and the specialties of "
                          f"specialties.csv: {sorted(services)}.")
+    for key in ("min_in_county_share", "min_grassroots_share"):
+        unknown = sorted(k for k in getattr(settings.tiers, key) if k not in services)
+        if unknown:
+            problems.add(where, f"[tiers.{key}] names unknown service(s) {unknown}; services "
+                         f"are the equipment of equipment.csv and the specialties of "
+                         f"specialties.csv: {sorted(services)}. Remove the key or correct "
+                         "its name.")
 
 
 OUTSIDE = "outside"   # the [fund.reimbursement] key of care referred out of the consortium

@@ -3,8 +3,10 @@
 `sweep(scenario, {"budget": [...], "value_per_minute": [...]})` solves the product of the values
 (first key slowest), `variants=[...]` a list of scenarios or of change dicts. A sweep key is a flat
 setting of :data:`planner.scenario.loading.SETTING_PATHS` (budget, value_per_minute, discount_rate,
-mip_gap, ...) or a table cell, ``TABLE.COLUMN[KEY]`` (``equipment.capex[CT]``; the key values of
-tables with a composite key separated by commas; no ``[...]``: every row).
+mip_gap, ...), one entry of a setting keyed by service, ``SETTING[KEY]``
+(``min_grassroots_share[cardiology]``: the other entries kept), or a table cell,
+``TABLE.COLUMN[KEY]`` (``equipment.capex[CT]``; the key values of tables with a composite key
+separated by commas; no ``[...]``: every row).
 
 Why chunks: a :class:`PlanningSession` re-solves a variant by pushing only what changed, and
 answers a budget cut its last plan still meets without a solve (planner/model/highs.py), so a plan
@@ -36,6 +38,7 @@ from planner.results.comparison import flatten
 from planner.results.files import write_csv, write_plan_files
 from planner.scenario.loading import SETTING_PATHS, Scenario
 from planner.scenario.schema import TABLES
+from planner.scenario.settings import setting
 from planner.workers import process_pool
 
 CHUNK_SIZE = 5   # variants per session (a county build costs about one re-solve)
@@ -43,6 +46,7 @@ RESULT_COLUMNS = ["status", "objective", "bound", "mip_gap", "solve_seconds", "g
                   "message"]
 TIMING_COLUMNS = ["solve_seconds"]   # the only columns that differ between two equal sweeps
 _CELL = re.compile(r"^(?P<table>\w+)\.(?P<column>\w+)(?:\[(?P<key>[^\]]*)\])?$")
+_ENTRY = re.compile(r"^(?P<name>\w+)\[(?P<key>[^\]]+)\]$")
 
 
 class SweepError(PlannerError):
@@ -63,13 +67,26 @@ class Point:
 
 # --- sweep keys -> scenario changes --------------------------------------------------------------
 def known_keys() -> str:
-    return (", ".join(sorted(SETTING_PATHS)) + ", or a table cell TABLE.COLUMN[KEY] such as "
-            "equipment.capex[CT] (no [KEY]: every row)")
+    return (", ".join(sorted(SETTING_PATHS)) + ", one entry of a keyed setting SETTING[KEY] "
+            "such as min_grassroots_share[cardiology], or a table cell TABLE.COLUMN[KEY] such "
+            "as equipment.capex[CT] (no [KEY]: every row)")
+
+
+def _entry(key: str) -> tuple[str, str] | None:
+    """(flat name, key) of a key naming one entry of a setting keyed by service, such as
+    min_grassroots_share[cardiology] (a sweep of one target keeps the others), else None."""
+    match = _ENTRY.match(str(key))
+    if match is None or match["name"] not in SETTING_PATHS:
+        return None
+    if not setting(*SETTING_PATHS[match["name"]]).keyed:
+        raise SweepError(f"sweep key {key!r}: {match['name']} is not a setting keyed by "
+                         f"service; sweep it as {match['name']!r}.")
+    return match["name"], match["key"].strip()
 
 
 def check_key(scenario: Scenario, key: str) -> None:
     """Refuse a key that names no setting and no table column (SweepError listing the known)."""
-    if key in SETTING_PATHS:
+    if key in SETTING_PATHS or _entry(key) is not None:
         return
     match = _CELL.match(str(key))
     if match is None or match["table"] not in TABLES:
@@ -113,6 +130,14 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
         check_key(scenario, key)
         if key in SETTING_PATHS:
             settings[key] = value
+            continue
+        entry = _entry(key)
+        if entry is not None:
+            name, service = entry
+            current = scenario.settings.model_dump()
+            for part in SETTING_PATHS[name]:
+                current = current[part]
+            settings[name] = {**current, **settings.get(name, {}), service: value}
             continue
         match = _CELL.match(key)
         assert match is not None   # check_key refuses a key that is neither setting nor cell
