@@ -46,7 +46,10 @@ def check(session, variant, label=""):
     assert_same_plan(session.solve(variant), fresh, label)
 
 
-BASE = toy.consortium(townships=2)
+# with a [fund] (docs/design.md section 8), so that its settings vary too (accounts only: they
+# never change the plan)
+FUND = {"capitation": 600.0, "reimbursement": {"county": 0.65, "township": 0.85, "outside": 0.5}}
+BASE = toy.consortium(townships=2).with_(**FUND)
 
 
 def _edit(scenario, table, column, row, value):
@@ -80,6 +83,13 @@ SETTING_VALUES = {
     "penalty_per_unit": [0.0, 2e4],
     "min_in_county_share": [{}, {"CT": 0.5}, {"CT": 0.99, "cardiology": 0.9}],
     "min_grassroots_share": [{}, {"cardiology": 0.4}, {"CT": 0.5, "cardiology": 0.8}],
+    "capitation": [0.0, 600.0],
+    "insured_share": [1.0, 0.9],
+    "other_spending": [0.0, 1e6],
+    "reimbursement": [FUND["reimbursement"], {"county": 0.5, "township": 0.9, "outside": 0.3}],
+    "lead_member": [None, "H"],
+    "surplus_to_lead": [0.0, 0.6],
+    "surplus_rule": ["policy", "allocation"],
     "time_limit": [30.0, 60.0],
     "mip_gap": [0.0, 1e-6],
     "threads": [1],
