@@ -139,3 +139,50 @@ def test_one_member_owning_two_sites_with_pools(scenario, plan):
     sites.loc[sites.site_id == "S_TCM", "member"] = "PH"
     merged = planner.solve(scenario.with_(tables={"sites": sites}))
     assert merged.objective == pytest.approx(plan.objective, rel=1e-4)
+
+
+def test_the_builder_writes_the_shipped_files(tmp_path, monkeypatch):
+    # data/build_tianchang.py is deterministic: a fresh build is byte-identical to data/tianchang/
+    from pathlib import Path
+
+    from planner.data import build_tianchang
+
+    shipped = Path(build_tianchang.OUT)
+    monkeypatch.setattr(build_tianchang, "OUT", tmp_path)
+    build_tianchang.write_all(build_tianchang.build())
+    names = sorted(p.name for p in shipped.iterdir() if p.is_file())
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+def test_the_fund_has_the_tianchang_rules(scenario):
+    fund = scenario.settings.fund
+    assert fund.capitation == 600 and fund.surplus_to_lead == 0.6 and fund.lead_member == "PH"
+    assert fund.reimbursement["township"] == 0.85 and fund.reimbursement["county"] == 0.65
+    assert fund.reimbursement["outside"] < fund.reimbursement["county"]
+    # no tier targets by default: they would change the default plan
+    assert not scenario.settings.tiers.min_in_county_share
+    assert not scenario.settings.tiers.min_grassroots_share
+
+
+def test_the_default_plan_leaves_a_surplus_of_a_few_percent(scenario, plan):
+    # the accounts recomputed here from the raw tables and the plan's flows and unmet demand
+    fund = scenario.settings.fund
+    tier = scenario.sites.set_index("site_id")["tier"]
+    base = {**scenario.equipment.set_index("equipment")["price_per_exam"].to_dict(),
+            **scenario.specialties.set_index("specialty")["price_per_visit"].to_dict()}
+    outside = {**scenario.equipment.set_index("equipment")["outside_price"].to_dict(),
+               **scenario.specialties.set_index("specialty")["outside_price"].to_dict()}
+    by_tier = {(r.service, r.tier): r.price for r in scenario.tables["prices"].itertuples()}
+    f = plan.flows
+    in_county = sum(u * by_tier.get((k, tier[i]), base[k]) * fund.reimbursement[tier[i]]
+                    for u, k, i in zip(f["units"], f["service"], f["site_id"]))
+    z = plan.zones
+    out = sum(u * outside[k] for u, k in zip(z["unmet"], z["service"]))
+    revenue = fund.capitation * fund.insured_share * scenario.zones["population"].sum()
+    surplus = (revenue - fund.other_spending - fund.insured_share * in_county
+               - fund.insured_share * fund.reimbursement["outside"] * out)
+    assert plan.fund["revenue"] == pytest.approx(revenue, rel=1e-12)
+    assert plan.fund["surplus"] == pytest.approx(surplus, rel=1e-9)
+    assert 0.01 * revenue < surplus < 0.05 * revenue
