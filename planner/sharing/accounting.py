@@ -165,3 +165,82 @@ def transfer_flags(table: pd.DataFrame, budgets: pd.Series) -> list[dict]:
                               "text": f"{who} {verb} {size:,.2f}, more than its "
                                       f"{name.replace('_', ' ')} ({limit:,.2f})"})
     return flags
+
+
+# --- stage 2 with a fund (docs/design.md section 8, "Stage 2 with a fund") ----------------------
+# transfers.csv after TRANSFER_TABLE_COLUMNS when the scenario has [fund]: the surplus share, then
+# the member's year as cash (CASH_PARTS, their sum `cash_year`), the same year planning alone and
+# what would make the member whole
+CASH_PARTS = ["fund_payments_received", "patient_payments_received", "borne_cost", "transfer",
+              "surplus_share"]
+FUND_TABLE_COLUMNS = ["surplus_share", "fund_payments_received", "patient_payments_received",
+                      "cash_year", "cash_year_alone", "make_whole"]
+
+
+def surplus_shares(surplus: float, base: pd.Series, lead: str | None,
+                   to_lead: float) -> pd.Series:
+    """Split the fund's surplus (a deficit, negative, is split the same way, as a charge):
+    `to_lead` x surplus to `lead`, the rest among the other members (all members when there is
+    no lead, or when the lead is the only one) in proportion to `base` (member -> fund payments
+    received, or allocation x[m]). A negative base counts as 0; when no member has a positive
+    base the rest is split equally: a rule that gives nobody anything would lose money."""
+    members = list(base.index)
+    lead = lead if lead in members else None
+    out = pd.Series(0.0, index=base.index, dtype=float)
+    rest = surplus
+    if lead is not None:
+        out[lead] = to_lead * surplus
+        rest = surplus - out[lead]
+    others = [m for m in members if m != lead] or members
+    weights = base.reindex(others).astype(float).clip(lower=0.0)
+    if weights.sum() <= 0:
+        weights = pd.Series(1.0, index=others)
+    out[others] += rest * weights / weights.sum()
+    return out
+
+
+def cash_years(table: pd.DataFrame, by_member: pd.DataFrame, shares: pd.Series,
+               alone: pd.Series, surplus: float) -> pd.DataFrame:
+    """transfers.csv with the fund's columns (FUND_TABLE_COLUMNS), all in integer cents.
+
+    A member's year as cash: fund payments received + patient payments received (fund.csv of the
+    grand plan) - borne_cost - transfer + surplus_share = `cash_year` (costs as the game counts
+    them: its priced penalties included). `alone`: member -> the same year planning alone, its
+    standalone plan's payments received - its standalone cost (no surplus share: the prepaid fund
+    and its surplus are the consortium's). `make_whole` = max(0, cash_year_alone - cash_year).
+    The surplus shares are rounded to add up to the rounded surplus exactly."""
+    members = list(table["member"])
+    received = by_member.set_index("member").reindex(members).fillna(0.0)
+    out = table.copy()
+    cents = {c: np.round(received[c].to_numpy(float) * 100.0).astype(np.int64)
+             for c in ("fund_payments_received", "patient_payments_received")}
+    share_c = cents_keeping_sum(shares.reindex(members), int(round(surplus * 100.0)))
+    borne_c = np.round(out["borne_cost"].to_numpy(float) * 100.0).astype(np.int64)
+    transfer_c = np.round(out["transfer"].to_numpy(float) * 100.0).astype(np.int64)
+    net = cents["fund_payments_received"] + cents["patient_payments_received"] - borne_c \
+        - transfer_c + share_c
+    alone_c = np.round(alone.reindex(members).to_numpy(float) * 100.0).astype(np.int64)
+    out["surplus_share"] = share_c / 100.0
+    for column, values in cents.items():
+        out[column] = values / 100.0
+    out["cash_year"] = net / 100.0
+    out["cash_year_alone"] = alone_c / 100.0
+    out["make_whole"] = np.maximum(alone_c - net, 0) / 100.0
+    return out[[*TRANSFER_TABLE_COLUMNS, *FUND_TABLE_COLUMNS]]
+
+
+def cash_flags(table: pd.DataFrame) -> list[dict]:
+    """A member whose cash year in the consortium is worse than alone, with the amount that
+    would make it whole (`table`: transfers.csv with FUND_TABLE_COLUMNS)."""
+    flags = []
+    for row in table.to_dict("records"):
+        if row["make_whole"] > 0:
+            who = named(row["member"], row.get("name"))
+            flags.append({"member": row["member"], "worse_than_alone": True,
+                          "cash_year": float(row["cash_year"]),
+                          "cash_year_alone": float(row["cash_year_alone"]),
+                          "make_whole": float(row["make_whole"]),
+                          "text": f"{who} ends the year with {row['cash_year']:,.2f} in cash, "
+                                  f"worse than alone ({row['cash_year_alone']:,.2f}): making it "
+                                  f"whole takes {row['make_whole']:,.2f}"})
+    return flags

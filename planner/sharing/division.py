@@ -39,8 +39,11 @@ from planner.results.summary import named
 from planner.scenario.loading import Scenario
 from planner.sharing.accounting import (
     borne_costs,
+    cash_flags,
+    cash_years,
     payment_words,
     savings_by_term,
+    surplus_shares,
     transfer_flags,
     transfers,
 )
@@ -108,10 +111,14 @@ class Sharing:
     adjusted: bool = False         # the default rule's shares were moved into the core
     complete: bool = True          # False: the time budget cut the run short
     stats: dict = field(default_factory=dict)     # solves, MILPs, seconds (benchmarks)
+    # with [fund] (docs/design.md section 8): the grand plan's accounts, surplus_shares, the
+    # members' cash years and make_whole; None without [fund] (then nothing below changes)
+    fund: dict | None = None
 
     def statements(self) -> list[str]:
         """One line per member that a manager can read: the member by name (its id in
-        brackets), what it pays into or receives from the pool, what it gains."""
+        brackets), what it pays into or receives from the pool, what it gains; with a [fund],
+        its year as cash against its year alone (planner.sharing.accounting.cash_years)."""
         lines = []
         for r in self.transfers.to_dict("records"):
             money = f"{abs(r['transfer']) / 1e6:,.2f} M {self.currency}"
@@ -119,7 +126,8 @@ class Sharing:
                          f"{payment_words(r['transfer'], money)}; "
                          f"gains {r['gain'] / 1e6:,.2f} M {self.currency} a year versus planning "
                          f"alone (final cost {r['final_cost'] / 1e6:,.2f} M instead of "
-                         f"{r['standalone_cost'] / 1e6:,.2f} M).")
+                         f"{r['standalone_cost'] / 1e6:,.2f} M)."
+                         + (_cash_words(r, self.currency) if self.fund is not None else ""))
         return lines
 
     def to_json(self) -> dict:
@@ -135,6 +143,7 @@ class Sharing:
             "complete": self.complete, "savings_by_term": by_term, "flags": self.flags,
             "values": {",".join(sorted(k)): v for k, v in sorted(
                 self.values.items(), key=lambda kv: (len(kv[0]), sorted(kv[0])))},
+            **({} if self.fund is None else {"fund": self.fund}),
         })
 
     def save(self, path) -> None:
@@ -146,6 +155,50 @@ class Sharing:
         """sharing.json and transfers.csv into `folder` (a plan folder, for re-planning jobs)."""
         write_json(self.to_json(), folder / "sharing.json")
         write_csv(self.transfers, folder / "transfers.csv", float_format=CENTS)
+
+
+def _cash_words(r: dict, currency: str) -> str:
+    """A member's year as cash (planner.sharing.accounting.cash_years), in M."""
+    def m(value: float) -> str:
+        return f"{value / 1e6:,.2f} M"
+    return (f" Its year in cash: fund payments received {m(r['fund_payments_received'])} + "
+            f"patient payments received {m(r['patient_payments_received'])} - costs borne "
+            f"{m(r['borne_cost'])} - transfer {m(r['transfer'])} + surplus share "
+            f"{m(r['surplus_share'])} = {m(r['cash_year'])} {currency} (alone: "
+            f"{m(r['cash_year_alone'])}).")
+
+
+def _fund_split(scenario: Scenario, local, plan, table: pd.DataFrame,
+                allocation: pd.Series) -> tuple[pd.DataFrame, dict, list[dict]]:
+    """Stage 2 with a fund (docs/design.md section 8): the grand plan's surplus split by
+    [fund] surplus_rule, each member's year as cash against its year alone (its standalone
+    plan, re-solved here: one singleton solve per member), and the members made worse off.
+    Returns (transfers.csv with the fund's columns, sharing.json `fund`, flags)."""
+    fund = scenario.settings.fund
+    assert fund is not None and plan.fund is not None and plan.fund_by_member is not None
+    members = list(table["member"])
+    received = plan.fund_by_member.set_index("member").reindex(members).fillna(0.0)
+    base = (received["fund_payments_received"] if fund.surplus_rule == "policy"
+            else allocation.reindex(members))
+    surplus = float(plan.fund["surplus"])
+    shares = surplus_shares(surplus, base, fund.lead_member, fund.surplus_to_lead)
+    standalone = table.set_index("member")["standalone_cost"]
+    alone = {}
+    for m in members:   # C({m}) is the game's value; its plan gives the payments received
+        paid = local.plan([m]).fund_by_member.set_index("member").loc[m]
+        alone[m] = float(paid["fund_payments_received"] + paid["patient_payments_received"]) \
+            - float(standalone[m])
+    table = cash_years(table, plan.fund_by_member, shares, pd.Series(alone), surplus)
+    by_member = table.set_index("member")
+    cash = by_member[["fund_payments_received", "patient_payments_received", "borne_cost",
+                      "transfer", "surplus_share", "cash_year", "cash_year_alone",
+                      "make_whole"]]
+    summary = {**plan.fund, "surplus_rule": fund.surplus_rule,
+               "lead_member": fund.lead_member, "surplus_to_lead": fund.surplus_to_lead,
+               "surplus_shares": by_member["surplus_share"].to_dict(),
+               "cash_years": cash.to_dict("index"),
+               "make_whole": {m: v for m, v in by_member["make_whole"].items() if v > 0}}
+    return table, summary, cash_flags(table)
 
 
 # --- the separation oracle of the planning game --------------------------------------------------
@@ -607,6 +660,10 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
         if "name" in scenario.members else None
     table = transfers(standalone, borne, allocation, names, scenario.settings.currency)
     _check_invariants(table, savings)
+    fund: dict | None = None
+    fund_flags: list[dict] = []
+    if scenario.settings.fund is not None:
+        table, fund, fund_flags = _fund_split(scenario, local, plan, table, allocation)
     budgets = scenario.members.set_index("member")["budget_contribution"] \
         if "budget_contribution" in scenario.members else pd.Series(dtype=float)
     all_values = {k: (math.fsum(standalone[m] for m in k) - c.cost)
@@ -616,8 +673,9 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
              "seconds": deadline.elapsed(), "workers": workers}
     return Sharing(scenario.name, rule, method, scenario.settings.currency, standalone, grand,
                    savings, allocation, report, nearest, table, borne_table, all_values,
-                   error_bounds, by_term, transfer_flags(table, budgets), rule_allocation,
-                   rule_allocation is not None, complete and not deadline.reached, stats)
+                   error_bounds, by_term, transfer_flags(table, budgets) + fund_flags,
+                   rule_allocation, rule_allocation is not None,
+                   complete and not deadline.reached, stats, fund)
 
 
 def _core_line(sharing: Sharing) -> str:
