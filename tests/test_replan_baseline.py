@@ -219,3 +219,16 @@ def test_the_tier_none_is_reserved(tiny_folder):
         """)
     result = invoke("validate", tiny_folder)
     assert result.exit_code == 2 and "reserved" in result.output and "sites.csv" in result.output
+
+
+def test_a_slice_keeps_the_funds_other_spending_in_proportion_to_its_residents():
+    """The county's fund spends other_spending on care the model does not plan, for all its
+    residents; a slice keeps the share of its own residents, as its capitation revenue does."""
+    county = planner.load_scenario()
+    small = county.restricted_to(["PH", "THC_QINLAN", "THC_JINJI"])
+    share = small.tables["zones"]["population"].sum() / county.tables["zones"]["population"].sum()
+    assert 0 < share < 1
+    assert small.settings.fund.other_spending == pytest.approx(
+        county.settings.fund.other_spending * share, rel=1e-12)
+    plan = planner.solve(small)
+    assert plan.fund["surplus"] > -0.1 * plan.fund["revenue"]   # not the whole county's bill

@@ -120,7 +120,8 @@ class Scenario:
 
     def restricted_to(self, members) -> Scenario:
         """The scenario of some members alone: their sites, zones, resources and contributions
-        (tiers no longer present are dropped from the policy and from allowed_tiers).
+        (tiers no longer present are dropped from the policy and from allowed_tiers; the fund keeps
+        the shares of its tiers and other spending in proportion to its residents).
 
         A proper slice gets a name of its own, :func:`slice_name`: the run history keys
         baselines by name, so a slice saved and re-planned must never become the whole
@@ -144,13 +145,19 @@ class Scenario:
             lambda text: ";".join(x for x in split_tiers(text) if x in present) or NO_TIER
             if isinstance(text, str) else text)   # no tier left: nowhere in the slice
         t["prices"] = t["prices"][t["prices"]["tier"].isin(present)]
-        fund = {}   # [fund] of the slice: shares of its tiers only; a lead it lacks is none
+        # [fund] of the slice: shares of its tiers only; a lead it lacks is none; the fund's
+        # other spending (care the model does not plan, for the residents) scales with the
+        # residents the slice keeps, as the capitation revenue does
+        fund = {}
         if self.settings.fund is not None:
             shares = self.settings.fund.reimbursement
+            residents = self.tables["zones"]["population"].sum()
+            kept_share = t["zones"]["population"].sum() / residents if residents else 0.0
             fund = {"reimbursement": {k: v for k, v in shares.items()
                                       if k in present or k == "outside"},
                     "lead_member": (self.settings.fund.lead_member
-                                    if self.settings.fund.lead_member in members else None)}
+                                    if self.settings.fund.lead_member in members else None),
+                    "other_spending": self.settings.fund.other_spending * kept_share}
         return self.with_(tables=t, grassroots_tiers=tiers, name=slice_name(self, members),
                           **fund)
 
