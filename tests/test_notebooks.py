@@ -66,7 +66,8 @@ def texts(notebook, stream: str | None = None) -> str:
 # --- the committed form ------------------------------------------------------------------------
 def test_the_three_uses_are_there():
     names = {p.name for p in PATHS}
-    assert {"01_plan_the_county.ipynb", "02_what_if.ipynb", "03_sharing.ipynb"} <= names
+    assert {"01_plan_the_county.ipynb", "02_what_if.ipynb", "03_sharing.ipynb",
+            "04_fund_and_tiers.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
@@ -179,8 +180,79 @@ def check_sharing(notebook, workdir: Path) -> None:
     assert "exact enumeration" in texts(notebook)
 
 
+def _split_by(surplus: float, base: pd.Series, lead: str, to_lead: float) -> pd.Series:
+    """docs/design.md section 8, written out here: to_lead x surplus to the lead, the rest to
+    the others in proportion to their (non-negative) base."""
+    others = base.drop(lead).clip(lower=0.0)
+    rest = (1.0 - to_lead) * surplus * others / others.sum()
+    return pd.concat([pd.Series({lead: to_lead * surplus}), rest])
+
+
+def check_fund_and_tiers(notebook, workdir: Path) -> None:
+    import planner
+    shown = texts(notebook)
+    scenario = planner.load_scenario(None)
+    fund = scenario.settings.fund
+    # the default plan's accounts from its folder: revenue from the scenario's own tables, the
+    # members' payments add up to the in-county payments, the surplus is what is left
+    folder = workdir / "plans" / "default"
+    accounts = json.loads((folder / "plan.json").read_text(encoding="utf-8"))["fund"]
+    residents = scenario.zones["population"].sum()
+    assert accounts["revenue"] == pytest.approx(600 * 0.9 * residents, abs=0.01)
+    assert (fund.capitation, fund.insured_share, fund.surplus_to_lead) == (600, 0.9, 0.6)
+    paid = pd.read_csv(folder / "fund.csv")
+    assert paid["fund_payments_received"].sum() == pytest.approx(
+        accounts["in_county_payments"], abs=0.05)
+    assert accounts["surplus"] == pytest.approx(
+        accounts["revenue"] - accounts["other_spending"] - accounts["in_county_payments"]
+        - accounts["outside_payments"], abs=0.01)
+    # a grassroots target is a hard constraint: every plan meets it, and a tighter one never
+    # lowers the annual cost (up to the MIP gap); a target that does not bind keeps the
+    # default plan's cost
+    sweep = pd.read_csv(workdir / "grassroots_sweep.csv")
+    assert list(sweep["target"]) == [0.4, 0.5, 0.6, 0.7, 0.75]
+    assert (sweep["status"] == "optimal").all()
+    assert (sweep["grassroots_share"] >= sweep["target"] - 1e-6).all()
+    assert (sweep["annual_cost"].diff().dropna() >= -1e-4 * sweep["annual_cost"].max()).all()
+    objective = json.loads((folder / "plan.json").read_text(encoding="utf-8"))["objective"]
+    assert sweep["annual_cost"].iloc[0] == pytest.approx(objective, rel=1e-4)
+    assert sweep["annual_cost"].iloc[-1] > objective
+    assert (workdir / "grassroots_target.png").read_bytes()[:8] == PNG_MAGIC
+    # 80% is refused and the message names the pool that caps it: 600 days x 25 visits of the
+    # 19,490 cardiology visits a year is 76.9%
+    assert "outreach pool" in shown and "0.769" in shown
+    # the two splits of the slice's surplus, recomputed from their own files
+    tables = {}
+    for rule in ("policy", "allocation"):
+        result = json.loads((workdir / "sharing" / rule / "sharing.json").read_text(
+            encoding="utf-8"))
+        table = pd.read_csv(workdir / "sharing" / rule / "transfers.csv").set_index("member")
+        tables[rule] = table
+        slice_fund = result["fund"]
+        assert slice_fund["surplus_rule"] == rule
+        surplus = slice_fund["surplus"]
+        assert surplus == pytest.approx(
+            slice_fund["revenue"] - slice_fund["other_spending"]
+            - slice_fund["in_county_payments"] - slice_fund["outside_payments"], abs=0.01)
+        assert table["surplus_share"].sum() == pytest.approx(surplus, abs=0.01)
+        assert table.loc["PH", "surplus_share"] == pytest.approx(0.6 * surplus, abs=0.01)
+        base = table["fund_payments_received"] if rule == "policy" else table["allocation"]
+        expected = _split_by(surplus, base, "PH", 0.6).reindex(table.index)
+        assert np.allclose(table["surplus_share"], expected, atol=0.02)
+        cash = (table["fund_payments_received"] + table["patient_payments_received"]
+                - table["borne_cost"] - table["transfer"] + table["surplus_share"])
+        assert np.allclose(table["cash_year"], cash, atol=0.02)
+        assert np.allclose(table["make_whole"],
+                           (table["cash_year_alone"] - table["cash_year"]).clip(lower=0),
+                           atol=0.02)
+    # the surplus rule moves surplus shares only, never the transfers
+    assert np.allclose(tables["policy"]["transfer"], tables["allocation"]["transfer"], atol=0.01)
+    assert not np.allclose(tables["policy"]["surplus_share"],
+                           tables["allocation"]["surplus_share"], atol=1.0)
+
+
 CHECKS = {"01_plan_the_county": check_plan_the_county, "02_what_if": check_what_if,
-          "03_sharing": check_sharing}
+          "03_sharing": check_sharing, "04_fund_and_tiers": check_fund_and_tiers}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
