@@ -276,13 +276,13 @@ def _tier_targets_impossible(inp: ModelInputs) -> list[str]:
             total = float(inp.demand.xs(service, level="service").sum())
             most, cap = _most_servable(inp, service, sites)
             if share * total > most * (1 + 1e-9) + 1e-6:
+                largest = math.floor(most / total * 1000) / 1000   # rounded down: reachable
                 causes.append(
                     f"tier target: [tiers.{key}] {service} = {share:g} asks for "
                     f"{share * total:,.0f} of the {total:,.0f} {service} a year to be served "
-                    f"{where}, but at most {most:,.0f} could be (a share of "
-                    f"{math.floor(most / total * 1000) / 1000:g}), capped by {cap}. Lower "
-                    f"[tiers.{key}] {service} to at most {math.floor(most / total * 1000) / 1000:g}"
-                    f" or add that capacity.")
+                    f"{where}, but at most {most:,.0f} could be (a share of {largest:g}), "
+                    f"capped by {cap}. Lower [tiers.{key}] {service} to at most {largest:g} or "
+                    "add that capacity.")
     return causes
 
 
