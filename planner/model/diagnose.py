@@ -4,6 +4,7 @@ Before solving (:func:`precheck`), in the scenario's own words:
 * a populated zone with no site within an urgent limit where the equipment is or may be placed;
 * policy minimum outreach days at grassroots sites exceeding a specialty's pool;
 * existing units above `max_per_site` that cannot be relocated;
+* site-bound demand (site_demand.csv) above what its site's units may ever serve;
 * a capital budget below the cheapest way to give every zone urgent cover (a small covering MILP
   solved exactly: a lower bound on the capital urgent coverage needs);
 * tier targets above the largest share the (grassroots) sites' capacity or reach could serve;
@@ -83,6 +84,48 @@ def _too_many_existing(inp: ModelInputs) -> list[str]:
         if n > limit and (i, e) not in movable:
             causes.append(f"per-site maximum: site {i} already has {n:g} {e} units in service "
                           f"but max_per_site is {limit:g}, and {e} has no relocation_cost.")
+    return causes
+
+
+def _most_units(inp: ModelInputs, i: str, e: str) -> float:
+    """The most units of e site i can hold: none where no unit can be in service; its existing
+    units where none may be added (its tier is not in allowed_tiers); else max_per_site."""
+    if (i, e) not in set(inp.unit_pairs):
+        return 0.0
+    placeable = set(map(tuple, inp.new_pairs.to_numpy())) | \
+        set(map(tuple, inp.moves[["to_site", "equipment"]].to_numpy()))
+    if (i, e) not in placeable:
+        return float(inp.existing.get((i, e), 0.0))
+    return float(inp.equipment.at[e, "max_per_site"])
+
+
+def _site_demand_impossible(inp: ModelInputs) -> list[str]:
+    """Site-bound demand (site_demand.csv) beyond what the site may ever serve: the most units it
+    can hold (_most_units) x unit_capacity (capacity_per_year x max_utilization). Such exams can
+    neither travel nor be referred, so no plan serves them."""
+    causes = []
+    for (i, e), need in inp.site_demand.items():
+        per_unit = float(inp.equipment.at[e, "capacity"])
+        most = _most_units(inp, i, e)
+        if need <= most * per_unit * (1 + 1e-9) + 1e-6:
+            continue
+        units = math.ceil(need / per_unit - 1e-9) if per_unit > 0 else math.inf
+        name, tier = inp.sites.at[i, "name"], inp.sites.at[i, "tier"]
+        if most == 0:
+            why = (f"it has no {e} unit and its tier '{tier}' may not hold one (equipment.csv "
+                   f"allowed_tiers of {e}). Add '{tier}' to allowed_tiers, or give the site "
+                   f"its existing {e} units in resources.csv")
+        elif (i, e) in set(map(tuple, inp.new_pairs.to_numpy())):
+            why = (f"at most {most:g} {e} unit(s) may be at one site (equipment.csv "
+                   f"max_per_site). Raise max_per_site to at least {units}")
+        else:
+            why = (f"it keeps its {most:g} existing {e} unit(s) and its tier '{tier}' may not "
+                   f"hold more (equipment.csv allowed_tiers of {e}). Allow '{tier}'")
+        causes.append(
+            f"site-bound demand: {name} ({i}) has {need:,.0f} {e} exams a year of its own "
+            f"(site_demand.csv, in-patients and emergencies served where they arise), which "
+            f"need {units} unit(s) at {per_unit:,.0f} exams each (capacity_per_year x "
+            f"max_utilization), but {why}, or lower the site's units_per_year.")
     return causes
 
 
@@ -382,6 +425,7 @@ def precheck(scenario, inp: ModelInputs) -> None:
     causes = _commitments_impossible(scenario, inp)
     causes += [] if inp.policy_soft else _policy_over_pools(scenario, inp)
     causes += _too_many_existing(inp)
+    causes += _site_demand_impossible(inp)
     causes += [] if inp.equity_soft else _equity_impossible(inp)
     causes += _tier_targets_impossible(inp)
     if not inp.urgent_soft:

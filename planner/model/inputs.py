@@ -97,6 +97,9 @@ class ModelInputs:
     # service -> least share of its county-wide demand, for services with demand only
     in_county_share: pd.Series = None
     grassroots_share: pd.Series = None
+    # site_demand.csv (docs/design.md section 9): (site_id, service) -> site-bound exams a year,
+    # equipment only, positive entries only; named units_per_year, empty without the file
+    site_demand: pd.Series = None
 
     @property
     def services(self) -> list[str]:
@@ -419,7 +422,21 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         cost_per_late_case=settings.urgent.cost_per_late_case,
         commitments=_commitments(scenario, game),
         **_equity(scenario, minutes, unit_pairs, clinic, demand, game),
-        **_tier_targets(scenario, demand, game))
+        **_tier_targets(scenario, demand, game),
+        site_demand=_site_demand(scenario))
+
+
+def _site_demand(scenario: Scenario) -> pd.Series:
+    """site_demand.csv as (site_id, service) -> units_per_year, positive amounts only, sorted:
+    exams that arise at a site and are served there (validation has checked that every service
+    is an equipment and every (site, service) pair is listed once)."""
+    rows = scenario.site_demand
+    index = pd.MultiIndex.from_arrays([rows["site_id"].astype(object),
+                                       rows["service"].astype(object)],
+                                      names=["site_id", "service"])
+    series = pd.Series(rows["units_per_year"].to_numpy(float), index=index,
+                       name="units_per_year")
+    return series[series > 0].sort_index()
 
 
 def _tier_targets(scenario: Scenario, demand: pd.Series, game: bool) -> dict:

@@ -131,7 +131,7 @@ class Scenario:
         t["members"] = t["members"][t["members"]["member"].isin(members)]
         t["sites"] = t["sites"][t["sites"]["member"].isin(members)]
         t["zones"] = t["zones"][t["zones"]["home_member"].isin(members)]
-        for name in ("resources", "travel"):
+        for name in ("resources", "travel", "site_demand"):
             t[name] = t[name][t[name]["site_id"].isin(t["sites"]["site_id"])]
         for name in ("travel", "zone_conditions"):
             t[name] = t[name][t[name]["zone_id"].isin(t["zones"]["zone_id"])]

@@ -88,6 +88,7 @@ MAX_MINUTES = 1e5         # minutes (about 70 days)
 MAX_RATE = 1e5            # cases per 1,000 residents per year
 MAX_PER_CASE = 1e4        # exams or visits per case
 MAX_COEFFICIENT = 1e13    # derived coefficients (demand, annual capex, budget) are checked too
+MAX_SITE_DEMAND = 1e7     # site-bound exams a year at one site (the largest hospitals do ~1e6)
 
 # Size limits, checked before anything large is allocated.
 MAX_ZONES = 200_000
@@ -272,6 +273,21 @@ TABLES: dict[str, Table] = {
                 _text("condition", "condition (conditions.csv)"),
                 Field("cases_per_1000", "number", True, "cases / 1,000 residents / year",
                       "the zone's own rate", minimum=0, maximum=MAX_RATE),
+            ),
+        ),
+        Table(
+            "site_demand",
+            key=("site_id", "service"),
+            meaning="Site-bound demand (docs/design.md section 9): exams that arise at a site "
+            "(in-patients, emergencies) and are served there only. They count in the site's "
+            "equipment capacity and cost `cost_per_exam`; they never travel and are never "
+            "referred out, so the site must keep enough units of the equipment for them.",
+            required=False,
+            fields=(
+                _text("site_id", "site (sites.csv)"),
+                _text("service", "an equipment (equipment.csv); not a specialty"),
+                Field("units_per_year", "number", True, "exams / year", "exams a year that "
+                      "arise and are served at the site", minimum=0, maximum=MAX_SITE_DEMAND),
             ),
         ),
         Table(

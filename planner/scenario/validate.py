@@ -362,6 +362,7 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
                      f"{unknown_specialties}; specialties.csv lists {sorted(specialties)}.")
     _check_equity(settings, equipment, specialties, problems, file_of("scenario"))
     check_implemented(tables, problems, file_of("implemented"))
+    check_site_demand(tables, problems, file_of("site_demand"))
     check_fund(settings, tables, problems, file_of)
     check_locations(settings, tables, problems, file_of)
 
@@ -474,6 +475,28 @@ def check_fund(settings: ScenarioSettings, tables: dict[str, pd.DataFrame],
     if fund.lead_member is not None and fund.lead_member not in members:
         problems.add(where, f"[fund] lead_member '{fund.lead_member}' is not a member of "
                      f"members.csv ({', '.join(sorted(members))}); name one of them.")
+
+
+def check_site_demand(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
+    """site_demand.csv (docs/design.md section 9): known sites, and a service that is an
+    equipment: site-bound demand is exams at a site's own units; a specialty's visits are
+    served by outreach days and clinics, which the file does not describe. (Amounts and
+    duplicate (site, service) rows are checked with the table's types.)"""
+    rows = tables["site_demand"]
+    if rows.empty:
+        return
+    _unknown(problems, where, rows, "site_id", set(tables["sites"]["site_id"]), "site",
+             "sites.csv")
+    specialties = set(tables["specialties"]["specialty"])
+    equipment = set(tables["equipment"]["equipment"])
+    service = rows["service"]
+    bad = service.isin(list(specialties))
+    if bad.any():
+        problems.add(where, f"'{service[bad].iloc[0]}' is a specialty; site-bound demand is for "
+                     "equipment only (exams that arise and are served at the site): name an "
+                     f"equipment of equipment.csv ({', '.join(sorted(equipment))}) or drop the "
+                     "row.", "service", _rows(rows.index[bad]))
+    _unknown(problems, where, rows[~bad], "service", equipment, "equipment", "equipment.csv")
 
 
 def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
