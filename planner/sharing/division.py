@@ -225,6 +225,8 @@ class PlanningOracle:
         self.max_separations = max_separations
         # (allocation, Separation) of the latest MILP
         self.last: tuple[dict[str, float], Separation] | None = None
+        # (proven bound on the largest excess, allocation): the best allocation a MILP certified
+        self.best: tuple[float, dict[str, float]] | None = None
 
     def excess(self, coalition: frozenset[str], x: dict[str, float]) -> float:
         """e(S, x) = sum_{m in S} (C({m}) - x[m]) - C(S), for a coalition already valued."""
@@ -267,10 +269,22 @@ class PlanningOracle:
         self.milp_time += found.seconds
         self.progress.note(f"{self.milp_calls} MILPs, {self.milp_time:,.0f} s")
         self.last = (dict(x), found)
+        self._certify(x, exclude, found.bound)
         candidates = [c for c, _ in found.candidates if 0 < len(c) < len(self.members)]
         if not self.values.compute(candidates):
             raise TimeBudgetSpent("the time budget ran out while pricing separation candidates")
         return found, [(c, self.excess(c, x)) for c in candidates]
+
+    def _certify(self, x: dict[str, float], exclude, bound: float) -> None:
+        """Keep x as `best` when the MILP proves its largest excess smaller than any before:
+        the bound covers the coalitions not excluded, and the excluded ones (rows a nucleolus
+        stage fixed, all valued) are priced exactly. What a run stopped mid-generation can
+        still stand behind (:func:`_stopped_generation`)."""
+        if not math.isfinite(bound) or any(c not in self.values.costs for c in exclude):
+            return
+        worst = max([bound] + [self.excess(c, x) for c in exclude])
+        if self.best is None or worst < self.best[0]:
+            self.best = (worst, dict(x))
 
     def probe(self, x, exclude=frozenset(), threshold: float | None = None):
         """A short separation MILP first: its improving solutions come early, and a violated
@@ -450,8 +464,11 @@ def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
         solver = (game_core.nucleolus_by_generation if rule == "nucleolus"
                   else game_core.least_core_by_generation)
         with progress.phase(f"{rule} by constraint generation", None, unit="solve"):
-            result = solver(members, savings, oracle, singletons, kind="profit",
-                            value=values.savings)
+            try:
+                result = solver(members, savings, oracle, singletons, kind="profit",
+                                value=values.savings)
+            except TimeBudgetSpent as stop:
+                return _stopped_generation(rule, oracle, stop)
         return "constraint generation (separation MILP)", result.allocation, None, True
     if rule == "equal-split":
         return "closed form", {m: savings / len(members) for m in members}, None, True
@@ -460,6 +477,60 @@ def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
     if rule in WEIGHT_RULES:
         return "closed form", closed_form(rule), None, True
     raise ValueError(f"rule {rule!r} needs exact enumeration (at most the exact limit of members)")
+
+
+def _stopped_generation(rule: str, oracle: PlanningOracle, stop: TimeBudgetSpent):
+    """A generation run cut short by --max-separations or --time-limit: the allocation with
+    the smallest proven largest excess that a separation MILP met (oracle.best), flagged
+    incomplete; error bounds carry that bound. Nothing to stand behind: SharingTimeLimit."""
+    if oracle.best is None:
+        raise SharingTimeLimit(
+            f"planner share: the {rule} by constraint generation stopped before any separation "
+            f"MILP could certify an allocation ({stop}); nothing was written. Give more time "
+            "(--time-limit) or more MILPs (--max-separations); a cache (--cache) keeps the "
+            "coalitions solved for the next run.")
+    bound, allocation = oracle.best
+    method = (f"constraint generation stopped ({stop}): not the {rule}, the allocation with the "
+              "smallest proven largest excess met")
+    return method, dict(allocation), {"stopped": str(stop), "max_excess_bound": bound}, False
+
+
+def _core_check(members, savings, allocation, oracle: PlanningOracle, default: bool,
+                method: str, complete: bool, bar: Progress):
+    """The core check of a large game's allocation by separation MILPs, and the default rule's
+    move to the nearest core allocation when it is blocked: (report, nearest, the rule's own
+    allocation when moved, the allocation, method, complete)."""
+    rule_allocation = None
+    try:
+        with bar.phase("core check (separation MILPs)", None, unit="solve"):
+            report, nearest = _core_by_generation(members, savings, allocation, oracle,
+                                                  repair=True)
+            if default and report["in_core"] is False and nearest is not None \
+                    and report["core_empty"] is False:
+                rule_allocation, allocation = dict(allocation), nearest
+                method += "; moved to the nearest core allocation"
+                report = _adjusted_report(report, members, allocation, oracle)
+        complete = complete and "repair" not in report
+    except TimeBudgetSpent as stop:
+        complete = False
+        report = {"in_core": None, "core_empty": None, "least_core_epsilon": None,
+                  "blocking": [], "max_excess": None, "max_excess_bound": None,
+                  "separation_status": f"not run: {stop}"}
+        nearest = None
+    return report, nearest, rule_allocation, allocation, method, complete
+
+
+def _stopped_report(oracle: PlanningOracle, allocation, bound: float) -> dict:
+    """The core report a stopped generation run can certify without another MILP: in the core
+    when the proven bound is within the tolerance; blocked when a coalition valued so far has an
+    excess above it; otherwise open, with the bound."""
+    blocking = oracle.cached(allocation, frozenset(), oracle.tol)[:5]
+    in_core = True if bound <= oracle.tol else (False if blocking else None)
+    return {"in_core": in_core, "core_empty": False if in_core else None,
+            "least_core_epsilon": None,
+            "blocking": [{"coalition": sorted(c), "excess": e} for c, e in blocking],
+            "max_excess": blocking[0][1] if blocking else None,
+            "max_excess_bound": bound, "separation_status": "stopped"}
 
 
 def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
@@ -639,22 +710,13 @@ def share(scenario: Scenario, rule: str | None = None, *, executor: Executor | N
             method, allocation, error_bounds, complete = _large_rule(
                 rule, members, savings, standalone, values, oracle, rel_tol, abs_tol,
                 max_coalitions, seed, confidence, bar, closed_form)
-            try:
-                with bar.phase("core check (separation MILPs)", None, unit="solve"):
-                    report, nearest = _core_by_generation(members, savings, allocation, oracle,
-                                                          repair=True)
-                    if default and report["in_core"] is False and nearest is not None \
-                            and report["core_empty"] is False:
-                        rule_allocation, allocation = dict(allocation), nearest
-                        method += "; moved to the nearest core allocation"
-                        report = _adjusted_report(report, members, allocation, oracle)
-                complete = complete and "repair" not in report
-            except TimeBudgetSpent as stop:
-                complete = False
-                report = {"in_core": None, "core_empty": None, "least_core_epsilon": None,
-                          "blocking": [], "max_excess": None, "max_excess_bound": None,
-                          "separation_status": f"not run: {stop}"}
+            if error_bounds is not None and "stopped" in error_bounds:
+                # the budget is spent: the core report is what the MILPs already proved
+                report = _stopped_report(oracle, allocation, error_bounds["max_excess_bound"])
                 nearest = None
+            else:
+                report, nearest, rule_allocation, allocation, method, complete = _core_check(
+                    members, savings, allocation, oracle, default, method, complete, bar)
     allocation = pd.Series(allocation).reindex(members)
     names = scenario.members.set_index("member")["name"] \
         if "name" in scenario.members else None
@@ -715,7 +777,7 @@ def sharing_summary(sharing: Sharing) -> str:
         lines.append(f"Where the savings come from (M {sharing.currency} a year):")
         lines += [f"  {words:<{width}}  {savings / m:>8,.2f}" for words, savings in shown]
     lines += sharing.statements()
-    if sharing.error_bounds:
+    if sharing.error_bounds and "half_widths" in sharing.error_bounds:
         b = sharing.error_bounds
         worst = max(b["half_widths"].values())
         lines.append(f"Sampling: {b['evaluations']:,} coalitions valued; widest half-width "
@@ -724,8 +786,8 @@ def sharing_summary(sharing: Sharing) -> str:
     for flag in sharing.flags:
         lines.append(f"Check: {flag['text']} {sharing.currency}.")
     if not sharing.complete:
-        lines.append("INCOMPLETE: the time limit cut this run short; the figures above are the "
-                     "best certified so far.")
+        lines.append("INCOMPLETE: the time limit (or --max-separations) cut this run short; "
+                     "the figures above are the best certified so far.")
     return "\n".join(lines)
 
 
