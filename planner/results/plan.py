@@ -388,6 +388,15 @@ def _tier_shares(inp: ModelInputs, arcs: pd.DataFrame, zones: pd.DataFrame) -> d
             "grassroots_share": {k: float(at_grassroots[k] / demand[k]) for k in demand.index}}
 
 
+def uncovered_zones(urgent: pd.DataFrame) -> int:
+    """Populated zones whose urgent rule (any urgent condition) a plan does not meet, from its
+    `urgent` table (one row per zone and condition, relaxed rules included): a zone counts once
+    however many of its conditions are uncovered."""
+    if urgent.empty:
+        return 0
+    return int(urgent.loc[~urgent["covered"].astype(bool), "zone_id"].nunique())
+
+
 def _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective) -> dict:
     demand_total = float(inp.demand.sum())
     unmet_total = float(zones["unmet"].sum())
@@ -403,7 +412,7 @@ def _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective
                           specialist.groupby("specialty")["outreach_days"].sum().items()},
         "unmet_share_by_service": {k: float(g["unmet"].sum() / g["demand"].sum())
                                    for k, g in zones.groupby("service")},
-        "urgent_uncovered_zones": int((~urgent["covered"]).sum()) if len(urgent) else 0,
+        "urgent_uncovered_zones": uncovered_zones(urgent),
         "access_before": _access(inp, _nearest_minutes(inp, equipment, "existing")),
         "access_after": _access(inp, _nearest_minutes(inp, equipment, "total")),
     }

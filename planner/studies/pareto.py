@@ -34,6 +34,7 @@ import pandas as pd
 from planner.model.goals import make_goal
 from planner.pictures.plot import pareto_figure
 from planner.planning.session import PlanningSession, solver_options
+from planner.results.plan import uncovered_zones
 from planner.scenario.loading import Scenario
 from planner.studies.sweep import Point, SweepError, run_points, save_points
 
@@ -93,8 +94,7 @@ def urgent_uncovered_zones(plan) -> int | None:
     without a plan."""
     if plan is None or plan.objective is None:
         return None
-    urgent = plan.urgent
-    return int(urgent.loc[~urgent["covered"].astype(bool), "zone_id"].nunique())
+    return uncovered_zones(plan.urgent)
 
 
 def _spaced_levels(scenario, goal, options, count: int) -> list[float]:
