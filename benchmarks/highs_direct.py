@@ -183,14 +183,20 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     rows.family("demand_balance", np.zeros(len(d)), 0.0, (demand_of_arc, f0 + arc_pos, 1.0),
                 (d, m0 + d, 1.0), (d, home, -dem))
 
-    # equipment_capacity: sum_z flow - capacity * units <= 0, keys (site, equipment) sorted
+    # equipment_capacity: sum_z flow + site_demand*member_in[m(i)] - capacity * units <= 0, keys
+    # (site, equipment) with arcs or site-bound demand, sorted; a units term where units can be
     ea = arc_pos[equipment_arc]
     keys = _mi(arcs[equipment_arc], ["site_id", "service"])
-    uniq = keys.unique().sort_values()
+    site_bound = inp.site_demand
+    pairs = sorted(set(keys) | set(site_bound.index))
+    uniq = pd.MultiIndex.from_tuples(pairs) if pairs else pd.MultiIndex.from_arrays([[], []])
+    held = np.nonzero(uniq.isin(unit_idx))[0] if pairs else np.zeros(0, dtype=np.int64)
     rows.family("equipment_capacity", _unbounded_below(len(uniq)), 0.0,
                 (uniq.get_indexer(keys), f0 + ea, 1.0),
-                (np.arange(len(uniq)), u0 + _positions(unit_idx, uniq),
-                 -eq["capacity"].reindex(uniq.get_level_values(1)).to_numpy()))
+                (uniq.get_indexer(site_bound.index),
+                 member_of(site_bound.index.get_level_values(0)), site_bound.to_numpy(float)),
+                (held, u0 + _positions(unit_idx, uniq[held]),
+                 -eq["capacity"].reindex(uniq[held].get_level_values(1)).to_numpy()))
 
     # equipment_linking: flow - demand[z,e] * units <= 0, except where units can never be zero
     movable = set(from_key) if len(moves) else set()
@@ -272,7 +278,8 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
         limit_e = eq.at[e, "max_per_site"]
         if np.isfinite(limit_e):
             return float(limit_e)
-        total = inp.demand[demand_idx.get_level_values("service") == e].sum()
+        total = inp.demand[demand_idx.get_level_values("service") == e].sum() + \
+            inp.site_demand[inp.site_demand.index.get_level_values("service") == e].sum()
         return float(max(1, np.ceil(total / eq.at[e, "capacity"])))
     big_m = {e: most_useful(e) for e in eq.index}
     nn = np.arange(len(new_idx))
@@ -371,6 +378,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     if inp.equity_soft:
         cost[a0:s0] = inp.access_penalty
         cost[s0:b0] = inp.share_penalty
+    # site-bound exams x cost_per_exam, on their site's member_in column (a constant in a plan)
+    bound_e = inp.site_demand.index.get_level_values("service")
+    np.add.at(cost, member_of(inp.site_demand.index.get_level_values("site_id")),
+              inp.site_demand.to_numpy(float) * eq["cost_per_exam"].reindex(bound_e).to_numpy())
 
     a = rows.matrix(num_col)
     lp = highspy.HighsLp()

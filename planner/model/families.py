@@ -110,6 +110,7 @@ def add_sets(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     """Mutable parameters: what a what-if may change without rebuilding (values: set_parameters)."""
     m.demand = pyo.Param(m.DEMAND, mutable=True, initialize=0.0)
+    m.site_demand = pyo.Param(m.SITE_DEMAND, mutable=True, initialize=0.0)
     m.existing = pyo.Param(m.UNIT_PAIRS, mutable=True, initialize=0.0)
     m.unit_capacity = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
     m.max_per_site = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
@@ -136,6 +137,8 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     eq, sp = inp.equipment, inp.specialties
     for key, value in inp.demand.items():
         m.demand[key] = value
+    for key, value in inp.site_demand.items():
+        m.site_demand[key] = float(value)
     for key in m.UNIT_PAIRS:
         m.existing[key] = float(inp.existing.get(key, 0.0))
     for e in m.EQUIPMENT:
@@ -169,11 +172,13 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 def _most_useful_units(inp: ModelInputs, e: str) -> float:
     """An upper bound on useful units of e at one site: max_per_site, else enough for all demand
-    of e (at least one, for urgent coverage). The big-M of `membership_link`."""
+    of e, the zones' and the sites' own (at least one, for urgent coverage). The big-M of
+    `membership_link`."""
     limit = inp.equipment.at[e, "max_per_site"]
     if math.isfinite(limit):
         return float(limit)
-    demand = inp.demand[inp.demand.index.get_level_values("service") == e].sum()
+    demand = inp.demand[inp.demand.index.get_level_values("service") == e].sum() + \
+        inp.site_demand[inp.site_demand.index.get_level_values("service") == e].sum()
     return float(max(1, math.ceil(demand / inp.equipment.at[e, "capacity"])))
 
 
@@ -263,17 +268,25 @@ def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 
 def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
-    """sum_z flow[z,i,e] <= unit_capacity[e] * units[i,e], unit_capacity = capacity x max
-    utilisation."""
+    """sum_z flow[z,i,e] + site_demand[i,e]*member_in[m(i)] <= unit_capacity[e] * units[i,e],
+    unit_capacity = capacity x max utilisation, at every (site, equipment) with arcs or
+    site-bound demand (site_demand.csv: exams that arise at the site and are served there; a
+    coalition's own sites keep theirs). A pair with site-bound demand where no unit can be in
+    service has no units term: the precheck explains it (planner/model/diagnose.py)."""
     arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
     by_site = _groups(arcs, ["site_id", "service"])
     flow = m.flow
     index = arcs.index.to_numpy()
+    bound, unit_pairs = set(m.SITE_DEMAND), set(m.UNIT_PAIRS)
 
     def rule(m, i, e):
-        return linear_sum([flow[a] for a in index[by_site[(i, e)]]]
-                    + [-m.unit_capacity[e] * m.units[i, e]]) <= 0
-    m.equipment_capacity = pyo.Constraint(sorted(by_site), rule=rule)
+        terms = [flow[a] for a in index[by_site.get((i, e), [])]]
+        if (i, e) in bound:
+            terms.append(m.site_demand[i, e] * _site_in(m, inp, i))
+        if (i, e) in unit_pairs:
+            terms.append(-m.unit_capacity[e] * m.units[i, e])
+        return linear_sum(terms) <= 0
+    m.equipment_capacity = pyo.Constraint(sorted(set(by_site) | bound), rule=rule)
 
 
 def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:

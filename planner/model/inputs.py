@@ -147,6 +147,8 @@ def index_sets(inp: ModelInputs) -> dict[str, list]:
         "ACCESS_ROWS": list(map(tuple, inp.access_rows[["zone_id", "service"]].to_numpy())),
         "SHARE_ROWS": list(map(tuple, inp.share_rows[["zone_id", "service"]].to_numpy())),
         "SHARE_SERVICES": list(inp.served_share.index),
+        # site_demand.csv: the (site, equipment) pairs with site-bound exams
+        "SITE_DEMAND": list(inp.site_demand.index),
         # [tiers]: the services with an in-county or a grassroots target (one row each)
         "IN_COUNTY_SERVICES": list(inp.in_county_share.index),
         "GRASSROOTS_SERVICES": list(inp.grassroots_share.index),

@@ -137,6 +137,8 @@ def prices(inp: ModelInputs) -> PriceBook:
     outreach_days[i,s] x cost_per_day_s        outreach         (host site i, owner of i)
     flow[z,i,k] x t[z,i] value_per_minute      travel           (zone z and site i, home of z)
     flow[z,i,k] x cost_per_exam_k              service          (zone z and site i, owner of i)
+    member_in[m(i)] x site_demand[i,e] x cost_per_exam_e
+                                               service          (site i, owner of i; site-bound)
     unmet[z,k] x referral_cost_k               referral         (zone z, home of z)
     uncovered[z,c] x (penalty_per_zone + cases[z,c] x cost_per_late_case)
                                                uncovered_penalty  (soft urgent coverage only)
@@ -186,6 +188,15 @@ def prices(inp: ModelInputs) -> PriceBook:
     add("travel", "flow", arcs["minutes"].to_numpy(float) * inp.value_per_minute, len(arcs),
         site, zone, at(home, zone), k)
     add("service", "flow", at(per_exam, k), len(arcs), site, zone, at(owner, site), k)
+    # site-bound exams (site_demand.csv) cost cost_per_exam like any exam; a term on their site's
+    # member_in (1 in a plan: a constant; a coalition pays its own sites' exams in the games)
+    members = np.array(sets["MEMBERS"], dtype=object)
+    for (i, e), exams in inp.site_demand.items():
+        n = len(members)
+        add("service", "member_in", np.where(members == owner[i], eq.at[e, "cost_per_exam"]
+                                             * float(exams), 0.0), n,
+            np.full(n, i, dtype=object), None, np.full(n, owner[i], dtype=object),
+            np.full(n, e, dtype=object))
     zone, k = keyed("DEMAND", 2)
     add("referral", "unmet", at(referral, k), len(k), None, zone, at(home, zone), k)
     if inp.urgent_soft:

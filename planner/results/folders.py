@@ -42,7 +42,7 @@ class PlanRecord:
 
 # columns read as numbers from a plan folder's tables (the rest stay text)
 NUMERIC = {"equipment.csv": ["existing", "new", "relocated_in", "relocated_out", "total",
-                             "exams", "utilization"],
+                             "exams", "utilization", "site_bound_exams"],
            "budget.csv": ["new_units_capex", "relocation_cost", "capital_used"],
            "ledger.csv": ["amount"]}
 

@@ -10,8 +10,9 @@ The price of one unit of service k at site i is prices.csv's (k, tier of i) when
 the service's `price_per_exam` (equipment.csv) or `price_per_visit` (specialties.csv); a price
 not given is 0. Referred-out care is billed at the service's `outside_price` (0 when not given).
 
-Site-bound demand (section 9: demand that must be served at one site, "+ the same for site-bound
-demand" in section 8's formulas) does not exist in the model yet, so it has no term here.
+Site-bound demand (section 9, site_demand.csv: exams that arise at a site and are served there)
+is paid like the exams of the flows at that site ("+ the same for site-bound demand" in section
+8's formulas): its exams x price(k, tier i) x reimbursement[tier i], to the site's member.
 """
 
 from __future__ import annotations
@@ -51,14 +52,19 @@ def unit_prices(scenario, service: pd.Series, tier: pd.Series) -> pd.Series:
     return pd.Series(given, index=service.index).fillna(pd.Series(fallback, index=service.index))
 
 
-def fund_accounts(scenario, flows: pd.DataFrame, zones: pd.DataFrame
+def fund_accounts(scenario, flows: pd.DataFrame, zones: pd.DataFrame,
+                  site_bound: pd.DataFrame | None = None
                   ) -> tuple[dict | None, pd.DataFrame | None]:
     """(plan.json `fund`, fund.csv) of a plan: `flows` has zone_id, site_id, service, units (the
-    plan's flows f); `zones` has zone_id, home_member, service, unmet (u). (None, None) for a
-    scenario without [fund]."""
+    plan's flows f); `zones` has zone_id, home_member, service, unmet (u); `site_bound` has
+    site_id, service, units (the site-bound exams served), billed like flows at their site.
+    (None, None) for a scenario without [fund]."""
     fund = scenario.settings.fund
     if fund is None:
         return None, None
+    if site_bound is not None and len(site_bound):
+        flows = pd.concat([flows[["site_id", "service", "units"]],
+                           site_bound[["site_id", "service", "units"]]], ignore_index=True)
     insured, shares = fund.insured_share, fund.reimbursement
     sites = scenario.tables["sites"].set_index("site_id")
     tier = flows["site_id"].map(sites["tier"])

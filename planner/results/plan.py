@@ -240,8 +240,11 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     equipment["exams"] = exams.reindex(equipment.index, fill_value=0.0).to_numpy()
     cap = eq["nameplate_capacity"].reindex(equipment.index.get_level_values("equipment")).to_numpy()
     capacity = equipment["total"].to_numpy() * cap
-    equipment["utilization"] = np.divide(equipment["exams"].to_numpy(), capacity,
+    member_in = np.array([solution[hm.column[id(v)]] for v in model.member_in.values()])
+    bound = _site_bound_exams(inp, equipment.index, member_in)
+    equipment["utilization"] = np.divide(equipment["exams"].to_numpy() + bound, capacity,
                                          out=np.zeros(len(capacity)), where=capacity > 0)
+    equipment["site_bound_exams"] = bound   # site_demand.csv: served where they arise
     equipment = equipment.reset_index()
     equipment.insert(1, "member", equipment["site_id"].map(sites["member"]))
     equipment.insert(2, "tier", equipment["site_id"].map(sites["tier"]))
@@ -262,7 +265,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     budget = _budget_table(inp, equipment, new, moved)
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
     book = price_book(inp)
-    entries = book.ledger({"new_units": new.to_numpy(), "units": units.to_numpy(),
+    entries = book.ledger({"member_in": member_in,
+                           "new_units": new.to_numpy(), "units": units.to_numpy(),
                             "relocated": moved.to_numpy(), "outreach_days": days.to_numpy(),
                             "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
                             "policy_shortfall": shortfall.to_numpy(),
@@ -272,16 +276,35 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     objective = contract_objective(costs)
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
     kpis.update(_tier_shares(inp, arcs, zones))
+    if len(inp.site_demand):   # site_demand.csv: site -> equipment -> site-bound exams served
+        served = equipment[equipment["site_bound_exams"] > 0]
+        kpis["site_bound_exams"] = {
+            i: dict(zip(g["equipment"], g["site_bound_exams"].astype(float)))
+            for i, g in served.groupby("site_id", sort=True)}
     geometry = {"sites": sites[["name", "member", "tier", "lon", "lat"]].reset_index(),
                 "zones": inp.zones[["population", "home_member", "lon", "lat"]].reset_index()}
     shortfall_table = shortfall[shortfall > 1e-9].rename("days").reset_index()
-    fund, fund_by_member = fund_accounts(scenario, flows, zones)
+    site_bound = equipment.loc[equipment["site_bound_exams"] > 0,
+                               ["site_id", "equipment", "site_bound_exams"]].set_axis(
+        ["site_id", "service", "units"], axis=1)
+    fund, fund_by_member = fund_accounts(scenario, flows, zones, site_bound)
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
                 decision_table(new, moved, days), ledger=entries,
                 access_minutes=_access_table(inp, equipment, specialist),
                 boundary=scenario.boundary, fund=fund, fund_by_member=fund_by_member)
+
+
+def _site_bound_exams(inp: ModelInputs, index: pd.MultiIndex, member_in: np.ndarray
+                      ) -> np.ndarray:
+    """Site-bound exams (site_demand.csv) served at each (site, equipment) of `index`: all of
+    them at a taking-part member's sites (member_in, aligned with the members), none elsewhere.
+    They use the site's units beside the zones' exams (`exams`, the flows)."""
+    taking_part = pd.Series(member_in, index=inp.budget_share.index)
+    served = inp.site_demand * inp.sites["member"].reindex(
+        inp.site_demand.index.get_level_values("site_id")).map(taking_part).to_numpy(float)
+    return served.reindex(index, fill_value=0.0).to_numpy(float)
 
 
 def _zone_table(inp: ModelInputs, arcs: pd.DataFrame, unmet: np.ndarray) -> pd.DataFrame:
