@@ -39,7 +39,8 @@ from planner.scenario.orlib import load_pmed
 INF = highspy.kHighsInf
 ORLIB = Path(__file__).resolve().parent / "orlib"
 COLUMN_BLOCKS = ("new_units", "relocated", "units", "outreach_days", "flow", "unmet", "uncovered",
-                 "policy_shortfall", "access_shortfall", "share_shortfall", "member_in")
+                 "policy_shortfall", "access_shortfall", "share_shortfall", "member_in",
+                 "remote_reads", "reads_bought", "hired_radiologists")
 
 
 @dataclass
@@ -128,12 +129,21 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     pol_site, pol_spec = np.repeat(grass, len(with_min)), np.tile(with_min, len(grass))
     access_idx = _mi(inp.access_rows, ["zone_id", "service"])
     share_idx = _mi(inp.share_rows, ["zone_id", "service"])
+    # [reading]: the centres, and the other sites with possible exams (an equipment arc or
+    # site-bound exams), in site order
+    centres = list(inp.reading_centres)
+    bound = getattr(inp, "site_demand", None)
+    bound = pd.Series(dtype=float) if bound is None or not len(bound) else \
+        bound[bound.index.get_level_values(1).isin(eq.index)].groupby(level=0).sum()
+    with_exams = set(arcs.loc[arcs["service"].isin(eq.index), "site_id"]) | \
+        set(bound.index[bound > 0])
+    remote = [i for i in sites if i in with_exams and i not in centres] if centres else []
     sizes = [len(new_idx), len(moves), len(unit_idx), len(sites) * len(specialties), len(arcs),
              len(demand_idx), len(cover_idx), len(pol_site), len(access_idx), len(share_idx),
-             len(members)]
+             len(members), len(remote), len(remote), len(centres)]
     start = dict(zip(COLUMN_BLOCKS, np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()))
     num_col = int(sum(sizes))
-    n0, r0, u0, d0, f0, m0, c0, p0, a0, s0, b0 = (start[k] for k in COLUMN_BLOCKS)
+    n0, r0, u0, d0, f0, m0, c0, p0, a0, s0, b0, q0, w0, h0 = (start[k] for k in COLUMN_BLOCKS)
 
     lb, ub = np.zeros(num_col), np.full(num_col, INF)
     from_key = _mi(moves, ["from_site", "equipment"])
@@ -145,8 +155,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     ub[a0:s0] = 1.0 if inp.equity_soft else 0.0      # access_shortfall: [0, 1], fixed to 0
     if not inp.equity_soft:
         ub[s0:b0] = 0.0                              # share_shortfall fixed to 0
-    lb[b0:], ub[b0:] = 1.0, 1.0                      # member_in fixed to 1 (stage 1)
-    integer = np.r_[np.arange(n0, f0), np.arange(b0, num_col)]
+    lb[b0:q0], ub[b0:q0] = 1.0, 1.0                  # member_in fixed to 1 (stage 1)
+    if not inp.reading_soft:
+        ub[w0:h0] = 0.0                              # reads_bought fixed to 0
+    integer = np.r_[np.arange(n0, f0), np.arange(b0, q0), np.arange(h0, num_col)]
 
     member_pos = pd.Index(members)
     site_member = b0 + _positions(member_pos, inp.sites["member"])   # by site position
@@ -358,6 +370,41 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
         rows.family(name, np.full(len(services), lower), upper, own_entry,
                     (dr[on], demand_member[on], coef))
 
+    # [reading] exams[i] = sum flow[z,i,e] over equipment + site-bound exams[i]*member_in[m(i)]
+    # reading_overflow: remote_reads + reads_bought - exams >= -radiologists*reads_per_radiologist
+    # reading_capacity: exams at centres + sum remote_reads - rpr*hired
+    # - rpr*radiologists[c]*member_in[m(c)] <= 0 (one row, only with [reading]);
+    # membership_hired: hired[c] - max_hired*member_in[m(c)] <= 0
+    rpr = float(inp.reads_per_radiologist)
+    fte = (inp.radiologists if inp.radiologists is not None else pd.Series(dtype=float))
+    remote_pos = pd.Index(remote)
+    eq_site = arcs["site_id"].to_numpy(object)[equipment_arc]
+    ro = remote_pos.get_indexer(eq_site)
+    bound_sites = [i for i in bound.index if i in remote]
+    nr = np.arange(len(remote))
+    rows.family("reading_overflow", -fte.reindex(remote, fill_value=0.0).to_numpy(float) * rpr,
+                INF, (nr, q0 + nr, 1.0), (nr, w0 + nr, 1.0),
+                (ro[ro >= 0], f0 + arc_pos[equipment_arc][ro >= 0], -1.0),
+                (remote_pos.get_indexer(bound_sites), member_of(bound_sites),
+                 -bound.reindex(bound_sites).to_numpy(float)))
+    nc = np.arange(len(centres))
+    at_centre = pd.Index(centres).get_indexer(eq_site) >= 0
+    centre_bound = [c for c in bound.index if c in centres]
+    rows.family("reading_capacity", _unbounded_below(1 if centres else 0), 0.0,
+                *([(np.zeros(int(at_centre.sum())), f0 + arc_pos[equipment_arc][at_centre], 1.0),
+                   (np.zeros(len(centre_bound)), member_of(centre_bound),
+                    bound.reindex(centre_bound).to_numpy(float)),
+                   (np.zeros(len(remote)), q0 + nr, 1.0),
+                   (np.zeros(len(centres)), h0 + nc, -rpr),
+                   (np.zeros(len(centres)), member_of(centres),
+                    -fte.reindex(centres, fill_value=0.0).to_numpy(float) * rpr)]
+                  if centres else []))
+    every_exam = float(inp.demand[demand_idx.get_level_values(1).isin(eq.index)].sum()) + \
+        float(bound.sum())
+    max_hired = float(max(1, np.ceil(every_exam / rpr))) if centres else 0.0
+    rows.family("membership_hired", _unbounded_below(len(centres)), 0.0, (nc, h0 + nc, 1.0),
+                (nc, member_of(centres), -max_hired))
+
     # --- objective (model.system_cost) ----------------------------------------------------------
     cost = np.zeros(num_col)
     cost[n0:r0] = eq["annual_capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)
@@ -378,6 +425,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     if inp.equity_soft:
         cost[a0:s0] = inp.access_penalty
         cost[s0:b0] = inp.share_penalty
+    if centres:   # a hired radiologist's year; in the games, a bought read at its share of it
+        cost[h0:] = inp.radiologist_cost
+        if inp.reading_soft:
+            cost[w0:h0] = inp.radiologist_cost / rpr
     # site-bound exams x cost_per_exam, on their site's member_in column (a constant in a plan)
     bound_e = inp.site_demand.index.get_level_values("service")
     np.add.at(cost, member_of(inp.site_demand.index.get_level_values("site_id")),

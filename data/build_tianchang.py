@@ -312,6 +312,18 @@ PRICE_PER_VISIT_TOWNSHIP = round(PRICE_PER_VISIT * 72.43 / 224.03, 1)
 # county-hospital prices and rates, the care before the consortium moved any to the townships.
 FUND_SPENT_SHARE = 0.97
 
+# Site-bound demand (site_demand.csv, docs/design.md section 9): in-patient and emergency CT and MRI
+# exams at the two county hospitals, served where the patients lie. Arithmetic in data/README.md:
+# admissions = beds x occupancy x 365 / length of stay; exams = admissions x exams per admission
+# + emergency visits x CT share. Beds of the People's Hospital: 950 (FACTS §1); everything else
+# is an ESTIMATE (occupancy, stay, exams per admission, ED visits and CT share, TCM beds).
+HOSPITAL_LOAD = {  # site: beds, occupancy, length of stay (days), ED visits a year
+    "S_PH": (950, 0.90, 8.0, 60_000),
+    "S_TCM": (600, 0.85, 9.0, 25_000),
+}
+EXAMS_PER_ADMISSION = {"S_PH": {"CT": 0.5, "MRI": 0.1}, "S_TCM": {"CT": 0.4, "MRI": 0.08}}
+ED_CT_SHARE = {"S_PH": 0.15, "S_TCM": 0.12}
+
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
@@ -473,12 +485,24 @@ def fund_revenue() -> float:
     return CAPITATION * INSURED_SHARE * TOTAL_POPULATION
 
 
+def site_demand() -> list[list]:
+    """site_demand.csv rows (site, equipment, exams a year), rounded to 100 (HOSPITAL_LOAD)."""
+    rows = []
+    for site, (beds, occupancy, stay, ed_visits) in HOSPITAL_LOAD.items():
+        admissions = beds * occupancy * 365 / stay
+        for e, per in EXAMS_PER_ADMISSION[site].items():
+            exams = admissions * per + (ed_visits * ED_CT_SHARE[site] if e == "CT" else 0)
+            rows.append([site, e, int(round(exams, -2))])
+    return rows
+
+
 def other_spending() -> int:
     """DERIVED/ESTIMATE: FUND_SPENT_SHARE of the revenue less the fund's payments for the
     modelled exams and visits, all billed at county-hospital prices and reimbursed at the county
     rate; rounded to 100,000 CNY."""
     price = PRICE_PER_EXAM | {s[0]: PRICE_PER_VISIT for s in SPECIALTIES}
     modelled = sum(units * price[k] for k, units in annual_demand().items())
+    modelled += sum(exams * price[e] for _, e, exams in site_demand())   # site-bound exams
     modelled *= INSURED_SHARE * REIMBURSEMENT["county"]
     return int(round(FUND_SPENT_SHARE * fund_revenue() - modelled, -5))
 
@@ -702,6 +726,7 @@ seed = 0
     write_csv("prices.csv", ["service", "tier", "price"],
               [[s[0], "township", PRICE_PER_VISIT_TOWNSHIP] for s in SPECIALTIES])
     write_csv("resources.csv", ["site_id", "resource", "amount"], b["resources"])
+    write_csv("site_demand.csv", ["site_id", "service", "units_per_year"], site_demand())
     write_boundary(b["boundary"], OUT)
 
 

@@ -68,9 +68,10 @@ def test_with_accepts_every_flat_name(toy_scenario):
 @pytest.fixture
 def toy_scenario():
     import toy
-    # with a [fund], the one optional section, so that each of its settings has a value
+    # with a [fund] and a [reading], the optional sections, so that each setting has a value
     return toy.consortium(townships=2).with_(
-        capitation=600.0, reimbursement={"county": 0.65, "township": 0.85, "outside": 0.5})
+        capitation=600.0, reimbursement={"county": 0.65, "township": 0.85, "outside": 0.5},
+        reads_per_radiologist=8000.0, radiologist_cost=3e5, centres=["S_H"])
 
 
 GAME_FILES = Path(__file__).parent / "data" / "games"

@@ -49,7 +49,9 @@ def check(session, variant, label=""):
 # with a [fund] (docs/design.md section 8), so that its settings vary too (accounts only: they
 # never change the plan)
 FUND = {"capitation": 600.0, "reimbursement": {"county": 0.65, "township": 0.85, "outside": 0.5}}
-BASE = toy.consortium(townships=2).with_(**FUND)
+# and central reading (docs/design.md section 9), the centre at the county hospital
+READING = {"reads_per_radiologist": 8000.0, "radiologist_cost": 3e5, "centres": ["S_H"]}
+BASE = toy.consortium(townships=2).with_(**FUND, **READING)
 
 
 def _edit(scenario, table, column, row, value):
@@ -90,6 +92,9 @@ SETTING_VALUES = {
     "lead_member": [None, "H"],
     "surplus_to_lead": [0.0, 0.6],
     "surplus_rule": ["policy", "allocation"],
+    "reads_per_radiologist": [3000.0, 8000.0, 40000.0],
+    "radiologist_cost": [0.0, 3e5, 5e6],
+    "centres": [["S_H"], ["S_H", "S_T1"]],
     "time_limit": [30.0, 60.0],
     "mip_gap": [0.0, 1e-6],
     "threads": [1],

@@ -224,3 +224,22 @@ def test_a_site_whose_own_demand_exceeds_max_per_site_is_explained():
         planner.solve(tiny({"H": 250.0}))
     text = "\n".join(caught.value.causes)
     assert "hospital (H)" in text and "need 3 unit(s)" in text and "max_per_site" in text
+
+
+# --- the default county ---------------------------------------------------------------------------
+def test_each_county_hospital_keeps_the_units_its_own_demand_needs():
+    """Tianchang's People's and TCM hospitals (data/tianchang/site_demand.csv, from
+    data/build_tianchang.py): units x capacity_per_year x max_utilization covers their own exams
+    and the zones' exams served there, read back from the raw tables."""
+    scenario = planner.load_scenario()
+    plan = planner.solve(scenario)
+    eq = scenario.equipment.set_index("equipment")
+    bound = scenario.site_demand
+    assert set(bound["site_id"]) == {"S_PH", "S_TCM"}
+    units = plan.equipment.set_index(["site_id", "equipment"])["total"]
+    flows = plan.flows.groupby(["site_id", "service"])["units"].sum()
+    for i, e, own in bound[["site_id", "service", "units_per_year"]].itertuples(index=False):
+        per_unit = eq.at[e, "capacity_per_year"] * eq.at[e, "max_utilization"]
+        need = int(np.ceil(own / per_unit))
+        assert need >= 1 and units[(i, e)] >= need, (i, e)
+        assert own + flows.get((i, e), 0.0) <= units[(i, e)] * per_unit * (1 + 1e-9)

@@ -2,7 +2,9 @@
 
 A plan's decisions (docs/design.md section 7) are its non-zero integer choices, one row each:
 `new_units` (site_id, resource = equipment), `relocated` (units of `resource` moved from
-`from_site` to `site_id`) and `outreach_days` (site_id, resource = specialty). The same table,
+`from_site` to `site_id`), `outreach_days` (site_id, resource = specialty) and
+`hired_radiologists` (FTE hired at a [reading] centre site_id, resource = `radiologists`,
+docs/design.md section 9). The same table,
 read from a scenario's `implemented.csv`, bounds the next plan; and two such tables compared give
 the changes a re-plan counts (`changes` = the sum of |after - before| over every decision).
 """
@@ -14,6 +16,7 @@ import pandas as pd
 
 from planner.model.inputs import ModelInputs
 from planner.scenario.schema import DECISION_COLUMNS, DECISIONS
+from planner.scenario.validate import RADIOLOGISTS
 
 KEY = ["decision", "site_id", "resource", "from_site"]
 CHANGE_COLUMNS = KEY + ["before", "after"]
@@ -21,18 +24,24 @@ CHANGE_COLUMNS = KEY + ["before", "after"]
 
 def model_key(decision: str, site_id, resource: str, from_site) -> tuple:
     """The index of a decision's variable (its kind names the variable): (site, resource), or
-    (from, to, resource) for `relocated`."""
+    (from, to, resource) for `relocated`, the centre alone for `hired_radiologists`."""
+    if decision == "hired_radiologists":
+        return site_id
     return (from_site, site_id, resource) if decision == "relocated" else (site_id, resource)
 
 
-def decision_table(new: pd.Series, moved: pd.Series, days: pd.Series) -> pd.DataFrame:
+def decision_table(new: pd.Series, moved: pd.Series, days: pd.Series,
+                   hired: pd.Series | None = None) -> pd.DataFrame:
     """The non-zero decisions, in a fixed order (decision kind, site, resource, from_site).
 
     `new` is indexed by (site_id, equipment), `moved` by (from_site, to_site, equipment),
-    `days` by (site_id, specialty); values are whole numbers."""
+    `days` by (site_id, specialty), `hired` ([reading]) by the centre's site_id; values are
+    whole numbers."""
     rows = [("new_units", i, e, "", n) for (i, e), n in new.items() if n > 0]
     rows += [("relocated", j, e, i, n) for (i, j, e), n in moved.items() if n > 0]
     rows += [("outreach_days", i, s, "", n) for (i, s), n in days.items() if n > 0]
+    rows += [("hired_radiologists", c, RADIOLOGISTS, "", n)
+             for c, n in (hired if hired is not None else pd.Series(dtype=int)).items() if n > 0]
     return normalise(pd.DataFrame(rows, columns=DECISION_COLUMNS))
 
 
@@ -79,7 +88,8 @@ def change_count(changes: pd.DataFrame) -> int:
 # What one unit of each decision kind counts, for people: a change count adds units and days.
 CHANGE_UNITS = {"new_units": ("new unit", "new units"),
                 "relocated": ("relocated unit", "relocated units"),
-                "outreach_days": ("outreach day", "outreach days")}
+                "outreach_days": ("outreach day", "outreach days"),
+                "hired_radiologists": ("radiologist hired (FTE)", "radiologists hired (FTE)")}
 
 
 def changes_by_kind(changes: pd.DataFrame) -> dict:
@@ -111,12 +121,14 @@ def commitment_targets(inp: ModelInputs) -> list[tuple[pd.Series, list[tuple]]]:
     new = set(map(tuple, inp.new_pairs.to_numpy()))
     moves = list(map(tuple, inp.moves.to_numpy()))
     days = {(i, s) for i in inp.sites.index for s in inp.specialties.index}
-    out = []
+    out: list[tuple[pd.Series, list]] = []
     for _, row in inp.commitments.iterrows():
         i, k = row["site_id"], row["resource"]
         if row["decision"] == "relocated":   # an empty site_id: every destination
             keys = [m for m in moves if m[0] == row["from_site"] and m[2] == k
                     and (pd.isna(i) or m[1] == i)]
+        elif row["decision"] == "hired_radiologists":   # hires exist at [reading] centres only
+            keys = [i] if i in inp.reading_centres else []
         else:
             key = model_key(row["decision"], i, k, None)
             keys = [key] if key in (new if row["decision"] == "new_units" else days) else []
@@ -126,8 +138,8 @@ def commitment_targets(inp: ModelInputs) -> list[tuple[pd.Series, list[tuple]]]:
 
 def decision_bounds(inp: ModelInputs) -> dict[str, dict[tuple, list]]:
     """{variable name: {key: [lower, upper]}} from the commitments (upper None = unbounded)."""
-    bounds: dict[str, dict[tuple, list]] = {"new_units": {}, "relocated": {},
-                                            "outreach_days": {}}
+    bounds: dict[str, dict] = {"new_units": {}, "relocated": {}, "outreach_days": {},
+                               "hired_radiologists": {}}
     for row, keys in commitment_targets(inp):
         for key in keys:
             lower, upper = bounds[row["decision"]].setdefault(key, [0.0, None])

@@ -32,7 +32,7 @@ from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from planner.model.decisions import decision_bounds
-from planner.model.inputs import ModelInputs, index_sets, memoised
+from planner.model.inputs import ModelInputs, index_sets, memoised, site_exams
 from planner.model.ledger import capital_items, price_book
 
 
@@ -129,6 +129,11 @@ def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.served_share = pyo.Param(m.SHARE_SERVICES, mutable=True, initialize=0.0)
     m.in_county_share = pyo.Param(m.IN_COUNTY_SERVICES, mutable=True, initialize=0.0)
     m.grassroots_share = pyo.Param(m.GRASSROOTS_SERVICES, mutable=True, initialize=0.0)
+    # [reading]: reads one FTE does, FTE radiologists and site-bound exams by site, big-M of hires
+    m.reads_per_radiologist = pyo.Param(mutable=True, initialize=0.0)
+    m.radiologists = pyo.Param(m.SITES, mutable=True, initialize=0.0)
+    m.site_reads = pyo.Param(m.SITES, mutable=True, initialize=0.0)
+    m.max_hired = pyo.Param(mutable=True, initialize=0.0)
     set_parameters(m, inp)
 
 
@@ -168,6 +173,29 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.in_county_share[k] = float(inp.in_county_share[k])
     for k in m.GRASSROOTS_SERVICES:
         m.grassroots_share[k] = float(inp.grassroots_share[k])
+    _set_reading_parameters(m, inp)
+
+
+def _set_reading_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[reading]: reads_per_radiologist, radiologists[i] (FTE), site_reads[i] (site-bound exams,
+    each needing a read where it is made) and max_hired, the big-M of membership_hired."""
+    m.reads_per_radiologist.value = float(inp.reads_per_radiologist)
+    radiologists = inp.radiologists if inp.radiologists is not None else pd.Series(dtype=float)
+    bound = site_exams(inp)
+    for i in m.SITES:
+        m.radiologists[i] = float(radiologists.get(i, 0.0))
+        m.site_reads[i] = float(bound.get(i, 0.0))
+    m.max_hired.value = _most_useful_hires(inp)
+
+
+def _most_useful_hires(inp: ModelInputs) -> float:
+    """An upper bound on useful hires at one centre: enough FTE to read every exam of the
+    scenario (zones' equipment demand and site-bound exams). The big-M of membership_hired."""
+    if not inp.reading_centres:
+        return 0.0
+    exams = float(inp.demand[inp.demand.index.get_level_values("service")
+                             .isin(inp.equipment.index)].sum()) + float(site_exams(inp).sum())
+    return float(max(1, math.ceil(exams / inp.reads_per_radiologist)))
 
 
 def _most_useful_units(inp: ModelInputs, e: str) -> float:
@@ -206,6 +234,13 @@ def add_variables(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.share_shortfall.fix(0)
     m.member_in = pyo.Var(m.MEMBERS, domain=pyo.Binary)
     m.member_in.fix(1)
+    # [reading]: reads sent to the centres, reads bought (games only: fixed to 0 in a stage-1
+    # plan, priced in the games of stage 2) and radiologists hired at the centres
+    m.remote_reads = pyo.Var(m.REMOTE_SITES, domain=pyo.NonNegativeReals)
+    m.reads_bought = pyo.Var(m.REMOTE_SITES, domain=pyo.NonNegativeReals)
+    if not inp.reading_soft:
+        m.reads_bought.fix(0)
+    m.hired_radiologists = pyo.Var(m.READING_CENTRES, domain=nonneg_int)
 
 
 def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -215,7 +250,8 @@ def set_decision_bounds(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     with other commitments pushes changed bounds only (models/replanning.md)."""
     bounds = decision_bounds(inp)
     defaults = {"new_units": lambda k: None, "outreach_days": lambda k: None,
-                "relocated": lambda k: m.existing[k[0], k[2]]}
+                "relocated": lambda k: m.existing[k[0], k[2]],
+                "hired_radiologists": lambda k: None}
     for name, default_upper in defaults.items():
         var, given = getattr(m, name), bounds[name]
         for key, v in var.items():
@@ -518,6 +554,58 @@ def add_grassroots_target(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
                                      + floor[k]) >= 0)
 
 
+def _exam_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> dict:
+    """site -> the terms of its exams, each needing one read: the flows of every equipment
+    served there and its site-bound exams site_reads[i]*member_in[m(i)]."""
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
+    terms: dict = {i: [] for i in inp.sites.index}
+    for a, i in zip(arcs.index, arcs["site_id"]):
+        terms[i].append(m.flow[a])
+    for i in site_exams(inp).index:
+        terms[i].append(m.site_reads[i] * _site_in(m, inp, i))
+    return terms
+
+
+def add_reading_overflow(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[reading]: remote_reads[i] + reads_bought[i] >= exams[i] - radiologists[i] *
+    reads_per_radiologist at each site i that is not a reading centre and may have exams, with
+    exams[i] = sum_{z,e} flow[z,i,e] + site_reads[i]*member_in[m(i)].
+
+    A site reads what its own radiologists can; the rest goes to the centres (remote_reads).
+    reads_bought is fixed to 0 in a stage-1 plan; in the games of stage 2 a coalition without
+    a centre buys its reads at a price (ledger term reads_bought).
+    """
+    exams = _exam_terms(m, inp)
+    m.reading_overflow = pyo.Constraint(
+        m.REMOTE_SITES, rule=lambda m, i: linear_sum(
+            [m.remote_reads[i], m.reads_bought[i]] + [-t for t in exams[i]])
+        >= -(m.radiologists[i] * m.reads_per_radiologist))
+
+
+def add_reading_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """[reading]: sum_{c in centres} exams[c] + sum_i remote_reads[i] <= reads_per_radiologist
+    * sum_c (radiologists[c]*member_in[m(c)] + hired_radiologists[c]): the centres' common
+    reading pool, after their own exams. One row with [reading], none without."""
+    def rule(m, _):
+        exams = _exam_terms(m, inp)
+        terms = [t for c in m.READING_CENTRES for t in exams[c]]
+        terms += [m.remote_reads[i] for i in m.REMOTE_SITES]
+        terms += [-m.reads_per_radiologist * m.hired_radiologists[c] for c in m.READING_CENTRES]
+        terms += [-(m.radiologists[c] * m.reads_per_radiologist) * _site_in(m, inp, c)
+                  for c in m.READING_CENTRES]
+        return linear_sum(terms) <= 0
+    m.reading_capacity = pyo.Constraint(range(1 if inp.reading_centres else 0), rule=rule)
+
+
+def add_membership_hired(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """hired_radiologists[c] <= max_hired*member_in[m(c)]: a centre hires only if its member
+    takes part (a bound in a stage-1 plan; the reading capacity belongs to the centre's member
+    in the games of stage 2). max_hired: FTE enough to read every exam."""
+    m.membership_hired = pyo.Constraint(
+        m.READING_CENTRES, rule=lambda m, c: linear_sum(
+            [m.hired_radiologists[c], -m.max_hired * _site_in(m, inp, c)]) <= 0)
+
+
 # --- the registry of constraint families ------------------------------------------------------
 def _no_shape(inp: ModelInputs) -> dict:
     """A family whose rows and terms follow from the index sets alone."""
@@ -579,6 +667,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("grassroots_target", add_grassroots_target, ("grassroots_target",),
            lambda inp: {"grassroots_sites": list(inp.sites.index[inp.sites["grassroots"]
                                                                   .to_numpy(bool)])}),
+    # [reading]: which sites have site-bound exams (a member_in term of their rows)
+    Family("reading_overflow", add_reading_overflow, ("reading_overflow",),
+           lambda inp: {"site_exams": list(site_exams(inp).index)}),
+    Family("reading_capacity", add_reading_capacity, ("reading_capacity",),
+           lambda inp: {"site_exams": list(site_exams(inp).index)}),
+    Family("membership_hired", add_membership_hired, ("membership_hired",)),
 )
 
 

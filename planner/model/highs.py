@@ -55,6 +55,9 @@ class SolverOptions:
     # HiGHS restarts the root when it fixes some integers; on the county scenario the restart
     # repeated the cut loop (2.8 s -> 1.5 s without it). Kept as an option.
     restart: bool = False
+    # a greedy plan of the equipment as HiGHS's first incumbent (planner/model/start.py);
+    # None: by the model's size (start.uses_construction_start)
+    construction_start: bool | None = None
 
 
 class Status(StrEnum):
@@ -381,9 +384,11 @@ class HighsModel:
         return h
 
     # --- solve --------------------------------------------------------------------------------
-    def solve(self, options: SolverOptions, start: np.ndarray | None = None) -> SolveResult:
+    def solve(self, options: SolverOptions,
+              start: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None) -> SolveResult:
         """Solve from scratch (no state from an earlier solve: same inputs, same plan), or from
-        the column values `start` (a known feasible plan HiGHS may use as its first incumbent)."""
+        the column values `start` (a known feasible plan HiGHS may use as its first incumbent),
+        or a partial start (columns, values) that HiGHS completes by a sub-MIP of its own."""
         h = self.highs
 
         def option(name: str, value) -> None:
@@ -408,8 +413,9 @@ class HighsModel:
             return replace(self._reusable.result, seconds=time.perf_counter() - began)
         h.clearSolver()  # no state from an earlier solve: same inputs, same plan
         if start is not None:
-            _check(h.setSolution(len(start), np.arange(len(start), dtype=np.int32),
-                                 np.asarray(start, dtype=float)), "setSolution")
+            given, at = (start if isinstance(start, tuple) else (np.arange(len(start)), start))
+            _check(h.setSolution(len(given), np.asarray(given, dtype=np.int32),
+                                 np.asarray(at, dtype=float)), "setSolution")
         run(h, options.threads)
         seconds = time.perf_counter() - began
         status = status_of(h)

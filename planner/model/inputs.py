@@ -101,6 +101,16 @@ class ModelInputs:
     # equipment only, positive entries only; named units_per_year, empty without the file
     site_demand: pd.Series = None
 
+    # [reading] (docs/design.md section 9; families reading_overflow, reading_capacity,
+    # membership_hired): the reading centres (empty: reads are not modelled), FTE radiologists
+    # by site, reads one FTE does a year, what one FTE hired at a centre costs a year; in game
+    # mode the reads a coalition can neither do nor send to a centre it holds are bought
+    reading_centres: tuple = ()
+    radiologists: pd.Series = None     # site_id -> FTE, sites with radiologists only
+    reads_per_radiologist: float = 0.0
+    radiologist_cost: float = 0.0
+    reading_soft: bool = False
+
     @property
     def services(self) -> list[str]:
         return list(self.equipment.index) + list(self.specialties.index)
@@ -152,7 +162,31 @@ def index_sets(inp: ModelInputs) -> dict[str, list]:
         # [tiers]: the services with an in-county or a grassroots target (one row each)
         "IN_COUNTY_SERVICES": list(inp.in_county_share.index),
         "GRASSROOTS_SERVICES": list(inp.grassroots_share.index),
+        # [reading]: the centres (hires), the other sites where exams can happen (remote reads)
+        "READING_CENTRES": list(inp.reading_centres),
+        "REMOTE_SITES": remote_read_sites(inp),
     }
+
+
+def site_exams(inp: ModelInputs) -> pd.Series:
+    """site_id -> site-bound exams a year (site_demand.csv, every equipment): each needs a read
+    where it is made. Empty without site-bound demand."""
+    bound = getattr(inp, "site_demand", None)   # site_demand.csv (may be absent)
+    if bound is None or not len(bound):
+        return pd.Series(dtype=float).rename_axis("site_id")
+    bound = bound[bound.index.get_level_values("service").isin(inp.equipment.index)]
+    return bound.groupby(level="site_id").sum().astype(float)
+
+
+def remote_read_sites(inp: ModelInputs) -> list:
+    """The sites other than the reading centres where exams can happen (an eligible arc of an
+    equipment, or site-bound demand), in site order: where reads may go to the centres. None
+    without [reading]."""
+    if not inp.reading_centres:
+        return []
+    exams = set(inp.arcs.loc[inp.arcs["service"].isin(inp.equipment.index), "site_id"])
+    exams |= set(site_exams(inp).index[site_exams(inp) > 0])
+    return [i for i in inp.sites.index if i in exams and i not in inp.reading_centres]
 
 
 def _rates(scenario: Scenario) -> pd.DataFrame:
@@ -424,6 +458,7 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         cost_per_late_case=settings.urgent.cost_per_late_case,
         commitments=_commitments(scenario, game),
         **_equity(scenario, minutes, unit_pairs, clinic, demand, game),
+        **_reading(scenario, res, game),
         **_tier_targets(scenario, demand, game),
         site_demand=_site_demand(scenario))
 
@@ -439,6 +474,21 @@ def _site_demand(scenario: Scenario) -> pd.Series:
     series = pd.Series(rows["units_per_year"].to_numpy(float), index=index,
                        name="units_per_year")
     return series[series > 0].sort_index()
+
+
+def _reading(scenario: Scenario, res: pd.DataFrame, game: bool) -> dict:
+    """[reading] and the `radiologists` resource (docs/design.md section 9); no centres (reads
+    not modelled) without [reading]. In game mode (`reading_soft`) a coalition may buy the reads
+    it can neither do nor send to a centre of its own."""
+    radiologists = (res[res["kind"] == "radiologists"].groupby("site_id")["amount"].sum()
+                    .astype(float))
+    reading = scenario.settings.reading
+    if reading is None:
+        return dict(radiologists=radiologists[radiologists > 0])
+    return dict(reading_centres=tuple(reading.centres),
+                radiologists=radiologists[radiologists > 0],
+                reads_per_radiologist=float(reading.reads_per_radiologist),
+                radiologist_cost=float(reading.radiologist_cost), reading_soft=game)
 
 
 def _tier_targets(scenario: Scenario, demand: pd.Series, game: bool) -> dict:

@@ -56,9 +56,11 @@ TERM_RECORDS = (
     Term("travel", "patient travel (time valued)"),
     Term("service", "per-exam service", provides_service=True),
     Term("referral", "referrals out of the consortium"),
+    Term("reading", "radiologists hired at the reading centres", provides_service=True),
     Term("uncovered_penalty", "late urgent cases (priced, not cash)", priced=True),
     Term("policy_shortfall", "policy outreach days not staffed (priced, not cash)", priced=True),
     Term("equity_shortfall", "equity targets missed (priced, not cash)", priced=True),
+    Term("reads_bought", "reads bought outside the coalition (priced, not cash)", priced=True),
 )
 TERMS = tuple(t.key for t in TERM_RECORDS)
 PENALTY_TERMS = tuple(t.key for t in TERM_RECORDS if t.priced)
@@ -145,6 +147,9 @@ def prices(inp: ModelInputs) -> PriceBook:
     policy_shortfall[i,s] x shortfall price    policy_shortfall   (games only)
     access_shortfall[z,k] x [equity] penalty_per_zone,
     share_shortfall[z,k] x [equity] penalty_per_unit   equity_shortfall (games with [equity])
+    hired_radiologists[c] x radiologist_cost   reading          (centre c, owner of c; [reading])
+    reads_bought[i] x radiologist_cost / reads_per_radiologist
+                                               reads_bought     (site i, owner of i; games)
 
     A(r, L) is `annual_capex` of the inputs (planner.model.inputs.annuity_factor); specialties
     have no per-visit cost. Every term is listed even when its variable has no column, so that a
@@ -216,6 +221,15 @@ def prices(inp: ModelInputs) -> PriceBook:
             zone, k = keyed(name, 2)
             add("equity_shortfall", variable, np.full(len(zone), float(penalty)), len(zone),
                 None, zone, at(home, zone), k)
+    if inp.reading_centres:
+        centre = np.array(sets["READING_CENTRES"], dtype=object)
+        add("reading", "hired_radiologists", np.full(len(centre), inp.radiologist_cost),
+            len(centre), centre, None, at(owner, centre), None)
+        if inp.reading_soft:
+            site = np.array(sets["REMOTE_SITES"], dtype=object)
+            add("reads_bought", "reads_bought",
+                np.full(len(site), inp.radiologist_cost / inp.reads_per_radiologist), len(site),
+                site, None, at(owner, site), None)
     return PriceBook(tuple(out))
 
 

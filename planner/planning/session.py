@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import pydantic
+import pyomo.environ as pyo
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.changes import add_replanning_block
@@ -22,6 +24,7 @@ from planner.model.families import (
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.model.highs import HighsModel, SolveResult, SolverOptions, Status
 from planner.model.inputs import ModelInputs, model_inputs
+from planner.model.start import construction_start, uses_construction_start
 from planner.results.plan import Plan, extract_plan
 from planner.scenario.loading import Scenario
 from planner.scenario.settings import SolverSettings
@@ -37,7 +40,8 @@ def solver_options(scenario: Scenario, **overrides) -> SolverOptions:
     """Options from scenario.toml [solver], overridden by keyword arguments (None = keep)."""
     s = scenario.settings.solver
     options = SolverOptions(time_limit=s.time_limit, mip_gap=s.mip_gap, threads=s.threads,
-                            seed=s.seed, presolve=s.presolve)
+                            seed=s.seed, presolve=s.presolve,
+                            construction_start=s.construction_start)
     return with_options(options, overrides)
 
 
@@ -130,9 +134,27 @@ class PlanningSession:
                 self._build(inp)
         solver = with_options(self.options, options)
         if self.goal.is_cost:
-            plan = self._run(solver)
+            plan = self._run(solver, self._construction_start(solver))
             return replace(plan, goal=self.goal.report(plan.objective))
         return solve_goal(self, solver, coverage_at_least)
+
+    def _construction_start(self, options: SolverOptions):
+        """The greedy plan of the equipment (planner/model/start.py) as a partial start: new
+        units, no relocation, the units they put in service; HiGHS completes the rest. Only
+        for a plain plan (no re-planning block), where the model's size or [solver] asks."""
+        if self.baseline is not None or not uses_construction_start(
+                self.inputs, options.construction_start):
+            return None
+        new = construction_start(self.inputs, seconds=min(10.0, 0.1 * options.time_limit))
+        if new is None:
+            return None
+        m, column = self.model, self.highs.column
+        values = {id(v): float(new.get(k, 0)) for k, v in m.new_units.items()}
+        values.update({id(v): 0.0 for v in m.relocated.values()})
+        values.update({id(v): float(pyo.value(m.existing[k])) + new.get(k, 0)
+                       for k, v in m.units.items()})
+        columns = np.array([column[k] for k in values], dtype=np.int32)
+        return columns, np.array(list(values.values()))
 
     def solve_current(self, start=None, explain: bool = True, **options) -> Plan:
         """Solve the model as it stands after changes made to it directly (objective, bounds,

@@ -151,6 +151,7 @@ def write_plan_files(plan, work: Path) -> None:
     nearest site offering each service, empty where none does; the access curves of a report),
     fund.csv when the scenario has a [fund] (member, fund_payments_received,
     patient_payments_received, outside_payments_for_residents),
+    reading.csv when the scenario has [reading] (planner/results/reading.py),
     plan.gpkg (layers sites, zones, flows) and, when the scenario has one, its boundary.geojson
     (the report draws it)."""
     write_json(plan_json(plan), work / "plan.json")
@@ -164,6 +165,8 @@ def write_plan_files(plan, work: Path) -> None:
     write_csv(access_csv(plan.access_minutes), work / "access.csv")
     if plan.fund_by_member is not None:   # the fund's accounts by member (results/fund.py)
         write_csv(plan.fund_by_member, work / "fund.csv")
+    if getattr(plan, "reading", None) is not None:   # [reading] (results/reading.py)
+        write_csv(plan.reading, work / "reading.csv")
     if plan.boundary is not None:
         write_boundary(plan.boundary, work)
     with _fixed_gpkg_date():

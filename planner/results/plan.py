@@ -31,6 +31,7 @@ from planner.model.ledger import costs_by as ledger_costs_by
 from planner.results.access import share_within
 from planner.results.files import geodataframe, save_plan
 from planner.results.fund import fund_accounts
+from planner.results.reading import reading_summary, reading_table
 from planner.results.summary import summary_text
 
 ACCESS_MINUTES = (15, 30, 60)
@@ -85,6 +86,9 @@ class Plan:
     # [fund]: plan.json `fund` (revenue, payments, surplus...) and fund.csv by member
     fund: dict | None = None
     fund_by_member: pd.DataFrame | None = field(default=None, repr=False)
+    # central reading (docs/design.md section 9; planner/results/reading.py), None without
+    # [reading]: reading.csv, one row per site (reads local, remote, bought; centres' capacity)
+    reading: pd.DataFrame | None = field(default=None, repr=False)
 
     def access(self, service: str, minutes: float) -> Access:
         """Share of residents within `minutes` of `service` before and after the plan: a site
@@ -196,6 +200,13 @@ def _values(hm: HighsModel, component, result: SolveResult, names: list[str],
     return (series.round() + 0.0).astype(int) if integer else series
 
 
+def _by_site(hm: HighsModel, component, result: SolveResult) -> pd.Series:
+    """Solution values of a variable indexed by site alone ([reading]), indexed by site_id."""
+    values = hm.values_of(component, result)
+    return pd.Series(list(values.values()), index=pd.Index(list(values), name="site_id",
+                                                           dtype=object), dtype=float)
+
+
 def _equipment_table(inp: ModelInputs, units, new, moved) -> pd.DataFrame:
     index = pd.MultiIndex.from_tuples(inp.unit_pairs, names=["site_id", "equipment"])
     table = pd.DataFrame(index=index)
@@ -264,6 +275,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
     shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
+    bought = _by_site(hm, model.reads_bought, result)
+    hired = _by_site(hm, model.hired_radiologists, result).round().astype(int)
     book = price_book(inp)
     entries = book.ledger({"member_in": member_in,
                            "new_units": new.to_numpy(), "units": units.to_numpy(),
@@ -271,7 +284,9 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
                             "flow": flow, "unmet": unmet, "uncovered": uncovered.to_numpy(),
                             "policy_shortfall": shortfall.to_numpy(),
                             "access_shortfall": access_short.to_numpy(),
-                            "share_shortfall": share_short.to_numpy()})
+                            "share_shortfall": share_short.to_numpy(),
+                            "hired_radiologists": hired.to_numpy(),
+                            "reads_bought": bought.to_numpy()})
     costs = cost_breakdown(entries, book.terms)
     objective = contract_objective(costs)
     kpis = _kpis(scenario, inp, equipment, specialist, zones, urgent, budget, objective)
@@ -288,12 +303,16 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
                                ["site_id", "equipment", "site_bound_exams"]].set_axis(
         ["site_id", "service", "units"], axis=1)
     fund, fund_by_member = fund_accounts(scenario, flows, zones, site_bound)
+    reading = reading_table(inp, flows, hired, bought)
+    if reading is not None:   # plan.json kpis.reading (additive)
+        kpis["reading"] = reading_summary(reading, inp)
     return Plan(scenario.name, result.status, objective, result.bound, result.mip_gap,
                 result.seconds, build_seconds, scenario.settings.currency, equipment, specialist,
                 flows, zones, urgent, budget, costs, kpis, geometry, shortfall_table,
-                decision_table(new, moved, days), ledger=entries,
+                decision_table(new, moved, days, hired), ledger=entries,
                 access_minutes=_access_table(inp, equipment, specialist),
-                boundary=scenario.boundary, fund=fund, fund_by_member=fund_by_member)
+                boundary=scenario.boundary, fund=fund, fund_by_member=fund_by_member,
+                reading=reading)
 
 
 def _site_bound_exams(inp: ModelInputs, index: pd.MultiIndex, member_in: np.ndarray

@@ -9,6 +9,8 @@ import math
 
 import pandas as pd
 
+from planner.results.reading import reading_words
+
 
 def name_of(value) -> str:
     """A name cell as text: "" when it is missing or blank."""
@@ -88,6 +90,9 @@ def summary_text(plan) -> str:
                  f"{_share(k['access_after'][f'{e}_within_{t}min'])}" for t in (15, 30, 60)]
         lines.append(f"  {e:<6} " + "   ".join(cells))
     lines += fund_lines(plan.fund, plan.currency)
+    reading = reading_words(k.get("reading"))   # [reading] (docs/design.md section 9)
+    if reading:
+        lines.append(reading)
     if k.get("urgent_uncovered_zones"):
         why = ("the goal's --relax-urgent" if (plan.goal or {}).get("relax_urgent")
                else "soft coverage: priced")

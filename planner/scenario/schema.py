@@ -241,12 +241,13 @@ TABLES: dict[str, Table] = {
             "resources",
             key=("site_id", "resource"),
             meaning="What sites hold today: `CT` (existing units), `<specialty>.outreach_days` "
-            "(a pool of outreach days), `<specialty>.clinic_visits` (in-house clinic capacity).",
+            "(a pool of outreach days), `<specialty>.clinic_visits` (in-house clinic capacity), "
+            "`radiologists` (FTE reading scans, whole or half: 0.5 steps; used with [reading]).",
             required=False,
             fields=(
                 _text("site_id", "site (sites.csv)"),
-                _text("resource", "`<equipment>`, `<specialty>.outreach_days` or "
-                      "`<specialty>.clinic_visits`"),
+                _text("resource", "`<equipment>`, `<specialty>.outreach_days`, "
+                      "`<specialty>.clinic_visits` or `radiologists`"),
                 Field("amount", "number", True, "units, days or visits / year", "amount held",
                       minimum=0, maximum=MAX_CAPACITY),
             ),
@@ -315,11 +316,12 @@ TABLES: dict[str, Table] = {
             "of `resource` out of from_site, e.g. never move the People's Hospital's CTs).",
             required=False,
             fields=(
-                _text("decision", "`new_units`, `relocated` or `outreach_days`"),
+                _text("decision", "`new_units`, `relocated`, `outreach_days` or "
+                      "`hired_radiologists`"),
                 _text("site_id", "the site of the decision (for `relocated`: where the units "
                       "go); may be empty only in a `relocated` at_most row", required=False),
-                _text("resource", "an equipment (new_units, relocated) or a specialty "
-                      "(outreach_days)"),
+                _text("resource", "an equipment (new_units, relocated), a specialty "
+                      "(outreach_days) or `radiologists` (hired_radiologists)"),
                 _text("from_site", "`relocated` only: the site the units come from",
                       required=False),
                 Field("amount", "integer", True, "units or days", "the bound: units bought, "
@@ -333,7 +335,8 @@ TABLES: dict[str, Table] = {
 }
 
 DECISION_COLUMNS = ["decision", "site_id", "resource", "from_site", "amount"]
-DECISIONS = ("new_units", "relocated", "outreach_days")  # their order in decisions.csv
+# their order in decisions.csv; hired_radiologists: FTE hired at a [reading] centre (section 9)
+DECISIONS = ("new_units", "relocated", "outreach_days", "hired_radiologists")
 
 
 def schema_markdown() -> str:

@@ -46,6 +46,7 @@ MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine
 MAX_SEED = 2_147_483_647  # HiGHS random_seed is a C int
 MAX_TIME_LIMIT = 1e7      # seconds (about 116 days)
 MAX_ACCESS_MINUTES = 1e5  # minutes (about 70 days), as urgent_minutes and max_minutes
+MAX_READS = 1e9           # reads per radiologist a year
 MAX_NESTING = 8           # tables in tables: the deepest setting has 3 ([policy.min_outreach_days])
 
 
@@ -213,6 +214,23 @@ class FundSettings(_Strict):
         "by the fund payments each member received (policy) or by its allocation")
 
 
+class ReadingSettings(_Strict):
+    """Central image reading (docs/design.md section 9, models/allocation.md: reading_overflow,
+    reading_capacity): every exam needs one read, done by the site's own radiologists (resource
+    `radiologists`) or at the reading centres, which may hire. Absent: reads are not
+    modelled."""
+
+    reads_per_radiologist: Annotated[StrictFloat, _within(gt=0, le=MAX_READS)] = Field(
+        description="reads one radiologist (FTE) does in a year",
+        json_schema_extra=_unit("reads per FTE a year"))
+    radiologist_cost: Money = Field(
+        description="what one radiologist hired at a reading centre costs a year",
+        json_schema_extra=_unit("per FTE a year"))
+    centres: tuple[Text, ...] = Field(
+        min_length=1, description="the sites (sites.csv) of the regional reading centre(s), "
+        "which read the exams other sites cannot read themselves")
+
+
 class SolverSettings(_Strict):
     time_limit: Annotated[StrictFloat, _within(gt=0, le=MAX_TIME_LIMIT)] = Field(
         default=60.0,
@@ -222,6 +240,9 @@ class SolverSettings(_Strict):
     seed: StrictInt = Field(default=0, ge=0, le=MAX_SEED, description="HiGHS random seed")
     presolve: StrictBool = Field(
         default=True, description="HiGHS presolve; off can be faster on small models")
+    construction_start: StrictBool | None = Field(
+        default=None, description="start HiGHS from a greedy plan of the equipment "
+        "(planner/model/start.py); default: on for models of 100,000 arcs or more")
 
 
 class ScenarioSettings(_Strict):
@@ -243,6 +264,8 @@ class ScenarioSettings(_Strict):
     fund: FundSettings | None = Field(
         default=None, description="the prepaid insurance fund; absent: no fund accounts")
     tiers: TierSettings = Field(default_factory=TierSettings)
+    reading: ReadingSettings | None = Field(
+        default=None, description="central image reading; absent: reads are not modelled")
     solver: SolverSettings = Field(default_factory=SolverSettings)
 
     @model_validator(mode="before")

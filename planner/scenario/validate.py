@@ -266,10 +266,16 @@ def _unknown(problems: ProblemList, where: str, frame: pd.DataFrame, column: str
                      column, _rows(frame.index[bad]))
 
 
+RADIOLOGISTS = "radiologists"   # the resource of central reading: FTE at a site
+
+
 def parse_resource(name: str, equipment: set[str], specialties: set[str]) -> tuple[str, str] | None:
-    """`CT` -> ("units", "CT"); `cardiology.outreach_days` -> ("outreach_days", "cardiology")."""
+    """`CT` -> ("units", "CT"); `cardiology.outreach_days` -> ("outreach_days", "cardiology");
+    `radiologists` -> ("radiologists", "") (FTE at the site, docs/design.md section 9)."""
     if name in equipment:
         return ("units", name)
+    if name == RADIOLOGISTS:
+        return (RADIOLOGISTS, "")
     head, _, tail = name.rpartition(".")
     if head in specialties and tail in ("outreach_days", "clinic_visits"):
         return (tail, head)
@@ -332,8 +338,9 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     bad = parsed.isna()
     if bad.any():
         problems.add(file_of("resources"), f"unknown resource '{res['resource'][bad].iloc[0]}'; "
-                     "write an equipment name (CT), '<specialty>.outreach_days' or "
-                     "'<specialty>.clinic_visits'.", "resource", _rows(res.index[bad]))
+                     "write an equipment name (CT), '<specialty>.outreach_days', "
+                     "'<specialty>.clinic_visits' or 'radiologists'.", "resource",
+                     _rows(res.index[bad]))
     units = parsed.map(lambda p: p is not None and p[0] == "units")
     fractional = units & (res["amount"] != np.round(res["amount"]))
     if fractional.any():
@@ -364,6 +371,7 @@ def check_references(settings: ScenarioSettings, tables: dict[str, pd.DataFrame]
     check_implemented(tables, problems, file_of("implemented"))
     check_site_demand(tables, problems, file_of("site_demand"))
     check_fund(settings, tables, problems, file_of)
+    check_reading(settings, tables, parsed, problems, file_of)
     check_locations(settings, tables, problems, file_of)
 
 
@@ -499,6 +507,34 @@ def check_site_demand(tables: dict[str, pd.DataFrame], problems: ProblemList, wh
     _unknown(problems, where, rows[~bad], "service", equipment, "equipment", "equipment.csv")
 
 
+def check_reading(settings: ScenarioSettings, tables: dict[str, pd.DataFrame], parsed: pd.Series,
+                  problems: ProblemList, file_of) -> None:
+    """Central reading (docs/design.md section 9): the `radiologists` resource counts whole or
+    half FTE (0.5 steps), and [reading] centres name sites of sites.csv, each once."""
+    res = tables["resources"]
+    radiologists = parsed.map(lambda p: p is not None and p[0] == RADIOLOGISTS)
+    amount = pd.to_numeric(res["amount"], errors="coerce")
+    bad = radiologists & ((amount < 0) | (amount * 2 != np.round(amount * 2)))
+    if bad.any():
+        problems.add(file_of("resources"), f"radiologists {amount[bad].iloc[0]:g} is not a "
+                     "whole or half FTE count; write the radiologists at the site in steps of "
+                     "0.5 (e.g. 2 or 2.5), 0 or more.", "amount", _rows(res.index[bad]))
+    reading = settings.reading
+    if reading is None:
+        return
+    where = file_of("scenario")
+    sites = set(tables["sites"]["site_id"])
+    unknown = [c for c in reading.centres if c not in sites]
+    if unknown:
+        problems.add(where, f"[reading] centres names {unknown}, not sites of sites.csv; a "
+                     "reading centre is a site: write its site_id (e.g. centres = "
+                     f"[\"{sorted(sites)[0] if sites else 'H'}\"]).")
+    twice = sorted({c for c in reading.centres if reading.centres.count(c) > 1})
+    if twice:
+        problems.add(where, f"[reading] centres lists {twice} more than once; list each "
+                     "reading centre once.")
+
+
 def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, where: str) -> None:
     """implemented.csv: known decisions, limits, sites and resources; from_site exactly where the
     decision is a relocation; an empty site_id only in a `relocated` at_most row."""
@@ -512,7 +548,8 @@ def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, wh
     bad = ~decision.isin(DECISIONS)
     if bad.any():
         problems.add(where, f"unknown decision '{decision[bad].iloc[0]}'; write new_units, "
-                     "relocated or outreach_days (as in a plan's decisions.csv).", "decision",
+                     "relocated, outreach_days or hired_radiologists (as in a plan's "
+                     "decisions.csv).", "decision",
                      _rows(rows.index[bad]))
     bad = ~limit.isin(["at_least", "at_most"])
     if bad.any():
@@ -522,7 +559,9 @@ def check_implemented(tables: dict[str, pd.DataFrame], problems: ProblemList, wh
     _unknown(problems, where, rows, "site_id", sites, "site", "sites.csv")
     _unknown(problems, where, rows, "from_site", sites, "site", "sites.csv")
     for kinds, known, listed in ((("new_units", "relocated"), equipment, "equipment.csv"),
-                                 (("outreach_days",), specialties, "specialties.csv")):
+                                 (("outreach_days",), specialties, "specialties.csv"),
+                                 (("hired_radiologists",), {RADIOLOGISTS},
+                                  "[radiologists] (a hire's one resource: write radiologists)")):
         part = rows[decision.isin(kinds)]
         _unknown(problems, where, part, "resource", known,
                  f"resource for {' / '.join(kinds)}", listed)

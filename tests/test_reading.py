@@ -1,0 +1,244 @@
+"""Central image reading (docs/design.md section 9, models/allocation.md reading_overflow,
+reading_capacity, membership_hired): the optimum equals a brute force written here (every
+choice of units and hires enumerated, the rest an LP solved by scipy's linprog), with the
+reading pool binding; bad [reading] input exits 2; without [reading] nothing changes; the
+games of stage 2 stay feasible; hires are decisions."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import linprog
+
+import planner
+from helpers import run_planner, write_scenario
+from planner.model.families import build_model
+from planner.model.highs import HighsModel
+from planner.model.inputs import model_inputs
+from planner.planning.session import solver_options
+from planner.scenario.loading import from_tables
+from toy import settings
+
+SITES = ["H", "A", "B"]          # H: the county hospital (the reading centre), A, B townships
+ZONES = ["Z1", "Z2", "Z3", "Z4"]
+MINUTES = {"Z1": [5.0, 30.0, 40.0], "Z2": [30.0, 5.0, 35.0], "Z3": [40.0, 35.0, 5.0],
+           "Z4": [25.0, 20.0, 15.0]}
+CT = {"capex": 1000.0, "opex": 100.0, "capacity": 10_000.0, "referral": 50.0, "per_exam": 5.0}
+
+
+def case(population, reading=None, radiologists=None):
+    """Three sites (H county, A and B townships), four zones, CT only (at most one per site,
+    none today), travel minutes given pair by pair, ample capital."""
+    sites = pd.DataFrame({"site_id": SITES, "name": SITES, "member": ["MH", "MA", "MB"],
+                          "tier": ["county", "township", "township"],
+                          "lon": [119.0, 119.1, 119.2], "lat": [32.7, 32.7, 32.7]})
+    tables = {
+        "members": pd.DataFrame({"member": ["MH", "MA", "MB"], "name": ["h", "a", "b"],
+                                 "budget_contribution": [1e6, 0.0, 0.0]}),
+        "sites": sites,
+        "zones": pd.DataFrame({"zone_id": ZONES, "lon": 119.1, "lat": 32.7,
+                               "population": [float(p) for p in population]}),
+        "conditions": pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0]}),
+        "condition_services": pd.DataFrame({"condition": ["scan"], "service": ["CT"],
+                                            "units_per_case": [1.0]}),
+        "equipment": pd.DataFrame({
+            "equipment": ["CT"], "capex": [CT["capex"]], "lifetime_years": [1.0],
+            "opex_per_year": [CT["opex"]], "capacity_per_year": [CT["capacity"]],
+            "referral_cost": [CT["referral"]], "cost_per_exam": [CT["per_exam"]],
+            "max_per_site": [1]}),
+        "specialties": pd.DataFrame({"specialty": ["cardiology"], "visits_per_day": [10.0],
+                                     "cost_per_day": [100.0], "referral_cost": [30.0]}),
+        "resources": pd.DataFrame(
+            [(i, "radiologists", fte) for i, fte in (radiologists or {}).items()],
+            columns=["site_id", "resource", "amount"]),
+        "travel": pd.DataFrame([(z, i, t) for z in ZONES for i, t in zip(SITES, MINUTES[z])],
+                               columns=["zone_id", "site_id", "minutes"]),
+    }
+    changes = {"reading": reading} if reading else {}
+    return from_tables(settings(**changes), tables, "reading toy")
+
+
+def demand_of(population):
+    return [p / 1000.0 * 100.0 for p in population]
+
+
+def lp_part(units, hires, demand, reading, radiologists):
+    """The cheapest flows for fixed units and hires (scipy linprog; None if infeasible):
+    variables flow[z,i] (i with a unit), unmet[z], remote[i] (non-centre sites with a unit)."""
+    open_sites = [i for i, u in zip(SITES, units) if u]
+    flows = [(z, i) for z in range(len(ZONES)) for i in open_sites]
+    remote = [i for i in open_sites if i != "H"] if reading else []
+    n = len(flows) + len(ZONES) + len(remote)
+    cost = np.zeros(n)
+    for k, (z, i) in enumerate(flows):
+        cost[k] = MINUTES[ZONES[z]][SITES.index(i)] * 1.0 + CT["per_exam"]
+    cost[len(flows):len(flows) + len(ZONES)] = CT["referral"]
+    a_eq = np.zeros((len(ZONES), n))
+    for k, (z, _) in enumerate(flows):
+        a_eq[z, k] = 1.0
+    a_eq[np.arange(len(ZONES)), len(flows) + np.arange(len(ZONES))] = 1.0
+    a_ub, b_ub = [], []
+    for i in open_sites:                     # capacity of the one unit
+        row = np.zeros(n)
+        row[[k for k, f in enumerate(flows) if f[1] == i]] = 1.0
+        a_ub.append(row)
+        b_ub.append(CT["capacity"])
+    if reading:
+        rpr, fte = reading["reads_per_radiologist"], radiologists or {}
+        for r, i in enumerate(remote):      # exams - remote <= local reads
+            row = np.zeros(n)
+            row[[k for k, f in enumerate(flows) if f[1] == i]] = 1.0
+            row[len(flows) + len(ZONES) + r] = -1.0
+            a_ub.append(row)
+            b_ub.append(fte.get(i, 0.0) * rpr)
+        row = np.zeros(n)                   # the centre's exams + remote reads <= its pool
+        row[[k for k, f in enumerate(flows) if f[1] == "H"]] = 1.0
+        row[len(flows) + len(ZONES):] = 1.0
+        a_ub.append(row)
+        b_ub.append(rpr * (fte.get("H", 0.0) + hires))
+    res = linprog(cost, A_ub=np.array(a_ub) if a_ub else None, b_ub=b_ub or None,
+                  A_eq=a_eq, b_eq=demand, bounds=(0, None), method="highs")
+    return res.fun if res.status == 0 else None
+
+
+def brute_force(population, reading=None, radiologists=None):
+    """min over units in {0,1}^3 and hires 0..enough of the fixed costs + the LP part."""
+    demand = demand_of(population)
+    most = math.ceil(sum(demand) / reading["reads_per_radiologist"]) + 1 if reading else 0
+    best = (math.inf, None)
+    for units in itertools.product((0, 1), repeat=len(SITES)):
+        for hires in range(most + 1):
+            part = lp_part(units, hires, demand, reading, radiologists)
+            if part is None:
+                continue
+            total = part + sum(units) * (CT["capex"] + CT["opex"]) + \
+                hires * (reading["radiologist_cost"] if reading else 0.0)
+            best = min(best, (total, (units, hires)), key=lambda b: b[0])
+    return best
+
+
+CASES = {
+    # reads are cheap to buy: hire at the centre, the plan as without reading
+    "cheap_reads": ([4000, 3000, 3000, 2000], dict(reads_per_radiologist=2000.0,
+                                                   radiologist_cost=1000.0), {}),
+    # the pool binds: one FTE hired, the exams a second would read referred out instead
+    "pool_binds": ([4000, 3000, 3000, 2000], dict(reads_per_radiologist=500.0,
+                                                  radiologist_cost=12_000.0), {"A": 1.0}),
+    # half an FTE at each township, dear hires
+    "half_fte": ([1000, 6000, 5000, 3000], dict(reads_per_radiologist=600.0,
+                                                radiologist_cost=12_000.0),
+                 {"A": 0.5, "B": 0.5, "H": 1.0}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_optimum_equals_brute_force_enumeration(name):
+    population, knobs, fte = CASES[name]
+    reading = {**knobs, "centres": ["H"]}
+    plan = planner.solve(case(population, reading, fte))
+    expected, (units, hires) = brute_force(population, reading, fte)
+    assert plan.objective == pytest.approx(expected, rel=1e-7)
+    hired = plan.decisions[plan.decisions["decision"] == "hired_radiologists"]
+    assert int(hired["amount"].sum()) == hires
+    assert plan.costs["reading"] == pytest.approx(hires * knobs["radiologist_cost"])
+
+
+def test_the_reading_pool_binds_and_changes_the_plan():
+    population, knobs, fte = CASES["pool_binds"]
+    reading = {**knobs, "centres": ["H"]}
+    with_reading = planner.solve(case(population, reading, fte))
+    without = planner.solve(case(population))
+    assert brute_force(population)[0] == pytest.approx(without.objective, rel=1e-7)
+    assert without.zones["unmet"].sum() == pytest.approx(0.0, abs=1e-6)
+    assert with_reading.zones["unmet"].sum() > 100          # reading changed the plan
+    table = with_reading.reading.set_index("site_id")
+    centre = table.loc["H"]
+    assert centre["hired"] > 0
+    assert centre["reads_done"] == pytest.approx(centre["capacity"], rel=1e-6)   # binding
+    # every exam has one read: local + remote at each site (recomputed from flows)
+    exams = with_reading.flows.groupby("site_id")["units"].sum()
+    for i, row in table.iterrows():
+        assert row["reads_local"] + row["reads_remote"] == pytest.approx(exams.get(i, 0.0))
+    assert table["reads_remote"].sum() + exams.get("H", 0.0) == pytest.approx(
+        centre["reads_done"])
+
+
+def test_without_reading_the_plan_is_as_before():
+    population = [4000, 3000, 3000, 2000]
+    plain = planner.solve(case(population))
+    with_fte = planner.solve(case(population, radiologists={"A": 1.0}))  # resource unused
+    assert plain.objective == pytest.approx(brute_force(population)[0], rel=1e-9)
+    assert with_fte.objective == plain.objective
+    assert "reading" not in plain.costs.index and plain.reading is None
+    assert list(plain.decisions["decision"].unique()) == ["new_units"]
+
+
+def load_twin():
+    """benchmarks/highs_direct.py, the independent second writing of the model, as a module."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "highs_direct.py"
+    spec = importlib.util.spec_from_file_location("highs_direct_reading", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module   # its dataclass needs the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_twin_builds_the_same_reading_model():
+    twin = load_twin()
+    population, knobs, fte = CASES["half_fte"]
+    scenario = case(population, {**knobs, "centres": ["H", "B"]}, fte)
+    for game in (False, True):
+        inp = model_inputs(scenario, game=game)
+        h, shape = twin.build(inp)
+        assert shape["rows"]["reading_capacity"] == 1
+        assert shape["columns"]["hired_radiologists"] == 2
+        ours = HighsModel(build_model(inp))
+        differences = twin.compare_lp(ours.highs, h)
+        assert differences == dict.fromkeys(differences, 0), differences
+        options = solver_options(scenario)
+        assert twin.same_objective(ours.solve(options).objective, twin.solve(h, options).objective)
+
+
+# --- bad input: exit 2 ------------------------------------------------------------------------
+READING_TOML = """
+    [reading]
+    reads_per_radiologist = 5000.0
+    radiologist_cost = 300000.0
+    centres = {centres}
+    """
+
+
+@pytest.mark.parametrize("toml, resources, words", [
+    ('["S_C", "S_X"]', None, "[reading] centres names ['S_X']"),
+    ('["S_C", "S_C"]', None, "more than once"),
+    ('[]', None, "centres"),
+    ('["S_C"]', "S_T1,radiologists,1.3", "not a whole or half FTE"),
+    ('["S_C"]', "S_T1,radiologists,-1", "amount"),
+], ids=["unknown_centre", "duplicate_centre", "no_centre", "fraction", "negative"])
+def test_bad_reading_input_exits_2(tiny_folder, toml, resources, words):
+    text = (tiny_folder / "scenario.toml").read_text() + \
+        READING_TOML.replace("{centres}", toml).replace("\n    ", "\n")
+    write_scenario(tiny_folder, scenario=text)
+    if resources:
+        path = tiny_folder / "resources.csv"
+        path.write_text(path.read_text() + resources + "\n")
+    out = tiny_folder.parent / "out"
+    run = run_planner("plan", tiny_folder, "--out", out, cwd=tiny_folder.parent)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert words in run.stdout + run.stderr and "Traceback" not in run.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("missing", ["reads_per_radiologist", "radiologist_cost"])
+def test_a_missing_reading_key_is_refused(missing):
+    reading = {"reads_per_radiologist": 500.0, "radiologist_cost": 10.0, "centres": ["H"]}
+    del reading[missing]
+    with pytest.raises(planner.ScenarioError, match=missing):
+        case([1000] * 4, reading)
