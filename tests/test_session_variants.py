@@ -100,6 +100,7 @@ SETTING_VALUES = {
     "threads": [1],
     "seed": [0, 1],
     "presolve": [True, False],
+    "construction_start": [True, False],
 }
 assert set(SETTING_VALUES) == set(SETTING_PATHS), "a new with_ setting needs a test value"
 
