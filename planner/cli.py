@@ -30,6 +30,7 @@ from planner.publish import check_target
 from planner.results.comparison import compare
 from planner.results.files import json_safe
 from planner.results.folders import from_folder, from_run
+from planner.scenario.embedded import embedded_names
 from planner.scenario.loading import load_scenario
 from planner.scenario.settings import setting
 from planner.sharing.division import RULES as SHARING_RULES
@@ -96,8 +97,9 @@ MaxGapOption = typer.Option(None, help="Exit 4 (and write nothing) when the plan
                             "(for replan: its cost gap) is above this, e.g. 0.01.",
                             callback=_number(0, math.inf))
 
-ScenarioArg = typer.Argument(None, help="Scenario folder or .xlsx workbook (default: the "
-                             "embedded Tianchang county scenario).")
+ScenarioArg = typer.Argument(None, help="Scenario folder or .xlsx workbook, or the name of an "
+                             "embedded scenario (`planner scenarios`; default: the embedded "
+                             "Tianchang county scenario).")
 
 
 RelaxUrgentOption = typer.Option(
@@ -158,6 +160,39 @@ def validate(scenario: Optional[Path] = ScenarioArg) -> None:
     typer.echo(f"{loaded.source}: valid ({len(t['members'])} members, {len(t['sites'])} sites, "
                f"{len(t['zones'])} zones, {len(t['conditions'])} conditions, "
                f"{len(t['equipment'])} equipment, {len(t['specialties'])} specialties).")
+
+
+@app.command()
+def scenarios(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+) -> None:
+    """List the embedded scenarios (`planner plan NAME` plans one) with their kind and size."""
+    try:
+        listed = [scenario_size(name, load_scenario(name)) for name in embedded_names()]
+    except PlannerError as err:
+        _fail(err)
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    typer.echo(scenarios_table(listed))
+
+
+def scenario_size(name: str, loaded) -> dict:
+    """An embedded scenario's kind and size, as `planner scenarios` lists it."""
+    t = loaded.tables
+    return {"name": name, "kind": loaded.settings.kind, "members": len(t["members"]),
+            "sites": len(t["sites"]), "zones": len(t["zones"]),
+            "population": int(t["zones"]["population"].sum()), "title": loaded.name}
+
+
+def scenarios_table(listed: list[dict]) -> str:
+    """The embedded scenarios as a text table with a header (the title last, unpadded)."""
+    header = ("name", "kind", "members", "sites", "zones", "population", "scenario")
+    rows = [header] + [(s["name"], s["kind"], str(s["members"]), str(s["sites"]),
+                        str(s["zones"]), f"{s['population']:,}", s["title"]) for s in listed]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+                     for row in rows).rstrip()
 
 
 @app.command()

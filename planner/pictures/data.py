@@ -70,6 +70,7 @@ class PictureData:
     zone_service: pd.DataFrame | None = None   # zones.csv: zone_id, service, mean_minutes, ...
     boundary: dict | None = None   # GeoJSON outline of the area (boundary.geojson), if any
     fund: dict | None = None       # the fund's accounts (plan.json `fund`), if the plan has them
+    kind: str | None = None        # the consortium's kind (plan.json `kind`; older folders: none)
 
     @property
     def equipment_names(self) -> list[str]:
@@ -164,7 +165,7 @@ def from_plan(plan) -> PictureData:
         plan.scenario, plan.status, plan.objective, plan.currency, plan.kpis,
         plan.geometry["sites"], plan.geometry["zones"], plan.equipment,
         plan.specialist_days[["site_id", "specialty", "outreach_days"]], plan.decisions,
-        plan.costs, access, plan.urgent, plan.zones, plan.boundary, plan.fund)
+        plan.costs, access, plan.urgent, plan.zones, plan.boundary, plan.fund, plan.kind)
 
 
 # The numeric columns of the folder tables read here (comparison.NUMERIC covers the rest).
@@ -219,7 +220,8 @@ def from_folder(folder: str | Path) -> PictureData:
         sites, _folder_zones(folder), record.equipment,
         tables["specialist_days.csv"][["site_id", "specialty", "outreach_days"]],
         record.decisions, costs, access, tables.get("urgent.csv"), tables.get("zones.csv"),
-        _folder_boundary(folder), record.fund)
+        _folder_boundary(folder), record.fund,
+        str(info["kind"]) if isinstance(info.get("kind"), str) else None)
 
 
 def _folder_boundary(folder: Path) -> dict | None:

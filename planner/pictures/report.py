@@ -91,7 +91,8 @@ def _money(value, currency: str) -> str:
 def kpi_rows(data: PictureData) -> list[tuple[str, str]]:
     """(label, value) rows of the KPI table, from plan.json."""
     k = data.kpis
-    rows = [("Scenario", data.scenario), ("Status", data.status),
+    rows = [("Scenario", data.scenario),
+            *([("Consortium kind", data.kind)] if data.kind else []), ("Status", data.status),
             ("Annual cost", _money(data.objective, data.currency)),
             ("Capital used", f"{_money(k.get('capital_used'), data.currency)} of "
                              f"{_money(k.get('capital_budget'), data.currency)}"),

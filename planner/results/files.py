@@ -78,8 +78,9 @@ def access_csv(table: pd.DataFrame) -> pd.DataFrame:
 
 def plan_json(plan) -> dict:
     data = {
-        "scenario": plan.scenario, "status": plan.status, "objective": plan.objective,
-        "bound": plan.bound, "mip_gap": plan.mip_gap, "solve_seconds": round(plan.solve_seconds, 3),
+        "scenario": plan.scenario, "kind": plan.kind, "status": plan.status,
+        "objective": plan.objective, "bound": plan.bound, "mip_gap": plan.mip_gap,
+        "solve_seconds": round(plan.solve_seconds, 3),
         "currency": plan.currency, "costs": plan.costs.to_dict(), "kpis": plan.kpis}
     if plan.goal is not None:   # docs/design.md section 7
         data["goal"] = plan.goal

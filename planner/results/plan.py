@@ -89,6 +89,8 @@ class Plan:
     # central reading (docs/design.md section 9; planner/results/reading.py), None without
     # [reading]: reading.csv, one row per site (reads local, remote, bought; centres' capacity)
     reading: pd.DataFrame | None = field(default=None, repr=False)
+    # the scenario's kind of consortium (scenario.toml `kind`; plan.json `kind`): descriptive
+    kind: str = "county"
 
     def access(self, service: str, minutes: float) -> Access:
         """Share of residents within `minutes` of `service` before and after the plan: a site
@@ -229,7 +231,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
         empty = pd.DataFrame()
         return Plan(scenario.name, result.status, None, None, None, result.seconds,
                     build_seconds, scenario.settings.currency, empty, empty, empty, empty, empty,
-                    empty, pd.Series(dtype=float), {"status": result.status})
+                    empty, pd.Series(dtype=float), {"status": result.status},
+                    kind=scenario.settings.kind)
     solution = result.values
     assert solution is not None, "a result with a solution has its column values"
     units = _values(hm, model.units, result, ["site_id", "equipment"], integer=True)
@@ -312,7 +315,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
                 decision_table(new, moved, days, hired), ledger=entries,
                 access_minutes=_access_table(inp, equipment, specialist),
                 boundary=scenario.boundary, fund=fund, fund_by_member=fund_by_member,
-                reading=reading)
+                reading=reading,
+                kind=scenario.settings.kind)
 
 
 def _site_bound_exams(inp: ModelInputs, index: pd.MultiIndex, member_in: np.ndarray

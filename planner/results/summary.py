@@ -73,6 +73,7 @@ def summary_text(plan) -> str:
     gap = "n/a" if plan.mip_gap is None else f"{100 * plan.mip_gap:.3f}%"
     lines = [
         f"Scenario: {plan.scenario}",
+        f"Kind: {plan.kind}",
         f"Status: {plan.status}{flag}",
         *_goal_lines(plan),
         f"Annual cost: {_money(plan.objective, plan.currency)}   bound: "

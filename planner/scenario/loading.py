@@ -25,6 +25,7 @@ from planner.publish import csv_unquote, publish_folder
 from planner.scenario import reading
 from planner.scenario.boundary import FILE as BOUNDARY_FILE
 from planner.scenario.boundary import read_boundary, write_boundary
+from planner.scenario.embedded import embedded_names, embedded_path
 from planner.scenario.geo import distance_km, gcj02_to_wgs84
 from planner.scenario.schema import TABLES
 from planner.scenario.settings import ScenarioSettings, flat_setting_paths
@@ -279,7 +280,8 @@ def _read_workbook(path: Path, problems: ProblemList) -> tuple[dict, dict[str, p
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Read and validate a scenario folder or workbook; no argument: the embedded default."""
+    """Read and validate a scenario folder or workbook, or the embedded scenario of that name
+    when no such path exists (planner/scenario/embedded.py); no argument: the embedded default."""
     path = default_scenario_path() if path is None else Path(path)
     problems = ProblemList()
     try:
@@ -287,8 +289,13 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     except OSError as err:  # e.g. a name too long, or a folder on the way that cannot be read
         problems.add(str(path), f"cannot be opened ({err.strerror or err}).")
         problems.raise_if_any(str(path))
+    embedded = None if exists else embedded_path(str(path))
+    if embedded is not None:
+        path, exists = embedded, True
     if not exists:
-        problems.add(str(path), "does not exist; give a scenario folder or an .xlsx workbook.")
+        problems.add(str(path), "does not exist; give a scenario folder, an .xlsx workbook or "
+                     f"the name of an embedded scenario ({', '.join(embedded_names())}; "
+                     "`planner scenarios` lists them).")
         problems.raise_if_any(str(path))
     boundary = None
     if path.is_dir():

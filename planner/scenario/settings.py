@@ -257,6 +257,12 @@ class ScenarioSettings(_Strict):
         default="wgs84",
         description="the datum of the tables' lon/lat (gcj02: converted to WGS-84 on "
         "loading)", json_schema_extra=_flat_name(None))
+    # descriptive: no default of any other setting depends on it (docs/design.md section 9)
+    kind: Literal["county", "urban-group", "specialist-alliance", "telemedicine"] = Field(
+        default="county",
+        description="the kind of consortium (county medical community, urban medical group, "
+        "specialist alliance, telemedicine network): shown in summaries, reports and plan.json; "
+        "it changes no default")
     travel: TravelSettings
     policy: PolicySettings = Field(default_factory=PolicySettings)
     urgent: UrgentSettings = Field(default_factory=UrgentSettings)
