@@ -62,6 +62,19 @@ def reading_table(inp: ModelInputs, flows: pd.DataFrame, hired: pd.Series,
     return table[READING_COLUMNS]
 
 
+def centre_shares(table: pd.DataFrame | None) -> pd.Series:
+    """Each centre's share of the common pool's reads (site_id -> fraction, summing to 1): its
+    reads_done over all reads done at the centres, which reading_table splits in proportion to
+    capacity (equally when no centre has any). A remote read is counted at the centres in these
+    shares: the fee it pays (planner/sharing/accounting.py) and its line on the map
+    (planner/pictures/map.py). Empty without [reading] or when the centres read nothing."""
+    if table is None:
+        return pd.Series(dtype=float)
+    centres = table[table["centre"]].set_index("site_id")["reads_done"].astype(float)
+    total = float(centres.sum())
+    return centres / total if total > 0 else pd.Series(dtype=float)
+
+
 def reading_summary(table: pd.DataFrame | None, inp: ModelInputs) -> dict | None:
     """plan.json `reading`: reads_per_radiologist, radiologist_cost, the totals (exams,
     reads_local, reads_remote, reads_bought, hired) and per centre its hires, capacity,

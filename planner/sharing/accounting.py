@@ -11,6 +11,12 @@ planner/model/ledger.py, whose grouping by member and term the borne costs are):
   member b != a, a pays b the tariff of k, the grand plan's average cost of one unit of k
   (equipment: its capital + operating + per-exam cost / exams; specialty: outreach cost /
   visits). Fees cancel out, so the borne costs sum to C(N).
+* reading fees ([reading], docs/design.md section 9): the centres' radiologists hired are borne
+  by the centre's owner (ledger term `reading`); for every read a site of member a sends to a
+  centre of member b != a, a pays b the reading fee, the grand plan's hiring cost over the reads
+  done at the centres (`reading_fee`). A site's remote reads count at the centres in their
+  shares of the pool (planner.results.reading.centre_shares). Reads a game's coalition buys
+  (priced term `reads_bought`) stay with the owner of the site that buys them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pandas as pd
 
 from planner.model.inputs import ModelInputs
 from planner.model.ledger import PENALTY_TERMS, SERVICE_TERMS, TERMS, term_words
+from planner.results.reading import centre_shares
 from planner.results.summary import name_of, named
 
 # the contract's columns (DESIGN.md section 5), then the words a person reads: the member's name
@@ -45,6 +52,36 @@ def tariffs(plan, inp: ModelInputs) -> pd.Series:
     return pd.Series(out, index=services, name="tariff")
 
 
+def reading_fee(plan) -> float:
+    """The price of one read at the centres: the grand plan's reading cost (radiologists hired,
+    ledger term `reading`; the centres' own radiologists are existing staff, outside the
+    ledger like every existing resource) over the reads done at the centres (their own exams
+    and every remote read); 0 without [reading] or when the centres read nothing."""
+    table = getattr(plan, "reading", None)
+    if table is None:
+        return 0.0
+    done = float(table.loc[table["centre"], "reads_done"].sum())
+    ledger = plan.ledger
+    cost = float(ledger.loc[ledger["term"] == "reading", "amount"].sum())
+    return cost / done if done > 0 else 0.0
+
+
+def reading_fees(plan) -> pd.DataFrame:
+    """The reading fees between members (`payer`, `payee`, `amount`): each site's remote reads
+    (reading.csv `reads_remote`) split among the centres in their shares of the pool, times
+    `reading_fee`, where the sending site's member is not the centre's. Empty without
+    [reading]."""
+    table = getattr(plan, "reading", None)
+    shares, fee = centre_shares(table), reading_fee(plan)
+    rows = []
+    if table is not None and fee > 0:
+        owner = table.set_index("site_id")["member"]
+        for r in table[table["reads_remote"] > 0].itertuples():
+            rows += [(r.member, owner[c], r.reads_remote * share * fee)
+                     for c, share in shares.items() if owner[c] != r.member]
+    return pd.DataFrame(rows, columns=["payer", "payee", "amount"])
+
+
 def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
     """Member x cost term of the grand plan, fees included; the `total` column sums to C(N).
 
@@ -66,6 +103,11 @@ def borne_costs(plan, inp: ModelInputs) -> pd.DataFrame:
     table["fees_paid"] = fee.groupby(zone_member[crossing].to_numpy()).sum() \
         .reindex(members, fill_value=0.0).to_numpy(float)
     table["fees_received"] = fee.groupby(site_member[crossing].to_numpy()).sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
+    reads = reading_fees(plan)   # [reading]: remote reads paid to the centre's member
+    table["fees_paid"] += reads.groupby("payer")["amount"].sum() \
+        .reindex(members, fill_value=0.0).to_numpy(float)
+    table["fees_received"] += reads.groupby("payee")["amount"].sum() \
         .reindex(members, fill_value=0.0).to_numpy(float)
     table["total"] = table.drop(columns=["fees_paid", "fees_received"]).sum(axis=1) \
         + table["fees_paid"] - table["fees_received"]
