@@ -324,6 +324,20 @@ HOSPITAL_LOAD = {  # site: beds, occupancy, length of stay (days), ED visits a y
 EXAMS_PER_ADMISSION = {"S_PH": {"CT": 0.5, "MRI": 0.1}, "S_TCM": {"CT": 0.4, "MRI": 0.08}}
 ED_CT_SHARE = {"S_PH": 0.15, "S_TCM": 0.12}
 
+# Central reading ([reading] and the radiologists resource, docs/design.md section 9): the People's
+# Hospital reads for the county (a regional imaging centre: scan near the patient, read
+# centrally). Arithmetic and labels in data/README.md.
+READING_CENTRES = ["S_PH"]
+# ESTIMATE: reads one radiologist reports in a year, 40 CT/MRI reads a working day x 250 days
+READS_PER_RADIOLOGIST = 10_000
+# DERIVED: health-sector urban non-private wage 135,222 yuan (NBS 2022, FACTS §5) x 1.4 for the
+# employer's social insurance and housing fund (ESTIMATE), rounded to 1,000
+RADIOLOGIST_COST = round(135_222 * 1.4, -3)
+# DERIVED (low): 2.6 radiology staff per device (FACTS §2) x CT/MRI units today x 0.6 reporting
+# physicians among them (ESTIMATE), rounded to half FTE; a township CT room has one radiology
+# physician (the provincial rule in FACTS §2: a CT room needs a radiology physician)
+RADIOLOGISTS = {"S_PH": 6.0, "S_TCM": 3.0, "S_TONGCHENG": 1.0, "S_CHAJIAN": 1.0}
+
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
@@ -645,6 +659,8 @@ def build():
     for owner, cap in CLINIC_VISITS.items():
         for s, v in cap.items():
             resources.append([site_of[owner], f"{s}.clinic_visits", v])
+    for site, fte in RADIOLOGISTS.items():
+        resources.append([site, "radiologists", fte])
 
     return {"members": members, "sites": sites, "zones": zones, "resources": resources,
             "units": units, "cells": cells, "farm_township": farm_township, "pop_t": pop_t,
@@ -694,6 +710,12 @@ surplus_to_lead = {SURPLUS_TO_LEAD}
 
 [fund.reimbursement]
 {reimb}
+
+# central reading: the People's Hospital reads what the other sites' radiologists cannot
+[reading]
+centres = {json.dumps(READING_CENTRES)}
+reads_per_radiologist = {READS_PER_RADIOLOGIST}
+radiologist_cost = {RADIOLOGIST_COST:.0f}
 
 [solver]
 time_limit = 60

@@ -15,7 +15,7 @@ from planner.cli import app
 
 PLAN_CSV_COLUMNS = {
     "equipment.csv": ["site_id", "member", "tier", "equipment", "existing", "new", "relocated_in",
-                      "relocated_out", "total", "exams", "utilization"],
+                      "relocated_out", "total", "exams", "utilization", "site_bound_exams"],
     "specialist_days.csv": ["site_id", "member", "specialty", "outreach_days", "clinic_visits",
                             "visits", "capacity"],
     "flows.csv": ["zone_id", "site_id", "service", "units", "minutes"],

@@ -4,6 +4,8 @@ tables, determinism and what-if re-solves."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,8 +59,33 @@ def test_exact_objective_from_raw_tables(scenario, plan):
     # site-bound exams (site_demand.csv, design section 9) cost cost_per_exam where they arise
     bound = scenario.site_demand
     site_bound = sum(u * per_exam[k] for u, k in zip(bound["units_per_year"], bound["service"]))
-    expected = capital + opex + moves + outreach + flows + unmet + site_bound
+    # radiologists hired at the reading centre ([reading], design section 9)
+    dec = plan.decisions
+    hired = dec.loc[dec["decision"] == "hired_radiologists", "amount"].sum()
+    reading = hired * scenario.settings.reading.radiologist_cost
+    expected = capital + opex + moves + outreach + flows + unmet + site_bound + reading
     assert plan.objective == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_reading_centre_hires_the_fewest_radiologists_its_reads_need(scenario, plan):
+    """Every exam (flows and site-bound) needs a read: recomputed here from the flows, the
+    site-bound table and the radiologists, the centre must hire just enough for what the other
+    sites cannot read themselves (hiring is the only reading cost, so an optimum hires no more)."""
+    reading = scenario.settings.reading
+    per = reading.reads_per_radiologist
+    res = scenario.resources
+    rads = res[res.resource == "radiologists"].set_index("site_id")["amount"].to_dict()
+    equipment = set(scenario.equipment["equipment"])
+    f = plan.flows[plan.flows["service"].isin(equipment)]
+    exams = f.groupby("site_id")["units"].sum().add(
+        scenario.site_demand.groupby("site_id")["units_per_year"].sum(), fill_value=0.0)
+    centres = set(reading.centres)
+    to_centre = sum(max(0.0, n - rads.get(i, 0.0) * per) for i, n in exams.items()
+                    if i not in centres) + sum(exams.get(c, 0.0) for c in centres)
+    own = sum(rads.get(c, 0.0) for c in centres) * per
+    needed = max(0, math.ceil((to_centre - own) / per - 1e-9))
+    dec = plan.decisions
+    assert dec.loc[dec["decision"] == "hired_radiologists", "amount"].sum() == needed > 0
 
 
 def test_constraints_rederived_from_the_plan(scenario, plan):

@@ -79,7 +79,7 @@ def test_a_new_history_is_empty_at_the_newest_revision(history):
     assert history.runs() == [] and history.count() == 0
     assert history.latest_success("tiny") is None
     with history.engine.connect() as connection:
-        assert migrate.current_revision(connection) == migrate.head_revision() == "0004"
+        assert migrate.current_revision(connection) == migrate.head_revision() == "0005"
 
 
 def test_tables_py_matches_the_schema_the_migrations_build(history):
@@ -358,7 +358,7 @@ def test_opening_an_older_history_upgrades_it_and_keeps_its_runs(target):
 
     with open_history(target) as h:
         with h.engine.connect() as connection:
-            assert migrate.current_revision(connection) == "0004"
+            assert migrate.current_revision(connection) == "0005"
         runs = h.runs()
         assert [(r["run_id"], r["status"], r["succeeded"]) for r in runs] == [
             (1, "optimal", True), (2, "infeasible", False)]
@@ -464,6 +464,41 @@ def test_a_wrong_postgres_password_is_explained(postgres_server):
     assert "wrong-password" not in str(caught.value)
 
 
+def test_revision_0005_lets_a_run_record_hired_radiologists(target):
+    """A history at revision 0004 refuses a hire (its check names three kinds); opened, it is
+    upgraded and records one next to the other kinds; downgraded, the hires go, the rest stay."""
+    parsed = parse_target(target)
+    engine = make_engine(parsed)
+    migrate.upgrade(engine, parsed.shown, revision="0004")
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO runs (scenario, started, status, succeeded) VALUES "
+            "('tiny', CURRENT_TIMESTAMP, 'optimal', true)"))
+    with pytest.raises(sa.exc.IntegrityError):   # the database itself refuses the new kind
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO decisions VALUES (1, 'hired_radiologists', 'S_C', 'radiologists', "
+                "'', 2)"))
+    engine.dispose()
+    hires = pd.concat([DECISIONS, pd.DataFrame(
+        [("hired_radiologists", "S_C", "radiologists", None, 2)], columns=DECISIONS.columns)])
+    with open_history(target) as h:
+        run_id = record_success(h, decisions=hires)
+        stored = h.latest_success("tiny")["decisions"]
+        assert stored.loc[stored.decision == "hired_radiologists", "amount"].tolist() == [2]
+        assert stored["decision"].tolist()[-1] == "hired_radiologists"   # the last kind
+        with pytest.raises(sa.exc.IntegrityError):   # and still only the known kinds
+            with h.engine.begin() as connection:
+                connection.execute(sa.text(
+                    "INSERT INTO decisions VALUES (:run, 'fired', 'S_C', 'x', '', 1)"),
+                    {"run": run_id})
+        migrate.downgrade(h.engine, "0004")
+        with h.engine.connect() as connection:
+            kinds = connection.execute(sa.text(
+                "SELECT decision FROM decisions WHERE run_id = :run"), {"run": run_id}).scalars()
+            assert sorted(kinds) == sorted(DECISIONS["decision"])
+
+
 def test_the_migrations_ship_with_the_package():
     """pyproject.toml lists every package of planner.history and alembic's template, so that a
     plain `pip install .` can upgrade histories."""
@@ -475,7 +510,7 @@ def test_the_migrations_ship_with_the_package():
     assert "script.py.mako" in config["package-data"]["planner.history.migrations"]
     assert {p.name for p in (history / "migrations" / "versions").glob("0*.py")} == {
         "0001_runs.py", "0002_decisions_transfers.py", "0003_coalition_values.py",
-        "0004_run_footprint.py"}
+        "0004_run_footprint.py", "0005_decision_kind_hires.py"}
     dependencies = " ".join(tomllib.loads((ROOT / "pyproject.toml").read_text())
                             ["project"]["dependencies"])
     for name in ("sqlalchemy", "alembic", "psycopg[binary]"):

@@ -36,7 +36,8 @@ from sqlalchemy import (
     Text,
 )
 
-DECISION_KINDS = ("new_units", "relocated", "outreach_days")   # their order in decisions.csv
+# their order in decisions.csv; hired_radiologists: [reading] hires (revision 0005)
+DECISION_KINDS = ("new_units", "relocated", "outreach_days", "hired_radiologists")
 DECISION_COLUMNS = ["decision", "site_id", "resource", "from_site", "amount"]
 TRANSFER_COLUMNS = ["member", "standalone_cost", "borne_cost", "allocation", "transfer",
                     "final_cost", "gain"]
@@ -75,7 +76,7 @@ decisions = Table(
     Column("from_site", String, primary_key=True),
     Column("amount", Integer, nullable=False),
     CheckConstraint("amount > 0", name="ck_decisions_amount_positive"),
-    CheckConstraint("decision IN ('new_units', 'relocated', 'outreach_days')",
+    CheckConstraint("decision IN (" + ", ".join(f"'{k}'" for k in DECISION_KINDS) + ")",
                     name="ck_decisions_kind"),
 )
 
