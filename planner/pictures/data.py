@@ -71,6 +71,8 @@ class PictureData:
     boundary: dict | None = None   # GeoJSON outline of the area (boundary.geojson), if any
     fund: dict | None = None       # the fund's accounts (plan.json `fund`), if the plan has them
     kind: str | None = None        # the consortium's kind (plan.json `kind`; older folders: none)
+    # central reading (reading.csv, planner/results/reading.py; `centre` a bool), if [reading]
+    reading: pd.DataFrame | None = None
 
     @property
     def equipment_names(self) -> list[str]:
@@ -165,7 +167,8 @@ def from_plan(plan) -> PictureData:
         plan.scenario, plan.status, plan.objective, plan.currency, plan.kpis,
         plan.geometry["sites"], plan.geometry["zones"], plan.equipment,
         plan.specialist_days[["site_id", "specialty", "outreach_days"]], plan.decisions,
-        plan.costs, access, plan.urgent, plan.zones, plan.boundary, plan.fund, plan.kind)
+        plan.costs, access, plan.urgent, plan.zones, plan.boundary, plan.fund, plan.kind,
+        plan.reading)
 
 
 # The numeric columns of the folder tables read here (comparison.NUMERIC covers the rest).
@@ -174,7 +177,10 @@ FOLDER_NUMERIC = {"specialist_days.csv": ["outreach_days"],
                   "urgent.csv": ["limit_minutes", "population", "nearest_minutes"],
                   "zones.csv": ["population", "demand", "served", "unmet", "unmet_share",
                                 "mean_minutes"],
-                  "access.csv": ["population", "minutes_before", "minutes_after"]}
+                  "access.csv": ["population", "minutes_before", "minutes_after"],
+                  "reading.csv": ["radiologists", "hired", "exams", "reads_local",
+                                  "reads_remote", "reads_bought", "capacity", "reads_done",
+                                  "utilisation"]}
 
 
 def from_folder(folder: str | Path) -> PictureData:
@@ -221,7 +227,15 @@ def from_folder(folder: str | Path) -> PictureData:
         tables["specialist_days.csv"][["site_id", "specialty", "outreach_days"]],
         record.decisions, costs, access, tables.get("urgent.csv"), tables.get("zones.csv"),
         _folder_boundary(folder), record.fund,
-        str(info["kind"]) if isinstance(info.get("kind"), str) else None)
+        str(info["kind"]) if isinstance(info.get("kind"), str) else None,
+        _folder_reading(tables.get("reading.csv")))
+
+
+def _folder_reading(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """reading.csv as the pictures read it: `centre` back to a bool (written True/False)."""
+    if table is None:
+        return None
+    return table.assign(centre=table["centre"].astype(str).str.strip() == "True")
 
 
 def _folder_boundary(folder: Path) -> dict | None:

@@ -8,7 +8,8 @@ plugin and the HTML report can inline everything it needs (planner/pictures/repo
 Every element the tests (and a user's CSS) look for carries a class name: ``planner-site`` (one
 circle per site), ``planner-site-label`` (its name, always shown), ``planner-zone`` (one per
 zone), ``planner-relocation`` and ``planner-arrow`` (one line and one arrowhead per relocation),
-``planner-boundary`` (the area's outline: the scenario's boundary.geojson, or one given).
+``planner-boundary`` (the area's outline: the scenario's boundary.geojson, or one given),
+``planner-remote-reads`` (one line per sending site and reading centre, [reading] only).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 
 from planner.errors import ProblemList
 from planner.pictures.data import PictureData, PictureError, check_equipment, site_label
+from planner.results.reading import centre_shares
 from planner.scenario.boundary import check_boundary, polygons, read_boundary
 
 TILES = "OpenStreetMap"
@@ -210,11 +212,44 @@ def plan_map(data: PictureData, equipment: str | None = None, *, tiles: str | No
         _arrow(moves_layer, tuple(at.loc[move.from_site]), tuple(at.loc[move.to_site]),
                "#6a1b9a", f"{move.units:.0f} {move.equipment}: {move.from_site} -> "
                f"{move.to_site}")
-    for layer in (zones_layer, sites_layer, moves_layer):
+    layers = [zones_layer, sites_layer, moves_layer]
+    if data.reading is not None:
+        layers.append(_remote_reads_layer(data, at))
+    for layer in layers:
         layer.add_to(m)
     _add_legend(m, f"{found.meaning} (after)", legend)
     folium.LayerControl(collapsed=True).add_to(m)
     return m
+
+
+def remote_read_lines(reading: pd.DataFrame) -> pd.DataFrame:
+    """site_id, centre, reads: one row per sending site and centre. A site's remote reads are
+    split among the centres in their shares of the pool's reads (reading.csv reads_done, i.e. in
+    proportion to capacity; all to the one centre when there is one), as the reading fees of
+    stage 2 count them (planner.results.reading.centre_shares)."""
+    shares = centre_shares(reading)
+    rows = [(r.site_id, c, float(r.reads_remote) * share)
+            for r in reading[reading["reads_remote"] > 0].itertuples(index=False)
+            for c, share in shares.items() if share > 0]
+    return pd.DataFrame(rows, columns=["site_id", "centre", "reads"])
+
+
+def _remote_reads_layer(data: PictureData, at: pd.DataFrame):
+    """Lines from each sending site to its reading centre(s), weighted by the remote reads
+    (2 to 8 pixels), each with a tooltip giving the reads."""
+    import folium  # lazy: folium loads only to draw a map
+
+    layer = folium.FeatureGroup(name="Remote reads")
+    lines = remote_read_lines(data.reading)
+    top = max(float(lines["reads"].max()), 1.0) if len(lines) else 1.0
+    for line in lines.itertuples(index=False):
+        weight = 2.0 + 6.0 * math.sqrt(line.reads / top)
+        polyline = folium.PolyLine([tuple(at.loc[line.site_id]), tuple(at.loc[line.centre])],
+                                   color="#00838f", weight=weight, opacity=0.7,
+                                   dash_array="6 4", className="planner-remote-reads")
+        _add_tooltip(polyline, f"{line.reads:,.0f} reads a year: {line.site_id} -> "
+                               f"{line.centre} (remote reading)").add_to(layer)
+    return layer
 
 
 def add_boundary(m, boundary) -> None:

@@ -128,6 +128,26 @@ def fund_rows(data: PictureData) -> list[tuple[str, str]]:
             if key in fund]
 
 
+def reading_rows(data: PictureData) -> tuple[list[tuple], list[tuple]]:
+    """The reading panel (docs/design.md section 9), from reading.csv: per site (name, id,
+    exams, reads local, remote and bought) and per centre (name, id, radiologists, hired,
+    capacity, reads done, utilisation), numbers as text; both empty without [reading]."""
+    table = data.reading
+    if table is None or not len(table):
+        return [], []
+    names = data.sites.set_index("site_id")["name"]
+    sites, centres = [], []
+    for r in table.itertuples(index=False):
+        name = str(names.get(r.site_id, r.site_id))
+        sites.append((name, r.site_id, *(f"{float(v):,.0f}" for v in (
+            r.exams, r.reads_local, r.reads_remote, r.reads_bought))))
+        if r.centre:
+            centres.append((name, r.site_id, f"{float(r.radiologists):g}", f"{int(r.hired)}",
+                            f"{float(r.capacity):,.0f}", f"{float(r.reads_done):,.0f}",
+                            _share(r.utilisation)))
+    return sites, centres
+
+
 def report_html(folder: str | Path, equipment: str | None = None) -> str:
     """The report page of a plan folder, as text."""
     from jinja2 import Environment, PackageLoader, select_autoescape  # lazy: only for a report
@@ -140,6 +160,7 @@ def report_html(folder: str | Path, equipment: str | None = None) -> str:
     decisions = with_site_names(data.decisions, data.sites)   # a name beside each site id
     page = environment.get_template("report.html").render(
         generator=GENERATOR, data=data, kpis=kpi_rows(data), fund=fund_rows(data),
+        reading=reading_rows(data),
         decisions=decisions,
         leaflet_js=leaflet_js, leaflet_css=leaflet_css, map_head=head, map_body=body,
         map_script=script, charts=charts_svg(data), sites=len(data.sites),
