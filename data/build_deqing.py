@@ -38,7 +38,10 @@ from build_tianchang import (
     COST_PER_LATE_CASE,
     EQUIPMENT,
     MIN_OUTREACH_DAYS,
+    RADIOLOGIST_COST,
+    READS_PER_RADIOLOGIST,
     SPECIALTIES,
+    STAFF_PER_UNIT,
     UR_WEIGHT,
     URBAN_CODES,
     URBAN_RADIUS_M,
@@ -119,6 +122,48 @@ OUTREACH_DAYS = {m: {s: int(round(d * SCALE)) for s, d in p.items()}
                  for m, p in TIANCHANG_OUTREACH.items()}
 CLINIC_VISITS = {m: {s: int(round(v * SCALE, -2)) for s, v in p.items()}
                  for m, p in TIANCHANG_CLINICS.items()}
+
+# Site-bound demand (site_demand.csv): the two county hospitals' in-patient and emergency CT/MRI
+# exams, Tianchang's arithmetic (data/README.md, "Deqing"). Beds ESTIMATE within the county's
+# 2,540 beds (jobmd.cn, 德清县卫生健康局 profile); occupancy, stay, exams per admission and CT
+# share of ED visits as Tianchang's (ESTIMATE); ED visits Tianchang's x SCALE, rounded to 1,000.
+HOSPITAL_LOAD = {  # site: beds, occupancy, length of stay (days), ED visits a year
+    "S_PH": (800, 0.90, 8.0, int(round(60_000 * SCALE, -3))),
+    "S_TCM": (450, 0.85, 9.0, int(round(25_000 * SCALE, -3))),
+}
+EXAMS_PER_ADMISSION = {"S_PH": {"CT": 0.5, "MRI": 0.1}, "S_TCM": {"CT": 0.4, "MRI": 0.08}}
+ED_CT_SHARE = {"S_PH": 0.15, "S_TCM": 0.12}
+
+# Central reading ([reading]): the People's Hospital, the lead member, reads for the county at
+# Tianchang's reads per radiologist and cost. Radiologists DERIVED as Tianchang's: 2.6 radiology
+# staff per device (FACTS §2) x CT/MRI units today x 0.6 reporting physicians (ESTIMATE), to half
+# FTE; a township CT room has one radiology physician (FACTS §2).
+READING_CENTRES = ["S_PH"]
+REPORTING_SHARE = 0.6
+
+
+def radiologists(units: dict[str, dict[str, int]], site_of: dict[str, str]) -> dict[str, float]:
+    """site -> radiologist FTE: 2.6 staff per CT/MRI unit x 0.6 at the hospitals (to half FTE),
+    one at a township centre with a CT."""
+    fte = {}
+    for owner, eq in units.items():
+        n = sum(eq.values())
+        fte[site_of[owner]] = (round(STAFF_PER_UNIT * n * REPORTING_SHARE * 2) / 2
+                               if owner in ("PH", "TCM") else 1.0)
+    return fte
+
+
+def site_demand_rows(load: dict, per_admission: dict, ed_share: dict) -> list[list]:
+    """site_demand.csv rows (site, equipment, exams a year, rounded to 100): admissions = beds x
+    occupancy x 365 / stay; exams = admissions x exams per admission (+ ED visits x CT share for
+    CT). The arithmetic of build_tianchang.site_demand, on the tables given."""
+    rows = []
+    for site, (beds, occupancy, stay, ed_visits) in load.items():
+        admissions = beds * occupancy * 365 / stay
+        for e, per in per_admission[site].items():
+            exams = admissions * per + (ed_visits * ed_share[site] if e == "CT" else 0)
+            rows.append([site, e, int(round(exams, -2))])
+    return rows
 
 
 def read_sources():
@@ -228,6 +273,7 @@ def build() -> dict:
                   for s, d in p.items()]
     resources += [[site_of[o], f"{s}.clinic_visits", v] for o, p in CLINIC_VISITS.items()
                   for s, v in p.items()]
+    resources += [[s, "radiologists", f] for s, f in radiologists(EXISTING_UNITS, site_of).items()]
     return {"members": members, "sites": sites, "zones": zones, "resources": resources,
             "boundary": boundary_feature(SRC / "fence_330521.json",
                                          "德清县 Deqing county (adcode 330521)", BOUNDARY_SOURCE)}
@@ -300,6 +346,12 @@ soft = false
 penalty_per_zone = 0
 cost_per_late_case = {COST_PER_LATE_CASE}
 
+# central reading: the People's Hospital reads what the other sites' radiologists cannot
+[reading]
+centres = {json.dumps(READING_CENTRES)}
+reads_per_radiologist = {READS_PER_RADIOLOGIST}
+radiologist_cost = {RADIOLOGIST_COST:.0f}
+
 [solver]
 time_limit = 60
 mip_gap = 0.0001
@@ -315,6 +367,8 @@ seed = 0
                                     "home_member", "township", "adcode", "ur_code",
                                     "coord_source"], b["zones"])
     write_csv(folder, "resources.csv", ["site_id", "resource", "amount"], b["resources"])
+    write_csv(folder, "site_demand.csv", ["site_id", "service", "units_per_year"],
+              site_demand_rows(HOSPITAL_LOAD, EXAMS_PER_ADMISSION, ED_CT_SHARE))
     write_catalogues(folder)
     write_boundary(b["boundary"], folder)
 
@@ -336,6 +390,10 @@ def check(b: dict) -> None:
     worst = max((min(minutes(haversine_km(z[2], z[3], s[4], s[5])) for s in sites), z[1])
                 for z in zones)
     assert worst[0] < 30, worst
+    usable = {e["equipment"]: e["capacity_per_year"] * e["max_utilization"] for e in EQUIPMENT}
+    held = {(s, e): k for s, e, k in b["resources"] if e in usable}
+    for s, e, exams in site_demand_rows(HOSPITAL_LOAD, EXAMS_PER_ADMISSION, ED_CT_SHARE):
+        assert exams <= held[s, e] * usable[e], (s, e)   # today's units hold the own exams
     print(f"deqing: zones {len(zones)} population {sum(z[4] for z in zones)} placed "
           f"{sum(z[9] == 'placed' for z in zones)}; budget {sum(m[2] for m in members):,}; "
           f"worst zone->nearest site {worst[0]:.1f} min ({worst[1]})")
