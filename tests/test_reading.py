@@ -242,3 +242,127 @@ def test_a_missing_reading_key_is_refused(missing):
     del reading[missing]
     with pytest.raises(planner.ScenarioError, match=missing):
         case([1000] * 4, reading)
+
+
+# --- hires as decisions: on disk, in a re-plan; site-bound demand with reading ----------------
+def test_a_hire_is_read_back_from_decisions_csv_on_disk(tmp_path):
+    population, knobs, fte = CASES["pool_binds"]
+    reading = {**knobs, "centres": ["H"]}
+    case(population, reading, fte).save(tmp_path / "scenario")
+    run = run_planner("plan", tmp_path / "scenario", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    decisions = pd.read_csv(tmp_path / "plan" / "decisions.csv", keep_default_na=False)
+    hires = decisions[decisions["decision"] == "hired_radiologists"]
+    _, (_, expected) = brute_force(population, reading, fte)
+    assert expected >= 1
+    assert list(hires["site_id"]) == ["H"] and list(hires["resource"]) == ["radiologists"]
+    assert list(hires["from_site"]) == [""] and float(hires["amount"].sum()) == expected
+    reading_csv = pd.read_csv(tmp_path / "plan" / "reading.csv").set_index("site_id")
+    assert reading_csv.loc["H", "hired"] == expected
+
+
+def brute_force_hiring_at_least(population, reading, radiologists, least):
+    """The brute force with hires from `least` on (a commitment at_least `least`)."""
+    demand = demand_of(population)
+    most = least + math.ceil(sum(demand) / reading["reads_per_radiologist"]) + 1
+    best = math.inf
+    for units in itertools.product((0, 1), repeat=len(SITES)):
+        for hires in range(least, most + 1):
+            part = lp_part(units, hires, demand, reading, radiologists)
+            if part is not None:
+                best = min(best, part + sum(units) * (CT["capex"] + CT["opex"])
+                           + hires * reading["radiologist_cost"])
+    return best
+
+
+def test_a_replan_keeps_a_committed_hire():
+    population, knobs, fte = CASES["pool_binds"]
+    reading = {**knobs, "centres": ["H"]}
+    scenario = case(population, reading, fte)
+    first = planner.solve(scenario)
+    hired = int(first.decisions.loc[first.decisions["decision"] == "hired_radiologists",
+                                    "amount"].sum())
+    # one more than the cost optimum hires (within the FTE that could read every exam, 3 here:
+    # membership_hired's bound; a commitment above it is refused as infeasible today)
+    committed = hired + 1
+    implemented = pd.DataFrame({"decision": ["hired_radiologists"], "site_id": ["H"],
+                                "resource": ["radiologists"], "from_site": [""],
+                                "amount": [float(committed)], "limit": ["at_least"]})
+    again = planner.replan(scenario.with_(tables={"implemented": implemented}),
+                           first.decisions, tolerance=0.0)
+    hires = again.decisions[again.decisions["decision"] == "hired_radiologists"]
+    assert float(hires["amount"].sum()) == committed
+    assert again.objective == pytest.approx(
+        brute_force_hiring_at_least(population, reading, fte, committed), rel=1e-7)
+    assert again.objective > first.objective
+    changes = again.changes[again.changes["decision"] == "hired_radiologists"]
+    assert list(changes["before"]) == [hired] and list(changes["after"]) == [committed]
+
+
+SITE_DEMAND = {"H": 300.0, "A": 250.0}   # site-bound CT exams (in-patients, emergencies)
+
+
+def lp_with_site_demand(units, hires, demand, reading, radiologists):
+    """lp_part with site-bound exams: they fill their site's unit (none without one:
+    infeasible) and need reads there like any exam; their cost_per_exam is added outside."""
+    if any(SITE_DEMAND.get(i, 0.0) > 0 and not u for i, u in zip(SITES, units)):
+        return None
+    open_sites = [i for i, u in zip(SITES, units) if u]
+    flows = [(z, i) for z in range(len(ZONES)) for i in open_sites]
+    remote = [i for i in open_sites if i != "H"]
+    nf, nz = len(flows), len(ZONES)
+    n = nf + nz + len(remote)
+    cost = np.zeros(n)
+    cost[:nf] = [MINUTES[ZONES[z]][SITES.index(i)] + CT["per_exam"] for z, i in flows]
+    cost[nf:nf + nz] = CT["referral"]
+    a_eq = np.zeros((nz, n))
+    for k, (z, _) in enumerate(flows):
+        a_eq[z, k] = 1.0
+    a_eq[np.arange(nz), nf + np.arange(nz)] = 1.0
+    a_ub, b_ub = [], []
+    for i in open_sites:                     # zones' exams + site-bound exams <= the unit
+        a_ub.append([1.0 if k < nf and flows[k][1] == i else 0.0 for k in range(n)])
+        b_ub.append(CT["capacity"] - SITE_DEMAND.get(i, 0.0))
+    rpr = reading["reads_per_radiologist"]
+    for r, i in enumerate(remote):           # exams - remote <= own reads
+        row = [1.0 if k < nf and flows[k][1] == i else 0.0 for k in range(n)]
+        row[nf + nz + r] = -1.0
+        a_ub.append(row)
+        b_ub.append(radiologists.get(i, 0.0) * rpr - SITE_DEMAND.get(i, 0.0))
+    row = [1.0 if k < nf and flows[k][1] == "H" else 0.0 for k in range(n)]
+    for r in range(len(remote)):             # the centre's exams + remote reads <= its pool
+        row[nf + nz + r] = 1.0
+    a_ub.append(row)
+    b_ub.append(rpr * (radiologists.get("H", 0.0) + hires) - SITE_DEMAND.get("H", 0.0))
+    res = linprog(cost, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=a_eq, b_eq=demand,
+                  bounds=(0, None), method="highs")
+    return res.fun if res.status == 0 else None
+
+
+@pytest.mark.parametrize("name", ["pool_binds", "half_fte"])
+def test_site_bound_demand_with_reading_equals_brute_force(name):
+    population, knobs, fte = CASES[name]
+    reading = {**knobs, "centres": ["H"]}
+    base = case(population, reading, fte)
+    site_demand = pd.DataFrame({"site_id": list(SITE_DEMAND), "service": "CT",
+                                "units_per_year": list(SITE_DEMAND.values())})
+    plan = planner.solve(base.with_(tables={"site_demand": site_demand}))
+    demand = demand_of(population)
+    most = math.ceil((sum(demand) + sum(SITE_DEMAND.values())) / knobs["reads_per_radiologist"])
+    best, argbest = math.inf, None
+    for units in itertools.product((0, 1), repeat=len(SITES)):
+        for hires in range(most + 2):
+            part = lp_with_site_demand(units, hires, demand, reading, fte)
+            if part is None:
+                continue
+            total = part + sum(units) * (CT["capex"] + CT["opex"]) \
+                + hires * knobs["radiologist_cost"] + sum(SITE_DEMAND.values()) * CT["per_exam"]
+            if total < best - 1e-9:
+                best, argbest = total, (units, hires)
+    assert plan.objective == pytest.approx(best, rel=1e-7)
+    hired = plan.decisions[plan.decisions["decision"] == "hired_radiologists"]
+    assert int(hired["amount"].sum()) == argbest[1]
+    table = plan.reading.set_index("site_id")    # the site-bound exams are read too
+    for i, exams in SITE_DEMAND.items():
+        flows = plan.flows.loc[plan.flows["site_id"] == i, "units"].sum()
+        assert table.loc[i, "exams"] == pytest.approx(flows + exams)
