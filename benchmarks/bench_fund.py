@@ -1,7 +1,7 @@
 """Speed of the fund's accounts and of tier-target re-solves on the embedded default scenario
 (issue 20, "Speed").
 
-    python benchmarks/bench_fund.py [--runs 7]
+    python benchmarks/bench_fund.py [--runs 7] [--drop-family equipment_rounding]
 
 * (a) What the accounts add to a county plan: `fund_accounts` (planner/results/fund.py, the
   plan.json `fund` and fund.csv tables) timed on the default plan's flows and unmet demand, the
@@ -12,7 +12,10 @@
   solving), back to 0.4, and a budget cut that binds, each beside HiGHS driven directly on the
   same updated model (as benchmarks/bench_whatif.py: the session's model copied out with getLp
   and solved by a fresh highspy object with the same options). Target: a tier-target re-solve
-  takes no longer than a budget re-solve.
+  takes no longer than a budget re-solve. Each solve also prints HiGHS's branch-and-bound
+  nodes and simplex iterations (they do not depend on the machine's load).
+* --drop-family NAME builds the model without one family of planner.model.families.FAMILIES
+  (to measure what a valid inequality such as equipment_rounding gains; benchmark only).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from bench_whatif import _direct_seconds
 
 import planner
+from planner.model import families
 from planner.planning.session import PlanningSession
 from planner.results.fund import fund_accounts
 
@@ -45,6 +49,12 @@ def bench_accounts(scenario, runs: int) -> list[str]:
             f"{verdict})"]
 
 
+def _search(session) -> str:
+    """Nodes and simplex iterations of the session's last HiGHS solve."""
+    info = session.highs.highs.getInfo()
+    return f"{info.mip_node_count} nodes, {info.simplex_iteration_count:,} LP iterations"
+
+
 def bench_resolves(scenario) -> list[str]:
     """(b) tier-target and budget re-solves in one session, beside HiGHS direct."""
     base = scenario.with_(min_grassroots_share={"cardiology": 0.4})
@@ -52,7 +62,7 @@ def bench_resolves(scenario) -> list[str]:
     first = session.solve()
     used = first.kpis["capital_used"]
     lines = [f"first solve, cardiology grassroots share >= 0.4: cost {first.objective:,.0f}, "
-             f"share {first.kpis['grassroots_share']['cardiology']:.3f}"]
+             f"share {first.kpis['grassroots_share']['cardiology']:.3f}; {_search(session)}"]
     cases = (("grassroots share cardiology 0.4 -> 0.75", base.with_(
                   min_grassroots_share={"cardiology": 0.75})),
              ("grassroots share back to 0.4", base),
@@ -62,6 +72,7 @@ def bench_resolves(scenario) -> list[str]:
         start = time.perf_counter()
         plan = session.solve(variant)
         seconds[label] = time.perf_counter() - start
+        search = _search(session)
         direct = _direct_seconds(session)
         overhead[label] = seconds[label] - direct
         lines.append(f"re-solve, {label:<40} {seconds[label]:6.2f} s (HiGHS in it "
@@ -69,7 +80,7 @@ def bench_resolves(scenario) -> list[str]:
                      f"{direct:5.2f} s; ratio {seconds[label] / direct:5.2f}); cost "
                      f"{plan.objective:,.0f}, cardiology share "
                      f"{plan.kpis['grassroots_share']['cardiology']:.3f}, surplus "
-                     f"{plan.fund['surplus']:,.0f}")
+                     f"{plan.fund['surplus']:,.0f}; {search}")
     tier, budget = cases[0][0], cases[2][0]
     verdict = "ok" if seconds[tier] <= seconds[budget] else "ABOVE TARGET"
     lines.append(f"tier-target re-solve {seconds[tier]:.2f} s vs binding budget re-solve "
@@ -82,7 +93,11 @@ def bench_resolves(scenario) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--drop-family", default=None)
     args = parser.parse_args()
+    if args.drop_family:
+        families.FAMILIES = tuple(f for f in families.FAMILIES if f.name != args.drop_family)
+        print(f"without the family {args.drop_family}", flush=True)
     scenario = planner.load_scenario(None)
     for line in bench_accounts(scenario, args.runs) + bench_resolves(scenario):
         print(line, flush=True)

@@ -405,6 +405,28 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     rows.family("membership_hired", _unbounded_below(len(centres)), 0.0, (nc, h0 + nc, 1.0),
                 (nc, member_of(centres), -max_hired))
 
+    # equipment_rounding (a valid inequality; no rows in the games): per equipment e with
+    # demand, sum_i units[i,e] + w*sum_z unmet[z,e] >= r, with b = (the zones' demand + the
+    # site-bound exams) / capacity and
+    # f = b - floor(b): r = ceil(b), w = 1/(capacity*f); r = b, w = 1/capacity when f < 1e-3
+    unmet_service = demand_idx.get_level_values(1)
+    rounded = pd.Index([] if inp.policy_soft else
+                       [e for e in eq.index if (unmet_service == e).any()])
+    capacity = eq["capacity"].reindex(rounded).to_numpy(float)
+    bound_service = inp.site_demand.index.get_level_values("service")
+    b = np.array([inp.demand.to_numpy(float)[unmet_service == e].sum()
+                  + inp.site_demand.to_numpy(float)[bound_service == e].sum() for e in rounded]) \
+        / capacity
+    f = b - np.floor(b)
+    whole = f < 1e-3
+    weight = 1.0 / (capacity * np.where(whole, 1.0, f))
+    ur = rounded.get_indexer(unit_idx.get_level_values(1)) if len(rounded) else \
+        np.full(len(unit_idx), -1)
+    mr = rounded.get_indexer(unmet_service) if len(rounded) else np.full(len(demand_idx), -1)
+    rows.family("equipment_rounding", np.where(whole, b, np.ceil(b)), INF,
+                (ur[ur >= 0], u0 + np.nonzero(ur >= 0)[0], 1.0),
+                (mr[mr >= 0], m0 + np.nonzero(mr >= 0)[0], weight[mr[mr >= 0]]))
+
     # --- objective (model.system_cost) ----------------------------------------------------------
     cost = np.zeros(num_col)
     cost[n0:r0] = eq["annual_capex"].reindex(new_idx.get_level_values(1)).to_numpy(float)

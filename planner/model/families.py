@@ -134,6 +134,9 @@ def add_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     m.radiologists = pyo.Param(m.SITES, mutable=True, initialize=0.0)
     m.site_reads = pyo.Param(m.SITES, mutable=True, initialize=0.0)
     m.max_hired = pyo.Param(mutable=True, initialize=0.0)
+    # equipment_rounding: its right-hand side and the weight of unmet demand, per equipment
+    m.rounding_units = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
+    m.rounding_weight = pyo.Param(m.EQUIPMENT, mutable=True, initialize=0.0)
     set_parameters(m, inp)
 
 
@@ -173,6 +176,8 @@ def set_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
         m.in_county_share[k] = float(inp.in_county_share[k])
     for k in m.GRASSROOTS_SERVICES:
         m.grassroots_share[k] = float(inp.grassroots_share[k])
+    for e in m.EQUIPMENT:
+        m.rounding_units[e], m.rounding_weight[e] = equipment_rounding(inp, e)
     _set_reading_parameters(m, inp)
 
 
@@ -606,6 +611,66 @@ def add_membership_hired(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
             [m.hired_radiologists[c], -m.max_hired * _site_in(m, inp, c)]) <= 0)
 
 
+def _equipment_exams(inp: ModelInputs, e: str) -> float:
+    """D_e + SD_e: the zones' demand for e and the site-bound exams of e, every exam of e the
+    plan must serve or refer (site-bound ones are never referred)."""
+    demand = float(inp.demand[inp.demand.index.get_level_values("service") == e].sum())
+    bound = inp.site_demand
+    if bound is not None and len(bound):
+        demand += float(bound[bound.index.get_level_values("service") == e].sum())
+    return demand
+
+
+def equipment_rounding(inp: ModelInputs, e: str) -> tuple[float, float]:
+    """(right-hand side, weight of unmet) of e's `equipment_rounding` row: with b = (D_e + SD_e)
+    / unit_capacity_e (:func:`_equipment_exams`) and f = b - floor(b), ceil(b) and
+    1/(unit_capacity_e * f); where f < 1e-3 (b whole, or a weight too large to be numerically
+    safe), the aggregated capacity itself: b and 1/unit_capacity_e."""
+    capacity = float(inp.equipment.at[e, "capacity"])
+    b = _equipment_exams(inp, e) / capacity
+    f = b - math.floor(b)
+    if f < 1e-3:
+        return b, 1.0 / capacity
+    return float(math.ceil(b)), 1.0 / (capacity * f)
+
+
+def _rounded_equipment(inp: ModelInputs) -> list[str]:
+    """The equipment with zones' demand (so that its row has unmet terms), one
+    `equipment_rounding` row each; none in the games of stage 2 (`policy_soft` is set exactly
+    in game mode, planner.model.inputs.model_inputs), where demand is demand x member_in and a
+    rounded right-hand side is not linear in it."""
+    if inp.policy_soft:
+        return []
+    with_demand = set(inp.demand.index.get_level_values("service"))
+    return [e for e in inp.equipment.index if e in with_demand]
+
+
+def add_equipment_rounding(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
+    """A valid inequality (it removes no plan): sum_{(i,e) in UNIT_PAIRS} units[i,e]
+    + rounding_weight[e] * sum_z unmet[z,e] >= rounding_units[e] (:func:`equipment_rounding`).
+
+    equipment_capacity summed over its rows of e (every equipment arc and every site-bound pair
+    has one; a site-bound pair without a units term makes the plan infeasible) and
+    demand_balance over the zones give unit_capacity * sum_i units + sum_z unmet >= D_e + SD_e
+    (models/allocation.md has the proof); units are whole and unmet >= 0, so its mixed-integer
+    rounding (Nemhauser & Wolsey 1988, II.1.7) holds for every plan. It cuts off the LP
+    relaxation's fractional scanners (the default county's LP buys half an MRI), which HiGHS
+    otherwise removes only at the end of a long root cut loop (benchmarks/README.md,
+    bench_fund). Mutable parameters: a demand or capacity what-if re-solves without a rebuild.
+    Stage-1 plans only (:func:`_rounded_equipment`).
+    """
+    unmet: dict[str, list] = {e: [] for e in _rounded_equipment(inp)}
+    for z, k in m.DEMAND:
+        if k in unmet:
+            unmet[k].append(m.rounding_weight[k] * m.unmet[z, k])
+    units: dict[str, list] = {e: [] for e in unmet}
+    for i, e in m.UNIT_PAIRS:
+        if e in units:
+            units[e].append(m.units[i, e])
+    m.equipment_rounding = pyo.Constraint(
+        list(unmet), rule=lambda m, e: linear_sum(units[e] + unmet[e]) >= m.rounding_units[e])
+
+
 # --- the registry of constraint families ------------------------------------------------------
 def _no_shape(inp: ModelInputs) -> dict:
     """A family whose rows and terms follow from the index sets alone."""
@@ -673,6 +738,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("reading_capacity", add_reading_capacity, ("reading_capacity",),
            lambda inp: {"site_exams": list(site_exams(inp).index)}),
     Family("membership_hired", add_membership_hired, ("membership_hired",)),
+    # a valid inequality: one row per equipment with demand, none in the games of stage 2
+    Family("equipment_rounding", add_equipment_rounding, ("equipment_rounding",),
+           lambda inp: {"rounded_equipment": _rounded_equipment(inp)}),
 )
 
 
