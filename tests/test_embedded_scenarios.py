@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 NAMES = sorted(p.name for p in DATA.iterdir() if (p / "scenario.toml").is_file())
 # builder -> the scenario folders it writes (each builder takes --out FOLDER)
-BUILDERS = {"build_deqing.py": ["deqing"]}
+BUILDERS = {"build_deqing.py": ["deqing"], "build_urban_group.py": ["luohu"]}
 KINDS = {"county", "urban-group", "specialist-alliance", "telemedicine"}
 
 runner = CliRunner()
@@ -47,9 +47,11 @@ def toml(name: str) -> dict:
 
 
 def test_the_shipped_scenarios_are_those_of_the_design():
-    assert {"tianchang", "deqing"} <= set(NAMES)
+    assert {"tianchang", "deqing", "luohu"} <= set(NAMES)
     assert {toml(n).get("kind", "county") for n in NAMES} <= KINDS
     assert toml("deqing")["kind"] == "county"
+    assert toml("luohu")["kind"] == "urban-group"
+    assert toml("luohu")["policy"]["grassroots_tiers"] == ["community"]
 
 
 def test_planner_scenarios_lists_each_with_its_kind_and_size():
@@ -187,3 +189,45 @@ def test_each_builder_rewrites_its_committed_files(builder, tmp_path):
         for file in built:
             assert (tmp_path / name / file).read_bytes() == (DATA / name / file).read_bytes(), \
                 f"{name}/{file}"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if rows(n, "site_demand.csv")])
+def test_each_hospital_keeps_the_units_its_own_demand_needs(name, planned):
+    """Site-bound exams never travel: a hospital's units in service hold them, the fewest units
+    being ceil(exams / (capacity_per_year x max_utilization)), computed here from the files."""
+    done, folder = planned[name]
+    assert done.exit_code == 0, done.output
+    usable = {e["equipment"]: float(e["capacity_per_year"]) * float(e["max_utilization"])
+              for e in rows(name, "equipment.csv")}
+    with (folder / "equipment.csv").open(encoding="utf-8") as f:
+        total = {(r["site_id"], r["equipment"]): float(r["total"]) for r in csv.DictReader(f)}
+    for r in rows(name, "site_demand.csv"):
+        need = math.ceil(float(r["units_per_year"]) / usable[r["service"]] - 1e-9)
+        assert total.get((r["site_id"], r["service"]), 0) >= need, r
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if "reading" in toml(n)])
+def test_the_reading_centres_read_remotely_for_the_others(name, planned):
+    """With [reading], the centres read more than their own exams (reading.csv): what the other
+    sites send them, each site reading locally at most radiologists x reads_per_radiologist."""
+    done, folder = planned[name]
+    assert done.exit_code == 0, done.output
+    with (folder / "reading.csv").open(encoding="utf-8") as f:
+        table = {r["site_id"]: r for r in csv.DictReader(f)}
+    centres = toml(name)["reading"]["centres"]
+    remote = sum(float(r["reads_remote"]) for s, r in table.items() if s not in centres)
+    assert remote > 0
+    fte = {r["site_id"]: float(r["amount"]) for r in rows(name, "resources.csv")
+           if r["resource"] == "radiologists"}
+    per = float(toml(name)["reading"]["reads_per_radiologist"])
+    for s, r in table.items():   # a site reads locally at most what its radiologists can
+        assert float(r["reads_local"]) <= (fte.get(s, 0) + float(r["hired"])) * per + 1e-6
+        assert float(r["reads_local"]) + float(r["reads_remote"]) == \
+            pytest.approx(float(r["exams"]), abs=1e-3)
+    done_at = sum(float(table[c]["reads_done"]) for c in centres)
+    own = sum(float(table[c]["exams"]) for c in centres)
+    assert done_at > own
+    assert done_at == pytest.approx(own + remote, rel=1e-6)
+    if name == "luohu":
+        assert centres == ["S_IMG"] and float(table["S_IMG"]["reads_done"]) > \
+            float(table["S_IMG"]["exams"])
