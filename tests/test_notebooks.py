@@ -92,7 +92,8 @@ def check_plan_the_county(notebook, workdir: Path) -> None:
     ledger = pd.read_csv(folder / "ledger.csv")
     assert math.isclose(ledger["amount"].sum(), saved["objective"], rel_tol=1e-9)
     decisions = pd.read_csv(folder / "decisions.csv")
-    assert set(decisions["decision"]) <= {"new_units", "relocated", "outreach_days"}
+    assert set(decisions["decision"]) <= {"new_units", "relocated", "outreach_days",
+                                          "hired_radiologists"}
     assert (workdir / "plan.png").read_bytes()[:8] == PNG_MAGIC
     # the map and the report draw every site of the scenario (their ids are in the popups)
     import planner
@@ -120,7 +121,7 @@ def check_what_if(notebook, workdir: Path) -> None:
     assert (sweep["capital_used"] <= sweep["budget"] + 1e-6).all()
     # likewise the covered population along the front, in the order of the budgets given
     front = pd.read_csv(workdir / "pareto.csv")
-    assert list(front["budget"]) == [2e6, 8e6, 16e6, 24e6]
+    assert list(front["budget"]) == [13e6, 16e6, 20e6, 24e6]
     assert (front["status"] == "optimal").all()
     assert front["covered_population"].is_monotonic_increasing
     assert (front["capital_used"] <= front["budget"] + 1e-6).all()
@@ -144,7 +145,7 @@ def check_what_if(notebook, workdir: Path) -> None:
     assert float(costs.group(2).replace(",", "")) <= float(fair.group(1).replace(",", "")) + 1
     assert "access guarantee for CT within 20 min" in shown
     assert shortest > 20.0
-    # an MRI costs 5.9 M: under the 5 M budget the site that got one in the 24 M plan has one
+    # an MRI costs 5.9 M: under the 14 M budget the site that got one in the 24 M plan has one
     # unit fewer, and the comparison map's popups say so ("MRI: 2 -> 1", escaped in the page)
     html = (workdir / "comparison_map.html").read_text(encoding="utf-8")
     changes = [(int(a), int(b)) for a, b in re.findall(r"MRI: (\d+) -\\u003e (\d+)", html)]
@@ -175,6 +176,18 @@ def check_sharing(notebook, workdir: Path) -> None:
     units = scenario.resources[scenario.resources["resource"].isin(opex.index)]
     owner = units["site_id"].map(scenario.sites.set_index("site_id")["member"])
     alone = (units["amount"] * units["resource"].map(opex)).groupby(owner).sum()
+    # ...and its own in-patients' and emergencies' exams (site_demand.csv) at cost_per_exam; its
+    # own radiologists read them all (checked here), so it hires nobody and buys no reads
+    per_exam = scenario.equipment.set_index("equipment")["cost_per_exam"]
+    bound = scenario.site_demand
+    bound_owner = bound["site_id"].map(scenario.sites.set_index("site_id")["member"])
+    alone = alone.add((bound["units_per_year"] * bound["service"].map(per_exam))
+                      .groupby(bound_owner).sum(), fill_value=0.0)
+    rads = scenario.resources[scenario.resources["resource"] == "radiologists"]
+    readable = (rads["amount"] * scenario.settings.reading.reads_per_radiologist).groupby(
+        rads["site_id"].map(scenario.sites.set_index("site_id")["member"])).sum()
+    own = bound.groupby(bound_owner)["units_per_year"].sum()
+    assert (own <= readable.reindex(own.index, fill_value=0.0)).all()
     for hospital in ("PH", "TCM"):
         assert table.loc[hospital, "standalone_cost"] == pytest.approx(alone[hospital], abs=0.01)
     assert "exact enumeration" in texts(notebook)
