@@ -401,7 +401,10 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
                   if centres else []))
     every_exam = float(inp.demand[demand_idx.get_level_values(1).isin(eq.index)].sum()) + \
         float(bound.sum())
-    max_hired = float(max(1, np.ceil(every_exam / rpr))) if centres else 0.0
+    commits = inp.commitments
+    committed = commits.loc[(commits["decision"] == "hired_radiologists")
+                            & (commits["limit"] != "at_most"), "amount"].astype(float).tolist()
+    max_hired = float(max([1, np.ceil(every_exam / rpr)] + committed)) if centres else 0.0
     rows.family("membership_hired", _unbounded_below(len(centres)), 0.0, (nc, h0 + nc, 1.0),
                 (nc, member_of(centres), -max_hired))
 

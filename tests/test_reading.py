@@ -282,8 +282,7 @@ def test_a_replan_keeps_a_committed_hire():
     first = planner.solve(scenario)
     hired = int(first.decisions.loc[first.decisions["decision"] == "hired_radiologists",
                                     "amount"].sum())
-    # one more than the cost optimum hires (within the FTE that could read every exam, 3 here:
-    # membership_hired's bound; a commitment above it is refused as infeasible today)
+    # one more than the cost optimum hires
     committed = hired + 1
     implemented = pd.DataFrame({"decision": ["hired_radiologists"], "site_id": ["H"],
                                 "resource": ["radiologists"], "from_site": [""],
@@ -297,6 +296,24 @@ def test_a_replan_keeps_a_committed_hire():
     assert again.objective > first.objective
     changes = again.changes[again.changes["decision"] == "hired_radiologists"]
     assert list(changes["before"]) == [hired] and list(changes["after"]) == [committed]
+
+
+def test_a_commitment_beyond_what_reading_every_exam_needs_is_kept():
+    """Hires committed above the FTE that could read every exam (membership_hired's big-M)
+    are kept, not refused as infeasible: the bound grows to the commitment."""
+    population, knobs, fte = CASES["pool_binds"]
+    reading = {**knobs, "centres": ["H"]}
+    scenario = case(population, reading, fte)
+    enough = math.ceil(sum(demand_of(population)) / reading["reads_per_radiologist"])
+    committed = enough + 4
+    implemented = pd.DataFrame({"decision": ["hired_radiologists"], "site_id": ["H"],
+                                "resource": ["radiologists"], "from_site": [""],
+                                "amount": [float(committed)], "limit": ["at_least"]})
+    plan = planner.solve(scenario.with_(tables={"implemented": implemented}))
+    hires = plan.decisions[plan.decisions["decision"] == "hired_radiologists"]
+    assert float(hires["amount"].sum()) == committed
+    assert plan.objective == pytest.approx(
+        brute_force_hiring_at_least(population, reading, fte, committed), rel=1e-7)
 
 
 SITE_DEMAND = {"H": 300.0, "A": 250.0}   # site-bound CT exams (in-patients, emergencies)

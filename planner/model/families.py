@@ -195,12 +195,14 @@ def _set_reading_parameters(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 def _most_useful_hires(inp: ModelInputs) -> float:
     """An upper bound on useful hires at one centre: enough FTE to read every exam of the
-    scenario (zones' equipment demand and site-bound exams). The big-M of membership_hired."""
+    scenario (zones' equipment demand and site-bound exams), or the hires implemented.csv
+    commits, if more. The big-M of membership_hired."""
     if not inp.reading_centres:
         return 0.0
     exams = float(inp.demand[inp.demand.index.get_level_values("service")
                              .isin(inp.equipment.index)].sum()) + float(site_exams(inp).sum())
-    return float(max(1, math.ceil(exams / inp.reads_per_radiologist)))
+    committed = [lower for lower, _ in decision_bounds(inp)["hired_radiologists"].values()]
+    return float(max([1, math.ceil(exams / inp.reads_per_radiologist)] + committed))
 
 
 def _most_useful_units(inp: ModelInputs, e: str) -> float:
