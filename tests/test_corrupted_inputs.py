@@ -380,8 +380,11 @@ def _undominated_dense(sets: np.ndarray) -> np.ndarray:
     return keep
 
 
-def test_undominated_matches_the_dense_version():
+@pytest.mark.parametrize("dense_sets", [5_000, 0], ids=["numpy", "scipy-sparse"])
+def test_undominated_matches_the_dense_version(dense_sets, monkeypatch):
+    from planner.model import inputs
     from planner.model.inputs import _undominated
+    monkeypatch.setattr(inputs, "DENSE_SETS", dense_sets)   # both products of _intersections
     rng = np.random.default_rng(7)
     for _ in range(400):
         n, m = int(rng.integers(1, 40)), int(rng.integers(1, 9))

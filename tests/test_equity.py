@@ -230,13 +230,15 @@ def test_share_what_if_re_solves_without_rebuild(county):
     base = county.with_(min_served_share={"MRI": 0.5, "cardiology": 0.5})
     session = PlanningSession(base)
     session.solve()
-    variant = county.with_(min_served_share={"MRI": 0.99, "cardiology": 0.97})
+    # MRI 0.9: three units hold it beside the hospitals' own exams (0.99 needs a fourth, which
+    # the budget cannot buy with the stroke rule's CTs)
+    variant = county.with_(min_served_share={"MRI": 0.9, "cardiology": 0.97})
     plan = session.solve(variant)
     assert session.rebuilds == 1
     fresh = planner.solve(variant)
     assert plan.objective == pytest.approx(fresh.objective, rel=1e-6)
     zones = plan.zones.set_index("service")
-    for k, share in {"MRI": 0.99, "cardiology": 0.97}.items():
+    for k, share in {"MRI": 0.9, "cardiology": 0.97}.items():
         rows = zones.loc[k]
         assert (rows["served"] >= share * rows["demand"] - 1e-6).all()
 

@@ -136,7 +136,7 @@ def test_pip_install_ships_the_boundary():
 def test_the_boundary_survives_save_with_and_restricted_to(county, tmp_path):
     scenario = county[0]
     assert scenario.boundary is not None
-    for variant in (scenario.with_(budget=6e6), scenario.restricted_to(["PH", "THC_QINLAN"]),
+    for variant in (scenario.with_(budget=14e6), scenario.restricted_to(["PH", "THC_QINLAN"]),
                     pickle.loads(pickle.dumps(scenario))):
         assert variant.boundary == scenario.boundary
     scenario.restricted_to(["PH", "THC_QINLAN"]).save(tmp_path / "slice")
@@ -289,14 +289,14 @@ def _outside_texts(figure) -> list[str]:
 
 
 def test_the_pareto_figure_clips_nothing(county):
-    front = planner.pareto(county[0], service="CT", minutes=15, budgets=[2e6, 8e6, 24e6],
+    front = planner.pareto(county[0], service="CT", minutes=15, budgets=[13e6, 16e6, 24e6],
                            progress=False)
     figure = front.plot()
     assert _outside_texts(figure) == []
     ax = figure.axes[0]
     assert ax.get_ylabel() == "annual cost (M CNY)"
     assert ax.yaxis.get_offset_text().get_text() == ""      # no "1e7" above the axis
-    assert {t.get_text() for t in ax.texts} == {"budget 2 M", "budget 8 M", "budget 24 M"}
+    assert {t.get_text() for t in ax.texts} == {"budget 13 M", "budget 16 M", "budget 24 M"}
 
 
 @pytest.mark.parametrize("figsize", [(8.0, 5.0), (6.0, 6.0)])

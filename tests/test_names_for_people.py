@@ -49,7 +49,7 @@ def plan_folders(tmp_path_factory):
     what `planner plan` printed for the first."""
     root = tmp_path_factory.mktemp("plans")
     printed = invoke("plan", "--out", root / "full")
-    invoke("plan", "--budget", 6_000_000, "--out", root / "small")
+    invoke("plan", "--budget", 14_000_000, "--out", root / "small")
     return root / "full", root / "small", printed
 
 

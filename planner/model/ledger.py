@@ -56,7 +56,7 @@ TERM_RECORDS = (
     Term("travel", "patient travel (time valued)"),
     Term("service", "per-exam service", provides_service=True),
     Term("referral", "referrals out of the consortium"),
-    Term("reading", "radiologists hired at the reading centres", provides_service=True),
+    Term("reading", "reading (radiologists hired)", provides_service=True),
     Term("uncovered_penalty", "late urgent cases (priced, not cash)", priced=True),
     Term("policy_shortfall", "policy outreach days not staffed (priced, not cash)", priced=True),
     Term("equity_shortfall", "equity targets missed (priced, not cash)", priced=True),
