@@ -1,7 +1,9 @@
 """Speed of the planner on the embedded default scenario, step by step, against a direct highspy
 build of the same MILP (benchmarks/highs_direct.py), and of what-if re-solves in a session.
 
-    python benchmarks/bench_default.py [--repeats 3]
+    python benchmarks/bench_default.py [--repeats 3] [--scenario deqing]
+
+--scenario: an embedded scenario (`planner scenarios`) or a folder instead of the default.
 
 Every figure is the median of --repeats runs (each run starts from fresh objects).
 """
@@ -28,17 +30,17 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def planner_steps(options) -> tuple[dict, float, object]:
+def planner_steps(options, name=None) -> tuple[dict, float, object]:
     """One run of the planner's pipeline, each step timed on its own."""
     t = {}
-    scenario, t["load"] = timed(planner.load_scenario)
+    scenario, t["load"] = timed(planner.load_scenario, name)
     inp, t["model_inputs"] = timed(model_inputs, scenario)
     model, t["build_model (Pyomo)"] = timed(build_model, inp)
     hm, t["hand-over (HighsModel)"] = timed(HighsModel, model)
     result, t["solve (HiGHS)"] = timed(hm.solve, options)
     plan, t["extract_plan"] = timed(extract_plan, scenario, inp, model, hm, result, 0.0)
     _, t["end-to-end (load + planner.solve)"] = timed(
-        lambda: planner.solve(planner.load_scenario()))
+        lambda: planner.solve(planner.load_scenario(name)))
     return t, plan.objective, hm.highs
 
 
@@ -81,13 +83,14 @@ def what_if(scenario, repeats: int, changes: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scenario", default=None, help="embedded scenario name or folder")
     args = parser.parse_args()
 
-    scenario = planner.load_scenario()
+    scenario = planner.load_scenario(args.scenario)
     options = solver_options(scenario)
     runs, direct_runs = [], []
     for _ in range(args.repeats):
-        t, planner_obj, planner_highs = planner_steps(options)
+        t, planner_obj, planner_highs = planner_steps(options, args.scenario)
         runs.append(t)
         t, direct_obj, direct_highs = direct_steps(scenario, options)
         direct_runs.append(t)
@@ -96,7 +99,7 @@ def main() -> None:
     p, d = medians(runs), medians(direct_runs)
     inp = model_inputs(scenario)
     h, shape = highs_direct.build(inp)
-    print(f"default scenario: {scenario.name}")
+    print(f"scenario: {scenario.name}")
     print(f"model: {h.getNumCol()} columns, {h.getNumRow()} rows, {h.getNumNz()} non-zeros; "
           f"options {options}; median of {args.repeats} runs\n")
     print(f"{'planner step':40s} {'seconds':>9s}")
