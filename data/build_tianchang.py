@@ -414,13 +414,105 @@ def fmt(v) -> str:
     return str(v)
 
 
-def write_csv(name: str, header: list[str], rows: list[list]) -> None:
+def write_csv(folder: Path, name: str, header: list[str], rows: list[list]) -> None:
+    """One table of a scenario folder, numbers through fmt and Unix line ends, so a rebuild
+    writes the same bytes."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for r in rows:
         w.writerow([fmt(v) for v in r])
-    (OUT / name).write_text(buf.getvalue(), encoding="utf-8")
+    (folder / name).write_text(buf.getvalue(), encoding="utf-8")
+
+
+def scenario_toml(head: str, *, grassroots_tier: str, reading_centres: list[str], reader: str,
+                  speed_kmh: float = SPEED_KMH, circuity: float = CIRCUITY,
+                  policy_note: str = "", urgent_note: str = "", fund: str = "") -> str:
+    """The scenario.toml every builder writes: the builder's own head (comment lines, name,
+    kind), then the sections the embedded scenarios share, with Tianchang's outreach days,
+    stroke case price and reading figures. The notes are whole comment lines, each ending in a
+    newline, put before shortfall_priced_as and penalty_per_zone; fund is the [fund] tables,
+    ending in a blank line, of a scenario whose payment rules are known (only Tianchang's)."""
+    mins = "\n".join(f"{s} = {d}" for s, d in MIN_OUTREACH_DAYS.items())
+    return f"""{head}currency = "CNY"
+discount_rate = 0.05
+coordinates = "gcj02"
+
+[travel]
+speed_kmh = {speed_kmh}
+circuity = {circuity}
+value_per_minute = {VALUE_PER_MINUTE}
+
+[policy]
+grassroots_tiers = {json.dumps([grassroots_tier])}
+{policy_note}shortfall_priced_as = "referrals"
+
+[policy.min_outreach_days]
+{mins}
+
+[urgent]
+soft = false
+{urgent_note}penalty_per_zone = 0
+cost_per_late_case = {COST_PER_LATE_CASE}
+
+{fund}# central reading: {reader} reads what the other sites' radiologists cannot
+[reading]
+centres = {json.dumps(reading_centres)}
+reads_per_radiologist = {READS_PER_RADIOLOGIST}
+radiologist_cost = {RADIOLOGIST_COST:.0f}
+
+[solver]
+time_limit = 60
+mip_gap = 0.0001
+threads = 1
+seed = 0
+"""
+
+
+def write_tables(folder: Path, b: dict, area: str, site_demand_rows: list[list]) -> None:
+    """members, sites, zones, resources and site_demand from a builder's rows; area names the
+    zones' township-level column (township in a county, subdistrict in a city district)."""
+    write_csv(folder, "members.csv", ["member", "name", "budget_contribution", "quality_score",
+                                      "population_served"], b["members"])
+    write_csv(folder, "sites.csv", ["site_id", "name", "member", "tier", "lon", "lat"],
+              b["sites"])
+    write_csv(folder, "zones.csv", ["zone_id", "name", "lon", "lat", "population",
+                                    "home_member", area, "adcode", "ur_code", "coord_source"],
+              b["zones"])
+    write_csv(folder, "resources.csv", ["site_id", "resource", "amount"], b["resources"])
+    write_csv(folder, "site_demand.csv", ["site_id", "service", "units_per_year"],
+              site_demand_rows)
+
+
+EQUIPMENT_COLUMNS = ["equipment", "capex", "lifetime_years", "opex_per_year",
+                     "capacity_per_year", "referral_cost", "max_utilization", "cost_per_exam",
+                     "allowed_tiers", "max_per_site", "max_minutes", "relocation_cost"]
+
+
+def write_catalogues(folder: Path, equipment: list[dict] = EQUIPMENT,
+                     priced: bool = False) -> None:
+    """conditions, condition_services, equipment and specialties: Tianchang's rows (equipment
+    may carry another scenario's allowed tiers). priced adds Tianchang's prices (price columns
+    and prices.csv), which only a scenario with a [fund] uses."""
+    write_csv(folder, "conditions.csv",
+              ["condition", "cases_per_1000", "urgent_service", "urgent_minutes", "source"],
+              [[c, *v] for c, v in CONDITIONS.items()])
+    write_csv(folder, "condition_services.csv", ["condition", "service", "units_per_case"],
+              [list(r) for r in CONDITION_SERVICES])
+    cols = EQUIPMENT_COLUMNS
+    specialty_cols = ["specialty", "visits_per_day", "cost_per_day", "referral_cost",
+                      "max_minutes"]
+    if not priced:
+        write_csv(folder, "equipment.csv", cols, [[e[c] for c in cols] for e in equipment])
+        write_csv(folder, "specialties.csv", specialty_cols, [list(s) for s in SPECIALTIES])
+        return
+    write_csv(folder, "equipment.csv", cols + ["price_per_exam", "outside_price"],
+              [[e[c] for c in cols] + [PRICE_PER_EXAM[e["equipment"]],
+                                       OUTSIDE_PRICE_EXAM[e["equipment"]]] for e in equipment])
+    write_csv(folder, "specialties.csv", specialty_cols + ["price_per_visit", "outside_price"],
+              [[*s, PRICE_PER_VISIT, OUTSIDE_PRICE_VISIT] for s in SPECIALTIES])
+    write_csv(folder, "prices.csv", ["service", "tier", "price"],
+              [[s[0], "township", PRICE_PER_VISIT_TOWNSHIP] for s in SPECIALTIES])
 
 
 def split_integer(total: int, weights: list[float]) -> list[int]:
@@ -669,38 +761,14 @@ def build():
 
 def write_all(b) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    mins = "\n".join(f"{s} = {d}" for s, d in MIN_OUTREACH_DAYS.items())
     reimb = "\n".join(f"{t} = {r}" for t, r in REIMBURSEMENT.items())
-    toml = f"""# Default scenario: the Tianchang (天长市, Anhui) county medical community.
+    head = """# Default scenario: the Tianchang (天长市, Anhui) county medical community.
 # Generated by data/build_tianchang.py from data/sources/ -- do not edit by hand.
 # Sources and estimates: data/README.md. Coordinates are GCJ-02 as in the sources.
 # No `budget` key: the capital budget is the sum of members.csv budget_contribution.
 name = "Tianchang county medical community (天长市县域医共体), default scenario"
-currency = "CNY"
-discount_rate = 0.05
-coordinates = "gcj02"
-
-[travel]
-speed_kmh = {SPEED_KMH}
-circuity = {CIRCUITY}
-value_per_minute = {VALUE_PER_MINUTE}
-
-[policy]
-grassroots_tiers = ["township"]
-# fair-division games: a policy day a coalition cannot staff sends its visits to referral
-shortfall_priced_as = "referrals"
-
-[policy.min_outreach_days]
-{mins}
-
-[urgent]
-soft = false
-# fair-division games: a zone a coalition leaves without a CT within 30 min pays per stroke case
-# (excess of a tertiary over a county stay + transfer; data/README.md), not a lump sum
-penalty_per_zone = 0
-cost_per_late_case = {COST_PER_LATE_CASE}
-
-# the prepaid resident insurance fund: accounts only, never a cost (data/README.md)
+"""
+    fund = f"""# the prepaid resident insurance fund: accounts only, never a cost (data/README.md)
 [fund]
 capitation = {CAPITATION}
 insured_share = {INSURED_SHARE}
@@ -711,44 +779,18 @@ surplus_to_lead = {SURPLUS_TO_LEAD}
 [fund.reimbursement]
 {reimb}
 
-# central reading: the People's Hospital reads what the other sites' radiologists cannot
-[reading]
-centres = {json.dumps(READING_CENTRES)}
-reads_per_radiologist = {READS_PER_RADIOLOGIST}
-radiologist_cost = {RADIOLOGIST_COST:.0f}
-
-[solver]
-time_limit = 60
-mip_gap = 0.0001
-threads = 1
-seed = 0
 """
+    toml = scenario_toml(
+        head, grassroots_tier="township", reading_centres=READING_CENTRES,
+        reader="the People's Hospital", fund=fund,
+        policy_note="# fair-division games: a policy day a coalition cannot staff sends its "
+                    "visits to referral\n",
+        urgent_note="# fair-division games: a zone a coalition leaves without a CT within 30 min "
+                    "pays per stroke case\n# (excess of a tertiary over a county stay + "
+                    "transfer; data/README.md), not a lump sum\n")
     (OUT / "scenario.toml").write_text(toml, encoding="utf-8")
-
-    write_csv("members.csv", ["member", "name", "budget_contribution", "quality_score",
-                              "population_served"], b["members"])
-    write_csv("sites.csv", ["site_id", "name", "member", "tier", "lon", "lat"], b["sites"])
-    write_csv("zones.csv", ["zone_id", "name", "lon", "lat", "population", "home_member",
-                            "township", "adcode", "ur_code", "coord_source"], b["zones"])
-    write_csv("conditions.csv",
-              ["condition", "cases_per_1000", "urgent_service", "urgent_minutes", "source"],
-              [[c, v[0], v[1], v[2], v[3]] for c, v in CONDITIONS.items()])
-    write_csv("condition_services.csv", ["condition", "service", "units_per_case"],
-              [list(r) for r in CONDITION_SERVICES])
-    cols = ["equipment", "capex", "lifetime_years", "opex_per_year", "capacity_per_year",
-            "referral_cost", "max_utilization", "cost_per_exam", "allowed_tiers",
-            "max_per_site", "max_minutes", "relocation_cost"]
-    write_csv("equipment.csv", cols + ["price_per_exam", "outside_price"],
-              [[e[c] for c in cols] + [PRICE_PER_EXAM[e["equipment"]],
-                                       OUTSIDE_PRICE_EXAM[e["equipment"]]] for e in EQUIPMENT])
-    write_csv("specialties.csv",
-              ["specialty", "visits_per_day", "cost_per_day", "referral_cost", "max_minutes",
-               "price_per_visit", "outside_price"],
-              [[*s, PRICE_PER_VISIT, OUTSIDE_PRICE_VISIT] for s in SPECIALTIES])
-    write_csv("prices.csv", ["service", "tier", "price"],
-              [[s[0], "township", PRICE_PER_VISIT_TOWNSHIP] for s in SPECIALTIES])
-    write_csv("resources.csv", ["site_id", "resource", "amount"], b["resources"])
-    write_csv("site_demand.csv", ["site_id", "service", "units_per_year"], site_demand())
+    write_tables(OUT, b, "township", site_demand())
+    write_catalogues(OUT, priced=True)
     write_boundary(b["boundary"], OUT)
 
 

@@ -204,6 +204,25 @@ def brute_force_oracle(game: Game):
     return oracle
 
 
+# --- a CT-only catalogue (the reading cases) ------------------------------------------------------
+def ct_only_catalogue(ct: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """conditions, condition_services, equipment and specialties of a case where one condition
+    (100 scans per 1,000) needs one CT exam and a CT (at most one a site, lifetime 1 year) has
+    ct's capex, opex, capacity, referral and per_exam figures; the specialty is never asked."""
+    return {
+        "conditions": pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0]}),
+        "condition_services": pd.DataFrame({"condition": ["scan"], "service": ["CT"],
+                                            "units_per_case": [1.0]}),
+        "equipment": pd.DataFrame({
+            "equipment": ["CT"], "capex": [ct["capex"]], "lifetime_years": [1.0],
+            "opex_per_year": [ct["opex"]], "capacity_per_year": [ct["capacity"]],
+            "referral_cost": [ct["referral"]], "cost_per_exam": [ct["per_exam"]],
+            "max_per_site": [1]}),
+        "specialties": pd.DataFrame({"specialty": ["cardiology"], "visits_per_day": [10.0],
+                                     "cost_per_day": [100.0], "referral_cost": [30.0]}),
+    }
+
+
 # --- databases ------------------------------------------------------------------------------------
 # PostgreSQL cases run on the server PLANNER_TEST_POSTGRES_URL names (.ci/run --postgres-only
 # starts one); without it they skip, unless PLANNER_REQUIRE_POSTGRES=1 (CI), where they fail.

@@ -18,7 +18,7 @@ import pytest
 from scipy.optimize import linprog
 
 import planner
-from helpers import run_planner, write_scenario
+from helpers import ct_only_catalogue, run_planner, write_scenario
 from planner.model.families import build_model
 from planner.model.highs import HighsModel
 from planner.model.inputs import model_inputs
@@ -45,16 +45,7 @@ def case(population, reading=None, radiologists=None):
         "sites": sites,
         "zones": pd.DataFrame({"zone_id": ZONES, "lon": 119.1, "lat": 32.7,
                                "population": [float(p) for p in population]}),
-        "conditions": pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0]}),
-        "condition_services": pd.DataFrame({"condition": ["scan"], "service": ["CT"],
-                                            "units_per_case": [1.0]}),
-        "equipment": pd.DataFrame({
-            "equipment": ["CT"], "capex": [CT["capex"]], "lifetime_years": [1.0],
-            "opex_per_year": [CT["opex"]], "capacity_per_year": [CT["capacity"]],
-            "referral_cost": [CT["referral"]], "cost_per_exam": [CT["per_exam"]],
-            "max_per_site": [1]}),
-        "specialties": pd.DataFrame({"specialty": ["cardiology"], "visits_per_day": [10.0],
-                                     "cost_per_day": [100.0], "referral_cost": [30.0]}),
+        **ct_only_catalogue(CT),
         "resources": pd.DataFrame(
             [(i, "radiologists", fte) for i, fte in (radiologists or {}).items()],
             columns=["site_id", "resource", "amount"]),

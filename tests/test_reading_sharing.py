@@ -18,6 +18,7 @@ import pytest
 from scipy.optimize import linprog
 
 import planner
+from helpers import ct_only_catalogue
 from planner.scenario.loading import from_tables
 from planner.sharing.coalitions import CoalitionModel
 from toy import consortium, settings
@@ -45,16 +46,7 @@ def three_members(reading=True):
         "zones": pd.DataFrame({"zone_id": list(ZONES), "lon": 119.1, "lat": 32.7,
                                "population": list(POPULATION.values()),
                                "home_member": list(ZONES.values())}),
-        "conditions": pd.DataFrame({"condition": ["scan"], "cases_per_1000": [100.0]}),
-        "condition_services": pd.DataFrame({"condition": ["scan"], "service": ["CT"],
-                                            "units_per_case": [1.0]}),
-        "equipment": pd.DataFrame({
-            "equipment": ["CT"], "capex": [CT["capex"]], "lifetime_years": [1.0],
-            "opex_per_year": [CT["opex"]], "capacity_per_year": [CT["capacity"]],
-            "referral_cost": [CT["referral"]], "cost_per_exam": [CT["per_exam"]],
-            "max_per_site": [1]}),
-        "specialties": pd.DataFrame({"specialty": ["cardiology"], "visits_per_day": [10.0],
-                                     "cost_per_day": [100.0], "referral_cost": [30.0]}),
+        **ct_only_catalogue(CT),
         "resources": pd.DataFrame([(i, "radiologists", f) for i, f in FTE.items()],
                                   columns=["site_id", "resource", "amount"]),
         "travel": pd.DataFrame([(z, i, t) for z in ZONES for i, t in MINUTES[z].items()],
