@@ -19,7 +19,14 @@ from typer.testing import CliRunner
 import planner
 from planner.cli import app
 from planner.errors import InfeasibleError
-from planner.model.goals import GoalError
+from planner.model.goals import (
+    GoalError,
+    covering_lower_bound,
+    make_goal,
+    populated_minutes,
+    radius_levels,
+)
+from planner.model.inputs import model_inputs
 from planner.planning.session import PlanningSession
 from planner.scenario.orlib import load_pmed, pmedian_scenario
 
@@ -97,6 +104,32 @@ def test_pmed_published_pcentre(instance):
     plan = planner.solve(scenario, goal="worst-minutes", service="F")
     assert plan.status == "optimal"
     assert plan.goal["value"] == PCENTRE_OPTIMA[instance]
+
+
+@pytest.mark.parametrize("instance", ["pmed1", "pmed2", "pmed3", "pmed4", "pmed5"])
+def test_the_covering_relaxation_reaches_the_published_pcentre(instance):
+    """Uncapacitated, the relaxation that bounds the bisection (units, the budget's count,
+    cover within d_k; no flows) is exact: its radius is the published p-centre optimum."""
+    scenario = load_pmed(BENCH / "orlib" / f"{instance}.txt")
+    inp = model_inputs(scenario)
+    goal = make_goal(scenario, "worst-minutes", "F", None, None)
+    levels = radius_levels(populated_minutes(inp, "F"))
+    assert levels[covering_lower_bound(inp, goal, levels)] == PCENTRE_OPTIMA[instance]
+
+
+def test_the_relaxation_bounds_a_capacitated_worst_trip(county):
+    """With capacities, budget and the stroke rule the relaxation is only a bound: the MRI
+    plan's worst trip (recomputed here from its units in service) is at or above it."""
+    inp = model_inputs(county)
+    goal = make_goal(county, "worst-minutes", "MRI", None, None)
+    levels = radius_levels(populated_minutes(inp, "MRI"))
+    bound = levels[covering_lower_bound(inp, goal, levels)]
+    plan = planner.solve(county, goal="worst-minutes", service="MRI")
+    minutes = populated_minutes(inp, "MRI")
+    placed = plan.equipment[(plan.equipment.equipment == "MRI") & (plan.equipment.total > 0)]
+    worst = minutes[list(placed.site_id)].min(axis=1).max()
+    assert plan.goal["value"] == pytest.approx(worst)
+    assert worst >= bound - 1e-9
 
 
 # --- lexicographic cost, by enumeration ---------------------------------------------------------

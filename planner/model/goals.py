@@ -20,12 +20,14 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+import highspy
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.model.families import linear_sum
+from planner.model.highs import new_highs, run
 from planner.model.inputs import ModelInputs
 
 GOALS = ("cost", "coverage", "worst-minutes")
@@ -331,11 +333,17 @@ def _smallest_radius(session, options):
         radius = goal_value(session.inputs, plan.equipment, session.goal)
         return replace(plan, goal=session.goal.report(radius)), session.last_result
 
-    low, high = 0, len(levels) - 1
-    best, best_result = probe(high)   # no limit: the cost model's own feasibility
-    seconds = 0.0 if best is None else best.solve_seconds
+    low, high = covering_lower_bound(session.inputs, session.goal, levels), len(levels) - 1
+    best, best_result, seconds = None, None, 0.0
+    if low < high:   # the relaxation's radius first: when the full model meets it, it is optimal
+        best, best_result = probe(low)
+        if best is None:
+            seconds, low = session.last_result.seconds, low + 1
+    if best is None:
+        best, best_result = probe(high)   # no limit: the cost model's own feasibility
     if best is None:
         return best, best_result
+    seconds += best.solve_seconds
     high = min(high, int(np.searchsorted(levels, best.goal["value"] - 1e-9)))
     while low < high:
         middle = (low + high) // 2
@@ -350,6 +358,58 @@ def _smallest_radius(session, options):
     for j in m.RADII:
         m.above[j].fix(1 if j <= high else 0)
     return replace(best, solve_seconds=seconds), best_result
+
+
+def covering_lower_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> int:
+    """The index of the smallest radius d_k that a relaxation of the plan can reach: whole
+    units of the goal's equipment at its candidate sites (existing units that cannot move stay,
+    max_per_site holds, at most today's units plus those the capital budget buys), every
+    populated zone with a unit within d_k (models/goals.md). Every plan of the full model is a
+    plan of the relaxation, so no smaller radius is reachable; bisection over the levels with
+    small set-cover MIPs (zones x candidate sites, no flows) finds it. Uncapacitated (the
+    p-centre), the full model meets it and one full probe ends the search."""
+    minutes = populated_minutes(inp, goal.equipment)
+    sites = list(minutes.columns)
+    e = goal.equipment
+    movable = set(inp.moves["from_site"][inp.moves["equipment"] == e])
+    existing = np.array([float(inp.existing.get((i, e), 0.0)) for i in sites])
+    lower = np.where([i in movable for i in sites], 0.0, existing)
+    most = float(inp.equipment.at[e, "max_per_site"])
+    capex = float(inp.equipment.at[e, "capex"])
+    total = existing.sum() + (math.floor(inp.budget / capex + 1e-9) if capex > 0 else len(sites))
+    upper = np.full(len(sites), most if math.isfinite(most) else max(total, 1.0))
+    times = minutes.to_numpy(float)
+
+    def reachable(k: int) -> bool:
+        cover = times <= levels[k] + 1e-9
+        h = new_highs()
+        h.addVars(len(sites), lower, upper)
+        h.changeColsIntegrality(len(sites), np.arange(len(sites), dtype=np.int32),
+                                np.full(len(sites), highspy.HighsVarType.kInteger, dtype=np.uint8))
+        h.changeColsCost(len(sites), np.arange(len(sites), dtype=np.int32), np.ones(len(sites)))
+        rows = sparse_rows(cover)
+        h.addRows(len(times), np.ones(len(times)), np.full(len(times), highspy.kHighsInf),
+                  len(rows[1]), *rows)
+        h.addRow(-highspy.kHighsInf, float(total), len(sites),
+                 np.arange(len(sites), dtype=np.int32), np.ones(len(sites)))
+        run(h)
+        return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+    low, high = 0, len(levels) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if reachable(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def sparse_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, column indices, values) of a 0/1 matrix given as a boolean mask, row-wise."""
+    counts = mask.sum(axis=1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+    return starts, np.nonzero(mask)[1].astype(np.int32), np.ones(int(counts.sum()))
 
 
 def _level_reached(session, value: float) -> float:
