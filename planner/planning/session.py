@@ -24,6 +24,7 @@ from planner.model.families import (
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.model.highs import HighsModel, SolveResult, SolverOptions, Status
 from planner.model.inputs import ModelInputs, model_inputs
+from planner.model.size import check_size
 from planner.model.start import construction_start, uses_construction_start
 from planner.results.plan import Plan, extract_plan
 from planner.scenario.loading import Scenario
@@ -94,6 +95,7 @@ class PlanningSession:
 
     def _build(self, inp: ModelInputs) -> None:
         precheck(self.scenario, inp)
+        check_size(inp, self.options.time_limit)   # refused up front: issue 22, limits that hold
         start = time.perf_counter()
         self.inputs = inp
         self.model = build_model(inp)
