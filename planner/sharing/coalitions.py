@@ -22,7 +22,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from planner.model.families import build_model, linear_sum
-from planner.model.highs import HighsModel, SolverOptions, run
+from planner.model.highs import HighsModel, SolveResult, SolverOptions, run
 from planner.model.inputs import model_inputs
 from planner.model.ledger import price_book
 from planner.progress import TimeBudgetSpent
@@ -31,6 +31,13 @@ from planner.scenario.loading import Scenario
 
 # near-exact values (the core tolerance is 1e-6 x v(N)); 1e-7 costs 16% more time
 GAME_MIP_GAP = 1e-6
+
+# HiGHS options of coalition solves, beside SolverOptions: the feasibility jump (a primal heuristic
+# HiGHS runs before the root LP) never paid on coalition models, whose root rounding finds the
+# first plans; off, a coalition solve is 8-9% faster with the same value to the MIP gap
+# (benchmarks/bench_coalition_speedups.py, models/fair_division.md "Speed of coalition values")
+COALITION_HIGHS_OPTIONS: dict[str, bool | int | float | str] = {
+    "mip_heuristic_run_feasibility_jump": False}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class CoalitionModel:
                                         dtype=np.int32)
         self._term_columns = _term_columns(self.model, self.inputs, self.highs)
         self._separating = False
+        self.highs_options = dict(COALITION_HIGHS_OPTIONS)
 
     def _fix_members(self, coalition: Iterable[str]) -> None:
         inside = set(coalition)
@@ -95,6 +103,19 @@ class CoalitionModel:
         else:
             self.highs.push_bounds(self._member_vars)
 
+    def _solve_coalition(self) -> SolveResult:
+        """Solve the fixed coalition with `highs_options` (COALITION_HIGHS_OPTIONS), then put
+        HiGHS's own values back: the separation MILP is tuned apart and keeps them."""
+        h = self.highs.highs
+        before = {name: h.getOptionValue(name)[1] for name in self.highs_options}
+        for name, value in self.highs_options.items():
+            h.setOptionValue(name, value)
+        try:
+            return self.highs.solve(self.options)
+        finally:
+            for name, value in before.items():
+                h.setOptionValue(name, value)
+
     def terms(self, values: np.ndarray) -> tuple[tuple[str, float], ...]:
         """A solution's cost by ledger term (the price book of planner/model/ledger.py)."""
         return tuple((term, math.fsum((costs * values[columns]).tolist()))
@@ -109,7 +130,7 @@ class CoalitionModel:
         if not coalition:
             return CoalitionCost(coalition, 0.0, "optimal", 0.0)
         self._fix_members(coalition)
-        result = self.highs.solve(self.options)
+        result = self._solve_coalition()
         if not result.has_solution:
             raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
         assert result.objective is not None and result.values is not None   # has a solution
@@ -119,7 +140,7 @@ class CoalitionModel:
     def plan(self, coalition: Iterable[str]):
         """The coalition's optimal plan as a Plan (tables, costs), e.g. the grand plan."""
         self._fix_members(coalition)
-        result = self.highs.solve(self.options)
+        result = self._solve_coalition()
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
 
     def _relaxation(self, coalition: Iterable[str]) -> highspy.Highs:
