@@ -5,8 +5,8 @@ machine's memory (issue 22, "limits that hold").
 before it and grow with the eligible arcs (zone, site, service: one flow variable each). Measured
 on the synthetic prefecture (benchmarks/prefecture.py, 50 sites, 2 shared cores; benchmarks/
 README.md "Limits that hold"): 10,000 villages 549,000 arcs 6.0 s and 0.67 GB; 30,000 villages
-1.64 M arcs 26 s and 2.1 GB; 100,000 villages 5.49 M arcs 82 s and 6.9 GB, the solve adding
-about a quarter more memory (8.8 GB seen in the issue). A run whose build alone would take longer
+1.64 M arcs 26 s and 2.1 GB; 100,000 villages 5.49 M arcs 82 s and 6.9 GB, and the whole run
+(--time-limit 90) peaked at 12.9 GB. A run whose build alone would take longer
 than its time limit (and longer than BUILD_FLOOR_SECONDS) is refused before the build with its
 size, the estimate and what to do, as is one whose estimated memory exceeds MEMORY_SHARE of the
 machine's; both exit 4 ("no plan within the limits").
@@ -21,7 +21,7 @@ from planner.errors import PlannerError
 from planner.model.inputs import ModelInputs
 
 SECONDS_PER_ARC = 15e-6      # build + hand-over, measured: 11 (10k), 16 (30k), 15 (100k) us/arc
-BYTES_PER_ARC = 1_600        # build + hand-over 1,260 measured, + the solve's share (8.8 GB/5.5 M)
+BYTES_PER_ARC = 2_400        # the whole run's peak: 12.9 GB at 5.49 M arcs (build alone 1,260)
 # Builds estimated below BUILD_FLOOR_SECONDS always proceed: like reading the files, they are the
 # fixed cost of a run (the county builds in 0.3 s and still plans with a 0.05 s limit).
 BUILD_FLOOR_SECONDS = 10.0
