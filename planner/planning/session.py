@@ -147,7 +147,7 @@ class PlanningSession:
         if self.baseline is not None or not uses_construction_start(
                 self.inputs, options.construction_start):
             return None
-        new = construction_start(self.inputs, seconds=min(10.0, 0.1 * options.time_limit))
+        new = construction_start(self.inputs, seconds=min(15.0, 0.25 * options.time_limit))
         if new is None:
             return None
         m, column = self.model, self.highs.column
