@@ -387,7 +387,7 @@ def covering_lower_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> in
         h.changeColsIntegrality(len(sites), np.arange(len(sites), dtype=np.int32),
                                 np.full(len(sites), highspy.HighsVarType.kInteger, dtype=np.uint8))
         h.changeColsCost(len(sites), np.arange(len(sites), dtype=np.int32), np.ones(len(sites)))
-        rows = sparse_rows(cover)
+        rows = _sparse_rows(cover)
         h.addRows(len(times), np.ones(len(times)), np.full(len(times), highspy.kHighsInf),
                   len(rows[1]), *rows)
         h.addRow(-highspy.kHighsInf, float(total), len(sites),
@@ -405,7 +405,7 @@ def covering_lower_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> in
     return low
 
 
-def sparse_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sparse_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(starts, column indices, values) of a 0/1 matrix given as a boolean mask, row-wise."""
     counts = mask.sum(axis=1)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)

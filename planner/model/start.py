@@ -61,7 +61,8 @@ def _equipment_data(inp: ModelInputs) -> list[_Equipment]:
     out = []
     for e in inp.equipment.index:
         sites = [i for i, k in inp.unit_pairs if k == e]
-        arcs = inp.arcs[inp.arcs["service"].to_numpy() == e]
+        of_e = np.flatnonzero(inp.arcs["service"].to_numpy() == e)
+        arcs = inp.arcs.iloc[of_e]
         demand = inp.demand[inp.demand.index.get_level_values(1) == e]
         if not sites or demand.empty:
             continue
@@ -72,7 +73,7 @@ def _equipment_data(inp: ModelInputs) -> list[_Equipment]:
         keep = arcs["site_id"].isin(col).to_numpy()
         picked = arcs[keep]
         cost[[row[z] for z in picked["zone_id"]], [col[i] for i in picked["site_id"]]] = \
-            flow_cost[np.flatnonzero(inp.arcs["service"].to_numpy() == e)[keep]]
+            flow_cost[of_e[keep]]
         preload = np.array([float(site_demand.get((i, e), 0.0)) for i in sites])
         out.append(_Equipment(e, sites, demand.to_numpy(float), cost,
                               unmet_cost.loc[list(demand.index)].to_numpy(float),
@@ -181,10 +182,19 @@ def _estimate(data, state: _State, unit_cost) -> float:
                for eq in data)
 
 
-def _snapshot(state: _State, added: list) -> tuple:
-    return ({e: u.copy() for e, u in state.units.items()},
-            {e: n.copy() for e, n in state.new.items()},
-            state.capital_left, dict(state.site_capital), list(added))
+def _snapshot(state: _State, added: list) -> tuple[_State, list]:
+    """A copy of the plan and of the list of units the greedy steps added."""
+    return (_State({e: u.copy() for e, u in state.units.items()},
+                   {e: n.copy() for e, n in state.new.items()},
+                   state.capital_left, dict(state.site_capital)), list(added))
+
+
+def _restore(state: _State, added: list, snapshot: tuple[_State, list]) -> None:
+    """Put a snapshot back, in place (the callers' closures hold `state` and `added`)."""
+    saved, kept = _snapshot(*snapshot)
+    state.units, state.new = saved.units, saved.new
+    state.capital_left, state.site_capital = saved.capital_left, saved.site_capital
+    added[:] = kept
 
 
 def _perturb(data, state: _State, addable, add, unit_cost, added, deadline) -> None:
@@ -209,11 +219,7 @@ def _perturb(data, state: _State, addable, add, unit_cost, added, deadline) -> N
         total = _estimate(data, state, unit_cost)
         if total < best_total - 1e-6:
             best, best_total = _snapshot(state, added), total
-        units, new, capital_left, site_capital, kept = best   # go on from the best plan
-        state.units = {e: u.copy() for e, u in units.items()}
-        state.new = {e: n.copy() for e, n in new.items()}
-        state.capital_left, state.site_capital = capital_left, dict(site_capital)
-        added[:] = list(kept)
+        _restore(state, added, best)   # go on from the best plan
 
 
 def _rows_to_cover(inp: ModelInputs) -> list[tuple[str, set]]:

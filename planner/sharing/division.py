@@ -524,13 +524,20 @@ def _stopped_report(oracle: PlanningOracle, allocation, bound: float) -> dict:
     """The core report a stopped generation run can certify without another MILP: in the core
     when the proven bound is within the tolerance; blocked when a coalition valued so far has an
     excess above it; otherwise open, with the bound."""
-    blocking = oracle.cached(allocation, frozenset(), oracle.tol)[:5]
-    in_core = True if bound <= oracle.tol else (False if blocking else None)
+    return _proven_report(oracle.cached(allocation, frozenset(), oracle.tol)[:5], bound,
+                          oracle.tol, "stopped")
+
+
+def _proven_report(blocking: list, bound: float, tol: float, status: str) -> dict:
+    """The core report of what is proven: `blocking` (coalition, excess) above the tolerance,
+    most dissatisfied first, and the proven bound on the largest excess. In the core when the
+    bound is within the tolerance, blocked when a coalition is, otherwise open."""
+    in_core = True if bound <= tol else (False if blocking else None)
     return {"in_core": in_core, "core_empty": False if in_core else None,
             "least_core_epsilon": None,
             "blocking": [{"coalition": sorted(c), "excess": e} for c, e in blocking],
             "max_excess": blocking[0][1] if blocking else None,
-            "max_excess_bound": bound, "separation_status": "stopped"}
+            "max_excess_bound": bound, "separation_status": status}
 
 
 def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
@@ -556,12 +563,8 @@ def _core_by_generation(members, savings, allocation, oracle: PlanningOracle,
     blocking = sorted(dict(blocking + cached).items(),
                       key=lambda ce: (-ce[1], len(ce[0]), sorted(ce[0])))[:5]
     bound = max(found.bound, blocking[0][1] if blocking else -math.inf)
-    in_core = True if bound <= tol else (False if blocking else None)
-    report = {"in_core": in_core, "core_empty": False if in_core else None,
-              "least_core_epsilon": None,
-              "blocking": [{"coalition": sorted(c), "excess": e} for c, e in blocking],
-              "max_excess": blocking[0][1] if blocking else None,
-              "max_excess_bound": bound, "separation_status": found.status}
+    report = _proven_report(blocking, bound, tol, found.status)
+    in_core = report["in_core"]
     if in_core or not repair:
         return report, (dict(allocation) if in_core else None)
     try:
