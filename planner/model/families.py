@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
-from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
+from planner.model.arrays import ArrayRows, Terms, positions
 from planner.model.decisions import decision_bounds
 from planner.model.inputs import ModelInputs, index_sets, memoised, site_exams
 from planner.model.ledger import capital_items, price_book
@@ -300,14 +301,24 @@ def add_units_in_service(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 def add_demand_balance(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     """sum_i flow[z,i,k] + unmet[z,k] = demand[z,k]*member_in[home(z)]: demand is served in the
-    consortium or referred out (a coalition serves only its own members' zones)."""
-    by_demand = _groups(inp.arcs, ["zone_id", "service"])
-    flow = m.flow
+    consortium or referred out (a coalition serves only its own members' zones).
 
-    def rule(m, z, k):
-        return linear_sum([flow[a] for a in by_demand.get((z, k), ())] + [m.unmet[z, k]]
-                    + [-m.demand[z, k] * _zone_in(m, inp, z)]) == 0
-    m.demand_balance = pyo.Constraint(m.DEMAND, rule=rule)
+    Built from arrays (planner/model/arrays.py): one row per (zone, service) of DEMAND."""
+    keys = list(m.DEMAND)
+    rows = np.arange(len(keys))
+    arcs = inp.arcs
+    homes = pd.DataFrame({"member": [m.zone_member[z] for z, _ in keys]})
+    m.demand_balance = ArrayRows(keys, [
+        Terms(positions(m.unmet, arcs[["zone_id", "service"]]), m.flow, arcs.index.to_numpy()),
+        Terms(rows, m.unmet, rows),
+        Terms(rows, m.member_in, positions(m.member_in, homes),
+              param=m.demand, param_positions=rows, sign=-1.0),
+    ], lower=np.zeros(len(keys)), upper=np.zeros(len(keys)))
+
+
+def _equipment_arcs(inp: ModelInputs) -> pd.DataFrame:
+    """The arcs of the equipment services (imaging), with their positions as index."""
+    return inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
 
 
 def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -315,21 +326,29 @@ def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     unit_capacity = capacity x max utilisation, at every (site, equipment) with arcs or
     site-bound demand (site_demand.csv: exams that arise at the site and are served there; a
     coalition's own sites keep theirs). A pair with site-bound demand where no unit can be in
-    service has no units term: the precheck explains it (planner/model/diagnose.py)."""
-    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
-    by_site = _groups(arcs, ["site_id", "service"])
-    flow = m.flow
-    index = arcs.index.to_numpy()
-    bound, unit_pairs = set(m.SITE_DEMAND), set(m.UNIT_PAIRS)
+    service has no units term: the precheck explains it (planner/model/diagnose.py).
 
-    def rule(m, i, e):
-        terms = [flow[a] for a in index[by_site.get((i, e), [])]]
-        if (i, e) in bound:
-            terms.append(m.site_demand[i, e] * _site_in(m, inp, i))
-        if (i, e) in unit_pairs:
-            terms.append(-m.unit_capacity[e] * m.units[i, e])
-        return linear_sum(terms) <= 0
-    m.equipment_capacity = pyo.Constraint(sorted(set(by_site) | bound), rule=rule)
+    Built from arrays (planner/model/arrays.py): one row per such pair, in sorted order."""
+    arcs = _equipment_arcs(inp)
+    pairs = arcs[["site_id", "service"]]
+    keys = sorted(set(map(tuple, pairs.drop_duplicates().to_numpy())) | set(m.SITE_DEMAND))
+    where = {k: p for p, k in enumerate(keys)}
+    bound = list(m.SITE_DEMAND)
+    unit_pairs = set(m.UNIT_PAIRS)
+    units = [k for k in keys if k in unit_pairs]
+    at = pd.MultiIndex.from_tuples(keys).get_indexer(pd.MultiIndex.from_frame(pairs)) \
+        if len(pairs) else np.zeros(0, dtype=np.int64)
+    holders = pd.DataFrame({"member": [m.site_member[i] for i, _ in bound]})
+    m.equipment_capacity = ArrayRows(keys, [
+        Terms(at, m.flow, arcs.index.to_numpy()),
+        Terms(np.array([where[k] for k in bound], dtype=np.int64), m.member_in,
+              positions(m.member_in, holders),
+              param=m.site_demand, param_positions=np.arange(len(bound))),
+        Terms(np.array([where[k] for k in units], dtype=np.int64), m.units,
+              positions(m.units, units),
+              param=m.unit_capacity,
+              param_positions=positions(m.unit_capacity, [e for _, e in units]), sign=-1.0),
+    ], lower=np.full(len(keys), -np.inf), upper=np.zeros(len(keys)))
 
 
 def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -337,18 +356,21 @@ def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
     Valid whatever the capacity; it tightens the LP relaxation (Cornuejols, Nemhauser & Wolsey
     1990). Left out where units can never be zero (existing units that cannot move).
-    """
-    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
-    movable = set(inp.moves[["from_site", "equipment"]].itertuples(index=False, name=None))
-    fixed = {k for k in inp.existing.index if k not in movable}
-    keep = [(a, z, i, e) for a, z, i, e in zip(arcs.index, arcs["zone_id"], arcs["site_id"],
-                                               arcs["service"]) if (i, e) not in fixed]
-    rows = {a: (z, i, e) for a, z, i, e in keep}
 
-    def rule(m, a):
-        z, i, e = rows[a]
-        return linear_sum([m.flow[a], -m.demand[z, e] * m.units[i, e]]) <= 0
-    m.equipment_linking = pyo.Constraint(list(rows), rule=rule)
+    Built from arrays (planner/model/arrays.py): one row per kept arc, keyed by the arc.
+    """
+    arcs = _equipment_arcs(inp)
+    movable = set(inp.moves[["from_site", "equipment"]].itertuples(index=False, name=None))
+    fixed = [k for k in inp.existing.index if k not in movable]
+    pairs = pd.MultiIndex.from_frame(arcs[["site_id", "service"]])
+    kept = arcs[~pairs.isin(fixed)] if fixed else arcs
+    rows = np.arange(len(kept))
+    demand_at = positions(m.demand, kept[["zone_id", "service"]])
+    m.equipment_linking = ArrayRows(kept.index.tolist(), [
+        Terms(rows, m.flow, kept.index.to_numpy()),
+        Terms(rows, m.units, positions(m.units, kept[["site_id", "service"]]),
+              param=m.demand, param_positions=demand_at, sign=-1.0),
+    ], lower=np.full(len(kept), -np.inf), upper=np.zeros(len(kept)))
 
 
 def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
@@ -566,8 +588,9 @@ def _exam_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> dict:
     served there and its site-bound exams site_reads[i]*member_in[m(i)]."""
     arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
     terms: dict = {i: [] for i in inp.sites.index}
-    for a, i in zip(arcs.index, arcs["site_id"]):
-        terms[i].append(m.flow[a])
+    flows = list(m.flow.values())   # in arc order
+    for a, i in zip(arcs.index.tolist(), arcs["site_id"]):
+        terms[i].append(flows[a])
     for i in site_exams(inp).index:
         terms[i].append(m.site_reads[i] * _site_in(m, inp, i))
     return terms
@@ -582,7 +605,7 @@ def add_reading_overflow(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     reads_bought is fixed to 0 in a stage-1 plan; in the games of stage 2 a coalition without
     a centre buys its reads at a price (ledger term reads_bought).
     """
-    exams = _exam_terms(m, inp)
+    exams = _exam_terms(m, inp) if len(m.REMOTE_SITES) else {}
     m.reading_overflow = pyo.Constraint(
         m.REMOTE_SITES, rule=lambda m, i: linear_sum(
             [m.remote_reads[i], m.reads_bought[i]] + [-t for t in exams[i]])
@@ -770,16 +793,15 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     Existing units' opex is part of `units`; the coefficients (:func:`objective_coefficients`)
     are numbers, re-set by :func:`set_objective` when costs change.
     """
-    return linear_sum([c * v for c, v in cost_terms(m, inp)])
+    return LinearExpression([MonomialTermExpression((c, v)) for c, v in cost_terms(m, inp)])
 
 
 def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, VarData]]:
     """(coefficient, variable) of every non-zero term of :func:`system_cost`."""
     terms: list[tuple[float, VarData]] = []
     for name, coefs in objective_coefficients(inp).items():
-        var = getattr(m, name)
-        keys = range(len(coefs)) if name == "flow" else list(var.index_set())
-        terms += [(c, var[k]) for k, c in zip(keys, coefs.tolist()) if c != 0]
+        variables = list(getattr(m, name).values())   # aligned with coefs (index order)
+        terms += [(c, v) for v, c in zip(variables, coefs.tolist()) if c != 0]
     return terms
 
 

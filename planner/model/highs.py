@@ -32,6 +32,8 @@ from pyomo.core.expr.visitor import identify_variables
 from pyomo.repn.standard_repn import generate_standard_repn
 
 from planner.errors import PlannerError
+from planner.model.arrays import ArrayRows, Terms
+from planner.model.families import paused_gc
 
 INF = highspy.kHighsInf
 _NUMBERS = (int, float)
@@ -206,6 +208,17 @@ class _ProvenSolve(NamedTuple):
     result: SolveResult
 
 
+@dataclass
+class _ArrayCoefficients:
+    """The mutable entries of one block of an ArrayRows family in HiGHS: rows, columns, their
+    Terms (to re-read the parameters) and the values HiGHS holds."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    terms: Terms
+    values: np.ndarray
+
+
 def _bounds_of(v: VarData) -> tuple[float, float]:
     """A variable's column bounds for HiGHS: its value twice when fixed, else its bounds (None is
     infinite)."""
@@ -215,20 +228,57 @@ def _bounds_of(v: VarData) -> tuple[float, float]:
     return (-INF if lo is None else lo), (INF if hi is None else hi)
 
 
+def _columns_bounds(variables: list[VarData]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_bounds_of` of every variable, at the speed large models need: a variable without
+    bounds of its own takes its domain's, read once per domain (VarData.bounds intersects the
+    two on every call: a second of a 800,000-column hand-over)."""
+    lower, upper = [], []
+    domains: dict = {}
+    for v in variables:
+        if v.fixed:
+            lo = hi = v.value
+        elif v.lower is None and v.upper is None:
+            domain = v.domain
+            if id(domain) not in domains:
+                domains[id(domain)] = domain.bounds()
+            lo, hi = domains[id(domain)]
+        else:
+            lo, hi = v.bounds
+        lower.append(lo)
+        upper.append(hi)
+    lb, ub = np.array(lower, dtype=float), np.array(upper, dtype=float)   # None -> nan
+    lb[np.isnan(lb)], ub[np.isnan(ub)] = -INF, INF
+    return lb, ub
+
+
+def _integer_columns(variables: list[VarData]) -> np.ndarray:
+    """The columns of the integer variables (whether a domain is discrete read once each)."""
+    discrete: dict = {}
+    for v in variables:
+        if id(v.domain) not in discrete:
+            discrete[id(v.domain)] = v.is_integer()
+    return np.array([j for j, v in enumerate(variables) if discrete[id(v.domain)]],
+                    dtype=np.int32)
+
+
 class HighsModel:
     """A persistent HiGHS copy of one linear Pyomo model."""
 
     def __init__(self, model: pyo.ConcreteModel):
+        # the hand-over makes ~10 small Python objects a column; the cyclic garbage collector's
+        # passes over them were a third of a 800,000-column hand-over (they hold no cycles)
+        with paused_gc():
+            self._hand_over(model)
+
+    def _hand_over(self, model: pyo.ConcreteModel) -> None:
         self.model = model
         self.variables: list[VarData] = list(model.component_data_objects(pyo.Var))
-        self.column = {id(v): j for j, v in enumerate(self.variables)}
-        self.constraints = list(model.component_data_objects(pyo.Constraint, active=True))
+        self.column = dict(zip(map(id, self.variables), range(len(self.variables))))
         self.highs = new_highs()
         lb, ub = self._column_bounds()
         n = len(self.variables)
         _check(self.highs.addVars(n, lb, ub), "addVars")
-        integer = np.array([j for j, v in enumerate(self.variables) if v.is_integer()],
-                           dtype=np.int32)
+        integer = _integer_columns(self.variables)
         if len(integer):
             _check(self.highs.changeColsIntegrality(
                 len(integer), integer,
@@ -245,17 +295,61 @@ class HighsModel:
 
     # --- compile ------------------------------------------------------------------------------
     def _column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        lb = np.empty(len(self.variables))
-        ub = np.empty(len(self.variables))
-        for j, v in enumerate(self.variables):
-            lb[j], ub[j] = _bounds_of(v)
-        return lb, ub
+        return _columns_bounds(self.variables)
 
     def _add_rows(self) -> None:
+        """Every active row, family by family in the model's order: a family built from arrays
+        (ArrayRows) in one block, the others term by term (add_rows)."""
         self._mutable_coefs: list[tuple[int, int, float, list, float]] = []
         self._mutable_rows: list[tuple[int, object, object, list]] = []
-        constraints, self.constraints = self.constraints, []
-        self.add_rows(constraints)
+        self._array_coefs: list[_ArrayCoefficients] = []
+        self.constraints: list = []
+        for family in self.model.component_objects(pyo.Constraint, active=True):
+            if isinstance(family, ArrayRows) and all(row.active for row in family.values()):
+                self._add_array_rows(family)
+            else:
+                self.add_rows([row for row in family.values() if row.active])
+
+    def _first_columns(self) -> dict[int, int]:
+        """id(Var component) -> the column of its first entry (columns follow the model's
+        order of variables, each component's entries in its index order)."""
+        first, column = {}, 0
+        for var in self.model.component_objects(pyo.Var):
+            first[id(var)] = column
+            column += len(var)
+        return first
+
+    def _add_array_rows(self, family: ArrayRows) -> None:
+        """Hand a family built from arrays to HiGHS in one call: its blocks of terms become
+        (row, column, value) entries, the mutable ones remembered by block for update()."""
+        first_row = len(self.constraints)
+        first = self._first_columns()
+        rows, cols, values = [], [], []
+        for block in family.blocks:
+            row = first_row + np.asarray(block.rows, dtype=np.int64)
+            col = first[id(block.var)] + np.asarray(block.positions, dtype=np.int64)
+            value = block.values()
+            if block.param is not None:
+                self._array_coefs.append(_ArrayCoefficients(row, col, block, value))
+            rows.append(row)
+            cols.append(col)
+            values.append(value)
+        row, col, value = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+        order = np.lexsort((col, row))
+        row, col, value = row[order], col[order], value[order]
+        if len(row) > 1 and np.any((row[1:] == row[:-1]) & (col[1:] == col[:-1])):
+            raise RuntimeError(f"family {family.name}: a column appears twice in a row; build "
+                               "it as expressions or merge the terms")
+        count = len(family.keys_of_rows)
+        starts = np.searchsorted(row, first_row + np.arange(count)).astype(np.int32)
+        lower = np.array([-INF if x is None else x for x in family._lower], dtype=float)
+        upper = np.array([INF if x is None else x for x in family._upper], dtype=float)
+        self.constraints += list(family.values())
+        self._row_lower = np.concatenate([self._row_lower, lower])
+        self._row_upper = np.concatenate([self._row_upper, upper])
+        self._version += 1
+        _check(self.highs.addRows(count, lower, upper, len(col), starts,
+                                  col.astype(np.int32), value), "addRows")
 
     def add_rows(self, constraints: list) -> None:
         """Compile constraints added to the Pyomo model after the hand-over and append them.
@@ -312,8 +406,11 @@ class HighsModel:
         objective = next(self.model.component_data_objects(pyo.Objective, active=True))
         variables, coefficients, constants = _terms(objective.expr)
         costs = np.zeros(len(self.variables))
-        for var, coef in zip(variables, coefficients):
-            costs[self.column[id(var)]] += pyo.value(coef)
+        column = self.column
+        np.add.at(costs, np.fromiter((column[id(v)] for v in variables), dtype=np.int64,
+                                     count=len(variables)),
+                  np.fromiter((c if type(c) in _NUMBERS else pyo.value(c) for c in coefficients),
+                              dtype=float, count=len(coefficients)))
         _check(self.highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32),
                                          costs), "changeColsCost")
         self.highs.changeObjectiveOffset(float(sum(pyo.value(c) for c in constants)))
@@ -334,6 +431,14 @@ class HighsModel:
                 self._mutable_coefs[k] = (row, col, number, mutable, value)
                 if lb[col] != ub[col]:   # on a fixed column it only shifts the row (_shift)
                     self._version += 1
+        for block in self._array_coefs:
+            now = block.terms.values()
+            changed = np.nonzero(now != block.values)[0]
+            for k in changed.tolist():   # push only what changed
+                self.highs.changeCoeff(int(block.rows[k]), int(block.columns[k]), float(now[k]))
+            if np.any(lb[block.columns[changed]] != ub[block.columns[changed]]):
+                self._version += 1
+            block.values = now
         if self._mutable_rows:
             rows = np.array([r[0] for r in self._mutable_rows], dtype=np.int32)
             bounds = np.array([self._row_bounds(lo, hi, c) for _, lo, hi, c in self._mutable_rows])
@@ -470,6 +575,9 @@ class HighsModel:
         for row, col, _, _, value in self._mutable_coefs:
             if lb[col] == ub[col]:
                 shift[row] += value * lb[col]
+        for block in self._array_coefs:
+            fixed = lb[block.columns] == ub[block.columns]
+            np.add.at(shift, block.rows[fixed], block.values[fixed] * lb[block.columns[fixed]])
         return shift
 
     def values_of(self, component, result: SolveResult) -> dict:
