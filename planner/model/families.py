@@ -375,17 +375,23 @@ def add_equipment_linking(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 
 def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     """sum_z flow[z,i,s] <= visits_per_day[s]*outreach_days[i,s]
-    + clinic_visits[i,s]*member_in[m(i)]."""
-    arcs = inp.arcs[inp.arcs["service"].isin(inp.specialties.index)]
-    by_site = _groups(arcs, ["site_id", "service"])
-    flow = m.flow
-    index = arcs.index.to_numpy()
+    + clinic_visits[i,s]*member_in[m(i)].
 
-    def rule(m, i, s):
-        return linear_sum([flow[a] for a in index[by_site[(i, s)]]]
-                    + [-m.visits_per_day[s] * m.outreach_days[i, s],
-                       -m.clinic_visits[i, s] * _site_in(m, inp, i)]) <= 0
-    m.specialist_capacity = pyo.Constraint(sorted(by_site), rule=rule)
+    Built from arrays (planner/model/arrays.py): one row per (site, specialty) with arcs."""
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.specialties.index)]
+    pairs = arcs[["site_id", "service"]]
+    keys = sorted(set(map(tuple, pairs.drop_duplicates().to_numpy())))
+    rows = np.arange(len(keys))
+    members = pd.DataFrame({"member": [m.site_member[i] for i, _ in keys]})
+    days = positions(m.outreach_days, keys)
+    m.specialist_capacity = ArrayRows(keys, [
+        Terms(pd.MultiIndex.from_tuples(keys).get_indexer(pd.MultiIndex.from_frame(pairs))
+              if keys else rows, m.flow, arcs.index.to_numpy()),
+        Terms(rows, m.outreach_days, days, param=m.visits_per_day,
+              param_positions=positions(m.visits_per_day, [s for _, s in keys]), sign=-1.0),
+        Terms(rows, m.member_in, positions(m.member_in, members), param=m.clinic_visits,
+              param_positions=days, sign=-1.0),
+    ], lower=np.full(len(keys), -np.inf), upper=np.zeros(len(keys)))
 
 
 def add_specialist_supply(m: pyo.ConcreteModel, inp: ModelInputs) -> None:

@@ -237,7 +237,8 @@ def _columns_bounds(variables: list[VarData]) -> tuple[np.ndarray, np.ndarray]:
     for v in variables:
         if v.fixed:
             lo = hi = v.value
-        elif v.lower is None and v.upper is None:
+        elif v._lb is None and v._ub is None:   # no bounds of its own (Pyomo's own fields:
+            # the public `lower` already folds in the domain, which is what costs)
             domain = v.domain
             if id(domain) not in domains:
                 domains[id(domain)] = domain.bounds()
