@@ -127,6 +127,11 @@ def plan(
                                           "worst-minutes (e.g. CT)."),
     minutes: Optional[float] = typer.Option(None, help="The travel minutes of --goal coverage."),
     relax_urgent: bool = RelaxUrgentOption,
+    aggregate_zones: Optional[int] = _whole_number_option(
+        "solver", "aggregate_zones", help="Plan on at most this many representative zones "
+        "(zones of one member with close travel times merged; at least one per member), with "
+        "the error bound in the summary and plan.json kpis.aggregation: for scenarios too "
+        "large to build (overrides [solver] aggregate_zones)."),
 ) -> None:
     """Solve the planning model and print a short summary."""
     try:
@@ -136,7 +141,8 @@ def plan(
             loaded = loaded.with_(budget=budget)
         result = solve(loaded, goal=goal, service=service, minutes=minutes,
                        relax_urgent=relax_urgent, time_limit=time_limit, mip_gap=mip_gap,
-                       threads=threads, seed=seed, log=log or None)
+                       threads=threads, seed=seed, log=log or None,
+                       aggregate_zones=aggregate_zones)
         typer.echo(result.summary())
         refused = result.refusal(max_gap, f"; nothing was written to {out}" if out else "")
         if refused is not None:

@@ -101,6 +101,7 @@ SETTING_VALUES = {
     "seed": [0, 1],
     "presolve": [True, False],
     "construction_start": [True, False],
+    "aggregate_zones": [1000, 3],
     "kind": ["county", "telemedicine"],
 }
 assert set(SETTING_VALUES) == set(SETTING_PATHS), "a new with_ setting needs a test value"

@@ -55,7 +55,9 @@ class ModelSize:
 
 
 def model_size(inp: ModelInputs) -> ModelSize:
-    return ModelSize(len(inp.zones), len(inp.sites), len(inp.arcs))
+    """The zones with demand (an aggregated model's representatives), sites and arcs."""
+    zones = inp.demand.index.get_level_values("zone_id").nunique()
+    return ModelSize(zones, len(inp.sites), len(inp.arcs))
 
 
 def machine_memory() -> float:
@@ -78,17 +80,33 @@ def check_size(inp: ModelInputs, time_limit: float, memory: float | None = None)
         raise TooLargeError(
             f"{what}: building and solving it needs about {size.bytes / 1e9:.1f} GB, more than "
             f"{MEMORY_SHARE:.0%} of this machine's {memory / 1e9:.1f} GB, so it was not built and "
-            "nothing was written. Aggregate zones (e.g. villages into townships), drop candidate "
-            "sites, or shorten max_minutes (equipment.csv, specialties.csv) to cut the arcs.")
+            f"nothing was written. "
+            f"{_capitalised(_aggregate(size, MEMORY_SHARE * memory / BYTES_PER_ARC))}, "
+            "drop candidate sites, or shorten max_minutes (equipment.csv, specialties.csv) to "
+            "cut the arcs.")
     if size.seconds > max(time_limit, BUILD_FLOOR_SECONDS):
         raise TooLargeError(
             f"{what}: building it takes about {size.seconds:,.0f} s before the solve starts "
             f"(about {SECONDS_PER_ARC * 1e6:.0f} microseconds an arc), longer than the time "
             f"limit of {time_limit:g} s, so it was not built and nothing was written. Give a "
             f"time limit of at least {_advice(size.seconds):,} s (--time-limit, or [solver] "
-            "time_limit; the solve then gets it in full), or aggregate zones (e.g. villages into "
-            "townships) or drop candidate sites to cut the arcs.")
+            "time_limit; the solve then gets it in full), or "
+            f"{_aggregate(size, max(time_limit, BUILD_FLOOR_SECONDS) / SECONDS_PER_ARC)} "
+            "or drop candidate sites to cut the arcs.")
     return size
+
+
+def _aggregate(size: ModelSize, arcs: float) -> str:
+    """Advice to plan on representative zones: an N whose arcs fit (at this model's arcs a
+    zone), rounded down to hundreds."""
+    n = int(arcs / max(size.arcs / max(size.zones, 1), 1e-9) // 100 * 100)
+    return (f"plan on at most {max(n, 100):,} representative zones ([solver] aggregate_zones, "
+            "or --aggregate-zones: nearby zones of one member merged, the error bound "
+            "reported), aggregate zones in the data (e.g. villages into townships)")
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _advice(build_seconds: float) -> int:

@@ -10,6 +10,7 @@ import pydantic
 import pyomo.environ as pyo
 
 from planner.errors import InfeasibleError, PlannerError
+from planner.model.aggregate import Aggregation, aggregate_zones
 from planner.model.changes import add_replanning_block
 from planner.model.diagnose import explain_infeasible, precheck
 from planner.model.families import (
@@ -26,6 +27,7 @@ from planner.model.highs import HighsModel, SolveResult, SolverOptions, Status
 from planner.model.inputs import ModelInputs, model_inputs
 from planner.model.size import check_size
 from planner.model.start import construction_start, uses_construction_start
+from planner.results.aggregated import aggregated_plan
 from planner.results.plan import Plan, extract_plan
 from planner.scenario.loading import Scenario
 from planner.scenario.settings import SolverSettings
@@ -54,15 +56,28 @@ def with_options(options: SolverOptions, overrides: dict) -> SolverOptions:
         raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: "
                         f"{sorted(SolverOptions.__dataclass_fields__)}")
     given = {k: v for k, v in overrides.items() if v is not None}
-    checked = {k: v for k, v in given.items() if k in SolverSettings.model_fields}
+    _check_options({k: v for k, v in given.items() if k in SolverSettings.model_fields})
+    return replace(options, **given)
+
+
+def _check_options(given: dict) -> None:
+    """Keyword options against the ranges of scenario.toml [solver], blamed on the keyword."""
     try:
-        SolverSettings.model_validate(checked)
+        SolverSettings.model_validate(given)
     except pydantic.ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}"
                              for e in err.errors())
         raise OptionError(f"solver option {problems} (a keyword argument or command-line flag, "
                           "not scenario.toml).") from None
-    return replace(options, **given)
+
+
+def aggregate_target(scenario: Scenario, given: int | None) -> tuple[int | None, str]:
+    """N of zone aggregation (planner/model/aggregate.py) and where it was given: the keyword
+    (or --aggregate-zones), checked like a solver option, else scenario.toml [solver]."""
+    if given is not None:
+        _check_options({"aggregate_zones": given})
+        return given, "--aggregate-zones, or the keyword argument"
+    return scenario.settings.solver.aggregate_zones, "scenario.toml [solver]"
 
 
 class PlanningSession:
@@ -80,10 +95,14 @@ class PlanningSession:
 
     def __init__(self, scenario: Scenario, baseline=None, goal: str | Goal | None = None,
                  service: str | None = None, minutes: float | None = None,
-                 relax_urgent: bool | None = None, **options):
+                 relax_urgent: bool | None = None, aggregate_zones: int | None = None,
+                 **options):
         self.scenario = scenario
         self.baseline = baseline   # decisions of an earlier plan: the re-planning block (replan)
         self.goal = make_goal(scenario, goal, service, minutes, relax_urgent)
+        # zone aggregation (planner/model/aggregate.py): the keyword, else each variant's [solver]
+        self._aggregate_zones = aggregate_zones
+        self.aggregation: Aggregation | None = None
         self.last_result: SolveResult | None = None   # of the latest solve (re-plans read it)
         self._overrides = options      # keyword options hold for every variant solved here
         self.options = solver_options(scenario, **options)
@@ -91,7 +110,17 @@ class PlanningSession:
         self._build(self._inputs(scenario))
 
     def _inputs(self, scenario: Scenario) -> ModelInputs:
-        return goal_inputs(model_inputs(scenario), self.goal)
+        inp = goal_inputs(model_inputs(scenario), self.goal)
+        n, where = aggregate_target(scenario, self._aggregate_zones)
+        if n is None:
+            self.aggregation = None
+            return inp
+        if self.baseline is not None or not self.goal.is_cost:
+            raise OptionError(f"aggregate_zones ({where}) works with a plan of least annual "
+                              "cost only (planner plan without --goal); re-plans and goals "
+                              "plan on every zone: leave aggregate_zones out for them.")
+        self.aggregation = aggregate_zones(inp, n, where)
+        return self.aggregation.inputs
 
     def _build(self, inp: ModelInputs) -> None:
         precheck(self.scenario, inp)
@@ -176,12 +205,16 @@ class PlanningSession:
             if not explain:
                 raise InfeasibleError(["the model as changed has no feasible solution"])
             raise InfeasibleError(*explain_infeasible(self.scenario, self.inputs, self.highs))
+        if self.aggregation is not None:   # the plan on the scenario's own zones
+            return aggregated_plan(self.scenario, self.aggregation, self.model, self.highs,
+                                   result, self.build_seconds)
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result,
                             self.build_seconds)
 
 
 def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | None = None,
-          minutes: float | None = None, relax_urgent: bool | None = None, **options) -> Plan:
+          minutes: float | None = None, relax_urgent: bool | None = None,
+          aggregate_zones: int | None = None, **options) -> Plan:
     """Plan a scenario: build the model, solve it with HiGHS, return the Plan.
 
     goal: "cost" (default, the exact annual cost), "coverage" (with service=E, minutes=T: the
@@ -190,7 +223,10 @@ def solve(scenario: Scenario, goal: str | Goal | None = None, service: str | Non
     Every constraint of the cost model holds under a goal, urgent coverage included;
     relax_urgent=True drops the urgent-coverage rows of E (a pure location study: p-centre,
     MCLP), and plan.goal records it.
-    Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver].
+    Options (time_limit, mip_gap, threads, seed, log) override scenario.toml's [solver];
+    aggregate_zones=N plans on at most N representative zones with the error bound reported
+    (planner/model/aggregate.py; default: [solver] aggregate_zones, else every zone).
     """
     return PlanningSession(scenario, goal=goal, service=service, minutes=minutes,
-                           relax_urgent=relax_urgent, **options).solve()
+                           relax_urgent=relax_urgent, aggregate_zones=aggregate_zones,
+                           **options).solve()

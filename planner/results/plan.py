@@ -226,26 +226,54 @@ def _equipment_table(inp: ModelInputs, units, new, moved) -> pd.DataFrame:
 def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: SolveResult,
                  build_seconds: float) -> Plan:
     """Read the solution into tidy tables, KPIs and the cost breakdown."""
-    eq, sp = inp.equipment, inp.specialties
     if not result.has_solution:
         empty = pd.DataFrame()
         return Plan(scenario.name, result.status, None, None, None, result.seconds,
                     build_seconds, scenario.settings.currency, empty, empty, empty, empty, empty,
                     empty, pd.Series(dtype=float), {"status": result.status},
                     kind=scenario.settings.kind)
+    return plan_from_values(scenario, inp, solution_values(model, hm, result), result,
+                            build_seconds)
+
+
+def solution_values(model, hm: HighsModel, result: SolveResult) -> dict:
+    """The solution's values of the variables a plan reads, by variable name: Series indexed
+    like the variable (integers rounded), `flow`, `unmet` and `member_in` as arrays in the order
+    of ARCS, DEMAND and MEMBERS (what plan_from_values reads; an aggregated model's values are
+    mapped onto the original zones between the two: planner/results/aggregated.py)."""
     solution = result.values
     assert solution is not None, "a result with a solution has its column values"
-    units = _values(hm, model.units, result, ["site_id", "equipment"], integer=True)
-    new = _values(hm, model.new_units, result, ["site_id", "equipment"], integer=True)
-    moved = _values(hm, model.relocated, result, ["from_site", "to_site", "equipment"],
-                    integer=True)
-    days = _values(hm, model.outreach_days, result, ["site_id", "specialty"], integer=True)
-    flow = np.maximum(np.array([solution[hm.column[id(v)]]
-                                for v in model.flow.values()]), 0.0)
-    unmet = np.maximum(_values(hm, model.unmet, result, ["zone_id", "service"]).to_numpy(), 0.0)
-    uncovered = _values(hm, model.uncovered, result, ["zone_id", "condition"])
-    access_short = _values(hm, model.access_shortfall, result, ["zone_id", "service"])
-    share_short = _values(hm, model.share_shortfall, result, ["zone_id", "service"])
+    return {
+        "units": _values(hm, model.units, result, ["site_id", "equipment"], integer=True),
+        "new_units": _values(hm, model.new_units, result, ["site_id", "equipment"],
+                             integer=True),
+        "relocated": _values(hm, model.relocated, result, ["from_site", "to_site", "equipment"],
+                             integer=True),
+        "outreach_days": _values(hm, model.outreach_days, result, ["site_id", "specialty"],
+                                 integer=True),
+        "flow": np.maximum(np.array([solution[hm.column[id(v)]]
+                                     for v in model.flow.values()]), 0.0),
+        "unmet": np.maximum(_values(hm, model.unmet, result, ["zone_id", "service"]).to_numpy(),
+                            0.0),
+        "uncovered": _values(hm, model.uncovered, result, ["zone_id", "condition"]),
+        "access_shortfall": _values(hm, model.access_shortfall, result, ["zone_id", "service"]),
+        "share_shortfall": _values(hm, model.share_shortfall, result, ["zone_id", "service"]),
+        "member_in": np.array([solution[hm.column[id(v)]] for v in model.member_in.values()]),
+        "policy_shortfall": _values(hm, model.policy_shortfall, result,
+                                    ["site_id", "specialty"]),
+        "reads_bought": _by_site(hm, model.reads_bought, result),
+        "hired_radiologists": _by_site(hm, model.hired_radiologists, result).round().astype(int),
+    }
+
+
+def plan_from_values(scenario, inp: ModelInputs, values: dict, result: SolveResult,
+                     build_seconds: float) -> Plan:
+    """The Plan of the solution `values` (solution_values) of the model built from `inp`."""
+    eq, sp = inp.equipment, inp.specialties
+    units, new, moved = values["units"], values["new_units"], values["relocated"]
+    days, flow, unmet = values["outreach_days"], values["flow"], values["unmet"]
+    uncovered = values["uncovered"]
+    access_short, share_short = values["access_shortfall"], values["share_shortfall"]
 
     sites = inp.sites
     equipment = _equipment_table(inp, units, new, moved)
@@ -254,7 +282,7 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     equipment["exams"] = exams.reindex(equipment.index, fill_value=0.0).to_numpy()
     cap = eq["nameplate_capacity"].reindex(equipment.index.get_level_values("equipment")).to_numpy()
     capacity = equipment["total"].to_numpy() * cap
-    member_in = np.array([solution[hm.column[id(v)]] for v in model.member_in.values()])
+    member_in = values["member_in"]
     bound = _site_bound_exams(inp, equipment.index, member_in)
     equipment["utilization"] = np.divide(equipment["exams"].to_numpy() + bound, capacity,
                                          out=np.zeros(len(capacity)), where=capacity > 0)
@@ -277,9 +305,8 @@ def extract_plan(scenario, inp: ModelInputs, model, hm: HighsModel, result: Solv
     zones = _zone_table(inp, arcs, unmet)
     urgent = _urgent_table(scenario, inp, equipment, uncovered)
     budget = _budget_table(inp, equipment, new, moved)
-    shortfall = _values(hm, model.policy_shortfall, result, ["site_id", "specialty"])
-    bought = _by_site(hm, model.reads_bought, result)
-    hired = _by_site(hm, model.hired_radiologists, result).round().astype(int)
+    shortfall = values["policy_shortfall"]
+    bought, hired = values["reads_bought"], values["hired_radiologists"]
     book = price_book(inp)
     entries = book.ledger({"member_in": member_in,
                            "new_units": new.to_numpy(), "units": units.to_numpy(),

@@ -70,6 +70,9 @@ def summary_text(plan) -> str:
     if plan.objective is None:
         return f"Scenario: {plan.scenario}\nStatus: {plan.status} (no plan found)"
     flag = "" if plan.is_optimal else "  (NOT proven optimal: best plan found within the limits)"
+    merged = k.get("aggregation") or {}
+    if plan.is_optimal and merged.get("zones_after", 0) < merged.get("zones_before", 0):
+        flag = "  (optimal for the representative zones: see Zones below)"
     gap = "n/a" if plan.mip_gap is None else f"{100 * plan.mip_gap:.3f}%"
     lines = [
         f"Scenario: {plan.scenario}",
@@ -78,6 +81,7 @@ def summary_text(plan) -> str:
         *_goal_lines(plan),
         f"Annual cost: {_money(plan.objective, plan.currency)}   bound: "
         f"{_money(plan.bound, plan.currency)}   MIP gap: {gap}   solve: {plan.solve_seconds:.2f} s",
+        *aggregation_lines(k.get("aggregation"), plan.currency),
         f"Capital used: {_money(k['capital_used'], plan.currency)} of "
         f"{_money(k['capital_budget'], plan.currency)}",
         f"In-county treatment rate: {_share(k['in_county_rate'])}",
@@ -100,6 +104,29 @@ def summary_text(plan) -> str:
         lines.append(f"Zones without urgent cover: {k['urgent_uncovered_zones']} "
                      f"({why}, see urgent.csv)")
     return "\n".join(lines)
+
+
+def aggregation_lines(found: dict | None, currency: str) -> list[str]:
+    """Zone aggregation in words (kpis.aggregation, planner/results/aggregated.py); none
+    without it."""
+    if not found:
+        return []
+    if found["zones_after"] == found["zones_before"]:
+        return [f"Zones: all {found['zones_before']:,} planned (aggregate_zones "
+                f"{found['requested_zones']:,}: nothing merged)"]
+    lines = [f"Zones: {found['zones_before']:,} planned as {found['zones_after']:,} "
+             f"representatives (nearby zones of one member merged); travel cost error at most "
+             f"{_money(found['error_bound'], currency)} a year (the aggregated optimum is within "
+             f"{_money(2 * found['error_bound'], currency)} of the best plan's; the bound and "
+             "MIP gap above include it)"]
+    if found.get("zones_beyond_max_minutes"):
+        lines.append(f"  {found['zones_beyond_max_minutes']:,} zone(s) served beyond "
+                     f"max_minutes (worst +{found['worst_minutes_beyond']:.1f} min, "
+                     f"{found['units_beyond_max_minutes']:,.0f} units a year): merged with zones "
+                     "that reach other sites; aggregate_zones of at least "
+                     f"{found['zones_for_same_sites']:,} merges only zones that reach the same "
+                     "sites")
+    return lines
 
 
 def fund_lines(fund: dict | None, currency: str) -> list[str]:

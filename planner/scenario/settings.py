@@ -45,6 +45,7 @@ MAX_MONEY = 1e12          # any amount of money (currency)
 MAX_THREADS = 64          # HiGHS threads: more only oversubscribes the machine
 MAX_SEED = 2_147_483_647  # HiGHS random_seed is a C int
 MAX_TIME_LIMIT = 1e7      # seconds (about 116 days)
+MAX_AGGREGATE_ZONES = 200_000   # [solver] aggregate_zones: the zones a scenario may hold
 MAX_ACCESS_MINUTES = 1e5  # minutes (about 70 days), as urgent_minutes and max_minutes
 MAX_READS = 1e9           # reads per radiologist a year
 MAX_NESTING = 8           # tables in tables: the deepest setting has 3 ([policy.min_outreach_days])
@@ -243,6 +244,11 @@ class SolverSettings(_Strict):
     construction_start: StrictBool | None = Field(
         default=None, description="start HiGHS from a greedy plan of the equipment "
         "(planner/model/start.py); default: on for models of 100,000 arcs or more")
+    aggregate_zones: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_AGGREGATE_ZONES,
+        description="plan on at most this many representative zones, each standing for "
+        "nearby zones of its home member, with the error bound reported "
+        "(planner/model/aggregate.py, models/aggregation.md); default: every zone")
 
 
 class ScenarioSettings(_Strict):
