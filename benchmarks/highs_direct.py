@@ -408,16 +408,17 @@ def build_lp(inp: ModelInputs) -> tuple[highspy.HighsLp, np.ndarray, dict]:
     rows.family("membership_hired", _unbounded_below(len(centres)), 0.0, (nc, h0 + nc, 1.0),
                 (nc, member_of(centres), -max_hired))
 
-    # equipment_rounding (a valid inequality; no rows in the games): per equipment e with
-    # demand, sum_i units[i,e] + w*sum_z unmet[z,e] >= r, with b = (the zones' demand + the
-    # site-bound exams) / capacity and
+    # equipment_rounding (a valid inequality): per equipment e with demand,
+    # sum_i units[i,e] + w*sum_z unmet[z,e] >= r, with b = (the zones' demand + the
+    # site-bound exams) / capacity (b = 0 in the games, where the row is off until a coalition
+    # solve sets it) and
     # f = b - floor(b): r = ceil(b), w = 1/(capacity*f); r = b, w = 1/capacity when f < 1e-3
     unmet_service = demand_idx.get_level_values(1)
-    rounded = pd.Index([] if inp.policy_soft else
-                       [e for e in eq.index if (unmet_service == e).any()])
+    rounded = pd.Index([e for e in eq.index if (unmet_service == e).any()])
     capacity = eq["capacity"].reindex(rounded).to_numpy(float)
     bound_service = inp.site_demand.index.get_level_values("service")
-    b = np.array([inp.demand.to_numpy(float)[unmet_service == e].sum()
+    b = np.array([0.0 if inp.policy_soft else
+                  inp.demand.to_numpy(float)[unmet_service == e].sum()
                   + inp.site_demand.to_numpy(float)[bound_service == e].sum() for e in rounded]) \
         / capacity
     f = b - np.floor(b)

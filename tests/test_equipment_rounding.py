@@ -110,9 +110,13 @@ def test_a_capacity_what_if_updates_the_rows_without_a_rebuild():
     assert plan.objective == pytest.approx(optimum_without_rows(variant), rel=1e-8)
 
 
-def test_the_games_of_stage_2_have_no_rounding_rows():
+def test_the_games_of_stage_2_build_their_rounding_rows_off():
+    """A coalition's solve sets them (tests/test_coalition_rounding.py); as built they are off:
+    sum units + unmet / capacity >= 0."""
     model = build_model(model_inputs(with_units_needed(2.4), game=True))
-    assert len(model.equipment_rounding) == 0
+    assert list(model.equipment_rounding) == ["CT"]
+    assert model.rounding_units["CT"].value == 0
+    assert model.rounding_weight["CT"].value == pytest.approx(1 / (ct_demand() / 2.4))
 
 
 # --- site-bound demand (site_demand.csv) and central reading ([reading]) ------------------------

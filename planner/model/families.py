@@ -652,26 +652,31 @@ def _equipment_exams(inp: ModelInputs, e: str) -> float:
     return demand
 
 
-def equipment_rounding(inp: ModelInputs, e: str) -> tuple[float, float]:
-    """(right-hand side, weight of unmet) of e's `equipment_rounding` row: with b = (D_e + SD_e)
-    / unit_capacity_e (:func:`_equipment_exams`) and f = b - floor(b), ceil(b) and
-    1/(unit_capacity_e * f); where f < 1e-3 (b whole, or a weight too large to be numerically
-    safe), the aggregated capacity itself: b and 1/unit_capacity_e."""
-    capacity = float(inp.equipment.at[e, "capacity"])
-    b = _equipment_exams(inp, e) / capacity
+def rounding_terms(exams: float, capacity: float) -> tuple[float, float]:
+    """(right-hand side, weight of unmet) of an `equipment_rounding` row for `exams` exams of
+    an equipment whose unit serves `capacity`: with b = exams / capacity and f = b - floor(b),
+    ceil(b) and 1/(capacity * f); where f < 1e-3 (b whole, or a weight too large to be
+    numerically safe), the aggregated capacity itself: b and 1/capacity."""
+    b = exams / capacity
     f = b - math.floor(b)
     if f < 1e-3:
         return b, 1.0 / capacity
     return float(math.ceil(b)), 1.0 / (capacity * f)
 
 
+def equipment_rounding(inp: ModelInputs, e: str) -> tuple[float, float]:
+    """:func:`rounding_terms` of e's row for D_e + SD_e exams (:func:`_equipment_exams`). In the
+    games of stage 2 (`policy_soft` is set exactly in game mode) the row is off, b = 0: with
+    membership free the exams are D_e x member_in and a rounded right-hand side is not linear
+    in them; a coalition's solve, whose membership is fixed, sets its own
+    (planner.sharing.coalitions)."""
+    capacity = float(inp.equipment.at[e, "capacity"])
+    return rounding_terms(0.0 if inp.policy_soft else _equipment_exams(inp, e), capacity)
+
+
 def _rounded_equipment(inp: ModelInputs) -> list[str]:
     """The equipment with zones' demand (so that its row has unmet terms), one
-    `equipment_rounding` row each; none in the games of stage 2 (`policy_soft` is set exactly
-    in game mode, planner.model.inputs.model_inputs), where demand is demand x member_in and a
-    rounded right-hand side is not linear in it."""
-    if inp.policy_soft:
-        return []
+    `equipment_rounding` row each (off in the games of stage 2: :func:`equipment_rounding`)."""
     with_demand = set(inp.demand.index.get_level_values("service"))
     return [e for e in inp.equipment.index if e in with_demand]
 
@@ -688,7 +693,8 @@ def add_equipment_rounding(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     relaxation's fractional scanners (the default county's LP buys half an MRI), which HiGHS
     otherwise removes only at the end of a long root cut loop (benchmarks/README.md,
     bench_fund). Mutable parameters: a demand or capacity what-if re-solves without a rebuild.
-    Stage-1 plans only (:func:`_rounded_equipment`).
+    In the games of stage 2 the rows are built off (r = 0) and a coalition's solve sets them for
+    its fixed membership (planner.sharing.coalitions; models/fair_division.md).
     """
     unmet: dict[str, list] = {e: [] for e in _rounded_equipment(inp)}
     for z, k in m.DEMAND:
@@ -769,7 +775,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("reading_capacity", add_reading_capacity, ("reading_capacity",),
            lambda inp: {"site_exams": list(site_exams(inp).index)}),
     Family("membership_hired", add_membership_hired, ("membership_hired",)),
-    # a valid inequality: one row per equipment with demand, none in the games of stage 2
+    # a valid inequality: one row per equipment with demand (off in the games of stage 2 until
+    # a coalition solve sets it)
     Family("equipment_rounding", add_equipment_rounding, ("equipment_rounding",),
            lambda inp: {"rounded_equipment": _rounded_equipment(inp)}),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
@@ -479,6 +480,36 @@ class HighsModel:
         _check(self.highs.changeColsBounds(len(columns), columns, lb[columns], ub[columns]),
                "changeColsBounds")
         self._bounds = (lb, ub)
+
+    def row_pusher(self, constraints: list) -> Callable[[], None]:
+        """A function that pushes the mutable coefficients and bounds of these rows only (a
+        coalition switch re-sets its `equipment_rounding` rows; :meth:`update` would re-read
+        every parameter and column). Which entries are mutable is found once, here."""
+        wanted = {id(c) for c in constraints}
+        rows = {r for r, c in enumerate(self.constraints) if id(c) in wanted}
+        coefs = [k for k, entry in enumerate(self._mutable_coefs) if entry[0] in rows]
+        bounds = [entry for entry in self._mutable_rows if entry[0] in rows]
+        held = {self._mutable_coefs[k][0] for k in coefs} | {entry[0] for entry in bounds}
+        if len(rows) != len(wanted) or held != rows:   # e.g. a family built from arrays
+            raise ValueError("row_pusher takes rows of this model built as expressions, each "
+                             "with a mutable coefficient or bound")
+
+        def push() -> None:
+            lb, ub = self._bounds
+            for k in coefs:
+                row, col, number, mutable, old = self._mutable_coefs[k]
+                value = number + sum(_value(sign, c) for sign, c in mutable)
+                if value != old:   # as update(): a change on a free column is a new model
+                    self.highs.changeCoeff(row, col, value)
+                    self._mutable_coefs[k] = (row, col, number, mutable, value)
+                    if lb[col] != ub[col]:
+                        self._version += 1
+            for row, lo, hi, constants in bounds:
+                lower, upper = self._row_bounds(lo, hi, constants)
+                if (lower, upper) != (self._row_lower[row], self._row_upper[row]):
+                    _check(self.highs.changeRowBounds(row, lower, upper), "changeRowBounds")
+                    self._row_lower[row], self._row_upper[row] = lower, upper
+        return push
 
     def relaxation(self) -> highspy.Highs:
         """A separate HiGHS copy of the current model with every column continuous (the LP

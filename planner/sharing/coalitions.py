@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
+import pandas as pd
 import pyomo.environ as pyo
 
-from planner.model.families import build_model, linear_sum
+from planner.model.families import build_model, linear_sum, rounding_terms
 from planner.model.highs import HighsModel, SolveResult, SolverOptions, run
 from planner.model.inputs import model_inputs
 from planner.model.ledger import price_book
@@ -88,11 +89,31 @@ class CoalitionModel:
         self._term_columns = _term_columns(self.model, self.inputs, self.highs)
         self._separating = False
         self.highs_options = dict(COALITION_HIGHS_OPTIONS)
+        self.rounding = True    # equipment_rounding rows set per coalition (False: left off)
+        self._equipment = list(self.model.equipment_rounding)
+        self._exams = _member_exams(self.inputs, self.members, self._equipment)
+        self._push_rounding = self.highs.row_pusher(
+            [self.model.equipment_rounding[e] for e in self._equipment])
 
-    def _fix_members(self, coalition: Iterable[str]) -> None:
+    def _set_rounding(self, inside: set[str] | None) -> None:
+        """The `equipment_rounding` rows of the fixed coalition `inside` (models/fair_division.md:
+        b_e(S) = its zones' demand and its sites' site-bound exams of e / unit capacity), or
+        off (None: membership free or the LP game, r_e = 0, as the model is built)."""
+        mask = np.array([m in inside for m in self.members]) if inside is not None \
+            else np.zeros(len(self.members), dtype=bool)
+        exams = self._exams[mask].sum(axis=0) if self.rounding else np.zeros(len(self._equipment))
+        for e, total in zip(self._equipment, exams.tolist()):
+            capacity = float(self.inputs.equipment.at[e, "capacity"])
+            r, w = rounding_terms(total, capacity)
+            self.model.rounding_units[e] = r
+            self.model.rounding_weight[e] = w
+        self._push_rounding()
+
+    def _fix_members(self, coalition: Iterable[str], rounding: bool = True) -> None:
         inside = set(coalition)
         for member, var in zip(self.members, self._member_vars):
             var.fix(1 if member in inside else 0)
+        self._set_rounding(inside if rounding else None)
         if self._separating:     # back from a separation: its cardinality row and costs go
             self.model.min_members = 0
             self.model.max_members = len(self.members)
@@ -144,8 +165,10 @@ class CoalitionModel:
         return extract_plan(self.scenario, self.inputs, self.model, self.highs, result, 0.0)
 
     def _relaxation(self, coalition: Iterable[str]) -> highspy.Highs:
-        """The LP relaxation of the coalition's model, solved on a separate HiGHS copy."""
-        self._fix_members(coalition)
+        """The LP relaxation of the coalition's model, solved on a separate HiGHS copy (the LP
+        game: without the coalition's equipment_rounding rows, whose right-hand side is not a
+        multiple of membership, see lp_cost_shares)."""
+        self._fix_members(coalition, rounding=False)
         h = self.highs.relaxation()
         h.setOptionValue("time_limit", float(self.options.time_limit))
         run(h, 1)
@@ -215,6 +238,7 @@ class CoalitionModel:
         MILP, which the caller prices exactly, in parallel.
         """
         self._exclude(frozenset(c) for c in exclude)
+        self._set_rounding(None)    # the MILP chooses the coalition: no coalition's rows
         for var in self._member_vars:
             var.unfix()
         self.model.min_members = 1
@@ -263,6 +287,25 @@ class CoalitionModel:
         """The coalition of largest excess and that excess (an exact separation)."""
         found = self.separate(standalone, allocation, exclude)
         return found.candidates[0]
+
+
+def _member_exams(inp, members: list[str], equipment: list[str]) -> np.ndarray:
+    """exams[member, equipment]: the exams of each equipment (of the `equipment_rounding` rows)
+    that a member brings, its zones' demand and its sites' site-bound exams; a fixed
+    coalition's are its members' sum."""
+    exams = np.zeros((len(members), len(equipment)))
+    row = {m: k for k, m in enumerate(members)}
+    col = {e: k for k, e in enumerate(equipment)}
+    home = inp.zones["home_member"]
+    for (z, k), amount in inp.demand.items():
+        if k in col:
+            exams[row[home[z]], col[k]] += float(amount)
+    bound = inp.site_demand if inp.site_demand is not None else pd.Series(dtype=float)
+    owner = inp.sites["member"]
+    for (i, k), amount in bound.items():
+        if k in col:
+            exams[row[owner[i]], col[k]] += float(amount)
+    return exams
 
 
 def _term_columns(model, inp, highs: HighsModel) -> list[tuple[str, np.ndarray, np.ndarray]]:
