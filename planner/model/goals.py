@@ -218,28 +218,51 @@ def add_worst_minutes_goal(m: pyo.ConcreteModel, goal: Goal, minutes: pd.DataFra
     two of its times the zone's set of closer sites does not change, and above[k] >= above[k+1]);
     above[k] >= above[k+1].
 
-    One row per zone and candidate site, no assignment variable per (zone, site): it scales like
-    the eligible arcs. above[k] needs no integrality: with integer units its best value is 0 or 1.
+    The sum is written once per zone as a running count (`reach`, :func:`_reach_rows`): the
+    rows as printed hold a zone's closer sites again at each of its levels, zones x sites x
+    levels nonzeros (15 M on OR-Library pmed40, a Pyomo build of minutes); the running count
+    is one term per zone and site, like the eligible arcs.
+    above[k] needs no integrality: with integer units its best value is 0 or 1.
     """
     levels = radius_levels(minutes)
-    position = {float(d): k for k, d in enumerate(levels)}
     m.RADII = pyo.Set(initialize=range(1, len(levels)), ordered=True)
     m.above = pyo.Var(m.RADII, bounds=(0, 1))
     m.radius_order = pyo.Constraint(
         range(1, len(levels) - 1), rule=lambda m, k: linear_sum([m.above[k], -m.above[k + 1]]) >= 0)
-    values, sites = minutes.to_numpy(), list(minutes.columns)
-    rows = []
-    for times in values:
-        for level in np.unique(times[times > levels[0]]):
-            closer = [m.units[sites[j], goal.service] for j in np.nonzero(times < level)[0]]
-            rows.append((position[float(level)], closer))
+    units = [m.units[i, goal.equipment] for i in minutes.columns]
+    rows = _reach_rows(minutes.to_numpy(float), levels)
     m.RADIUS_ROWS = pyo.RangeSet(0, len(rows) - 1) if rows else pyo.Set(initialize=[])
+    m.reach = pyo.Var(m.RADIUS_ROWS, bounds=(0, None))
+
+    def counted(m, r):
+        k, previous, new = rows[r]
+        before = [] if previous is None else [m.reach[previous]]
+        return linear_sum([m.reach[r]] + [-x for x in before] + [-units[j] for j in new]) == 0
+
+    m.radius_reach = pyo.Constraint(m.RADIUS_ROWS, rule=counted)
     m.radius_cover = pyo.Constraint(
-        m.RADIUS_ROWS, rule=lambda m, r: linear_sum([m.above[rows[r][0]]] + rows[r][1]) >= 1)
+        m.RADIUS_ROWS, rule=lambda m, r: linear_sum([m.above[rows[r][0]], m.reach[r]]) >= 1)
     m.radius_values = levels      # the worst trip when above[1..k] = 1 and the rest 0 is d_k
     steps = np.diff(levels)
     m.goal_value = pyo.Expression(expr=linear_sum(
         [float(levels[0])] + [float(steps[k - 1]) * m.above[k] for k in m.RADII]))
+
+
+def _reach_rows(times: np.ndarray, levels: np.ndarray) -> list[tuple[int, int | None, list]]:
+    """One row per populated zone z and own level d_k > d_0: (k, the zone's previous row or
+    None, the sites j with previous level <= t[z,j] < d_k). reach[row] = reach[previous] + the
+    units at those sites is then the number of units closer to z than d_k."""
+    position = {float(d): k for k, d in enumerate(levels)}
+    rows: list[tuple[int, int | None, list]] = []
+    for zone_times in times:
+        order = np.argsort(zone_times, kind="stable")
+        own = np.unique(zone_times[zone_times > levels[0]])
+        cuts = np.searchsorted(zone_times[order], own, side="left")
+        previous, done = None, 0
+        for level, cut in zip(own, cuts):
+            rows.append((position[float(level)], previous, list(order[done:cut])))
+            previous, done = len(rows) - 1, cut
+    return rows
 
 
 # --- the goal's value, from a plan's units in service -----------------------------------------
@@ -279,7 +302,14 @@ def solve_goal(session, options, coverage_at_least: float | None = None):
             return _least_cost_at(session, options, _coverage_floor(session, coverage_at_least),
                                   None, None)
         if goal.kind == "worst-minutes":
-            first, result = _smallest_radius(session, options)
+            before = session.last_result
+            bound = covering_bound(session.inputs, goal, m.radius_values)
+            plan, unreachable = _least_cost_at_bound(session, options, bound)
+            if plan is not None:
+                return plan
+            ran = session.last_result is not None and session.last_result is not before
+            spent = session.last_result.seconds if ran else 0.0
+            first, result = _smallest_radius(session, options, bound.level + unreachable, spent)
         else:
             first, result = _most_coverage(session, options), session.last_result
         if result is None or result.objective is None:
@@ -305,23 +335,85 @@ def _most_coverage(session, options):
     return session.solve_with(replace(options, mip_gap=0.0, mip_abs_gap=gap))
 
 
-def _smallest_radius(session, options):
-    """Solve 1 of the worst-minutes goal, by bisection over the distinct travel times d_k
-    (models/goals.md): radius r is feasible when the model has a plan with above[k] fixed to
-    1 for d_k <= r and 0 above (every populated zone then has a unit within r). Each probe is a
-    feasibility MIP with bounds changed in place; a feasible probe's plan may reach a smaller
-    radius than asked, which moves the upper end down at once. About log2(K) probes: far
-    faster than solving the radius MIP itself (pmed1: 25 s against > 120 s, unproven).
+def _fix_radius(m: pyo.ConcreteModel, k: int) -> None:
+    """above[j] fixed to 1 for j <= k and 0 above: every populated zone has a unit within d_k."""
+    for j in m.RADII:
+        m.above[j].fix(1 if j <= k else 0)
+
+
+def _least_cost_at_bound(session, options, bound: CoverBound):
+    """Solve 2 at the covering relaxation's radius d_lb, before any probe of the full model.
+    Every plan's worst trip is at least d_lb (:func:`covering_bound`), so a plan of the full
+    model within d_lb is at the optimal radius, and the least-cost one among them is the
+    lexicographic optimum: one solve settles both. The relaxation's units are the MIP start
+    (HiGHS completes the rest). None when the full model has no plan within d_lb (or found none
+    in time), with whether d_lb is proven out of reach (True: the bisection goes on above it;
+    False, no plan in time: from it)."""
+    m, levels = session.model, session.model.radius_values
+    if bound.level >= len(levels) - 1:
+        return None, False   # the top: the bisection's own probe explains an infeasible model
+    _fix_radius(m, bound.level)
+    m.goal_objective.deactivate()
+    m.objective.activate()
+    m.goal_level.set_value(_level_reached(session, float(levels[bound.level])))
+    try:
+        plan = session.solve_with(options, _units_start(session, bound.units), explain=False)
+    except InfeasibleError:
+        return None, True
+    if plan.objective is None:
+        return None, False
+    value = goal_value(session.inputs, plan.equipment, session.goal)
+    return replace(plan, goal=session.goal.report(value)), True
+
+
+def _units_start(session, units: np.ndarray | None):
+    """A partial MIP start (columns, values): the goal's equipment at its candidate sites as
+    `units`, new units on top of the existing ones, nothing relocated; HiGHS completes the rest.
+    None when that needs fewer units than exist at a site or a new unit where none may be
+    bought."""
+    if units is None:
+        return None
+    m, inp, e = session.model, session.inputs, session.goal.equipment
+    values = {}
+    for i, count in zip(candidate_sites(inp, e), units):
+        existing = float(inp.existing.get((i, e), 0.0))
+        buys = (i, e) in m.new_units
+        if count < existing - 1e-9 or (count > existing + 1e-9 and not buys):
+            return None
+        if buys:
+            values[id(m.new_units[i, e])] = float(count - existing)
+        values[id(m.units[i, e])] = float(count)
+    values.update({id(v): 0.0 for k, v in m.relocated.items() if k[-1] == e})
+    column = session.highs.column
+    return (np.array([column[v] for v in values], dtype=np.int32),
+            np.array(list(values.values()), dtype=float))
+
+
+def _smallest_radius(session, options, low: int, seconds: float = 0.0):
+    """Solve 1 of the worst-minutes goal above the relaxation's radius, by bisection over the
+    distinct travel times d_k (models/goals.md): radius r is feasible when the model has a plan
+    with above[k] fixed to 1 for d_k <= r and 0 above (every populated zone then has a unit
+    within r). Each probe is a feasibility MIP with bounds changed in place; a feasible probe's
+    plan may reach a smaller radius than asked, which moves the upper end down at once. About
+    log2(K) probes: far faster than solving the radius MIP itself (pmed1: 25 s against > 120 s,
+    unproven). Only reached when the full model cannot meet the relaxation's radius (capacities,
+    budgets that bind through relocations, rules of other equipment).
+
+    A probe that ends at the time limit without a plan proves nothing: the bisection goes on
+    above it, and the plan returned says `time_limit` (its radius is not proven the smallest).
 
     Returns the plan at the smallest feasible radius (with `goal` set) and its SolveResult
-    (None, None for no plan). The above[] stay fixed at that radius for solve 2."""
+    (None, None for no plan); `seconds` (solves before it) count in its solve time. The above[]
+    stay fixed at that radius for solve 2."""
     m, levels = session.model, session.model.radius_values
     m.objective.deactivate()
     m.goal_objective.activate()   # a constant once above[] is fixed: pure feasibility
+    m.goal_level.set_value(math.inf)
+
+    unproven = []
 
     def probe(k: int):
-        for j in m.RADII:
-            m.above[j].fix(1 if j <= k else 0)
+        _fix_radius(m, k)
         try:
             plan = session.solve_with(options, explain=k == len(levels) - 1)
         except InfeasibleError:
@@ -329,18 +421,14 @@ def _smallest_radius(session, options):
                 raise
             return None, None
         if plan.objective is None:
+            unproven.append(k)
             return None, None
         radius = goal_value(session.inputs, plan.equipment, session.goal)
         return replace(plan, goal=session.goal.report(radius)), session.last_result
 
-    low, high = covering_lower_bound(session.inputs, session.goal, levels), len(levels) - 1
-    best, best_result, seconds = None, None, 0.0
-    if low < high:   # the relaxation's radius first: when the full model meets it, it is optimal
-        best, best_result = probe(low)
-        if best is None:
-            seconds, low = session.last_result.seconds, low + 1
-    if best is None:
-        best, best_result = probe(high)   # no limit: the cost model's own feasibility
+    high = len(levels) - 1
+    low = min(low, high)
+    best, best_result = probe(high)   # no limit: the cost model's own feasibility
     if best is None:
         return best, best_result
     seconds += best.solve_seconds
@@ -355,54 +443,203 @@ def _smallest_radius(session, options):
         else:
             seconds += session.last_result.seconds
             low = middle + 1
-    for j in m.RADII:
-        m.above[j].fix(1 if j <= high else 0)
-    return replace(best, solve_seconds=seconds), best_result
+    _fix_radius(m, high)
+    status = "time_limit" if unproven and best.status == "optimal" else best.status
+    return replace(best, solve_seconds=seconds, status=status), best_result
+
+
+# --- the covering relaxation: a lower bound on the worst trip ----------------------------------
+@dataclass(frozen=True)
+class CoverBound:
+    """level: the index of the relaxation's smallest radius d_lb; units: its units of the
+    goal's equipment at the candidate sites (None when the relaxation has no plan at all)."""
+
+    level: int
+    units: np.ndarray | None
 
 
 def covering_lower_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> int:
-    """The index of the smallest radius d_k that a relaxation of the plan can reach: whole
+    """The index of the smallest radius d_k that the covering relaxation reaches
+    (:func:`covering_bound`)."""
+    return covering_bound(inp, goal, levels).level
+
+
+def covering_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> CoverBound:
+    """The smallest radius d_k that a relaxation of the plan can reach, and its units: whole
     units of the goal's equipment at its candidate sites (existing units that cannot move stay,
     max_per_site holds, at most today's units plus those the capital budget buys), every
     populated zone with a unit within d_k (models/goals.md). Every plan of the full model is a
-    plan of the relaxation, so no smaller radius is reachable; bisection over the levels with
-    small set-cover MIPs (zones x candidate sites, no flows) finds it. Uncapacitated (the
-    p-centre), the full model meets it and one full probe ends the search."""
-    minutes = populated_minutes(inp, goal.equipment)
-    sites = list(minutes.columns)
-    e = goal.equipment
-    movable = set(inp.moves["from_site"][inp.moves["equipment"] == e])
-    existing = np.array([float(inp.existing.get((i, e), 0.0)) for i in sites])
-    lower = np.where([i in movable for i in sites], 0.0, existing)
-    most = float(inp.equipment.at[e, "max_per_site"])
-    capex = float(inp.equipment.at[e, "capex"])
-    total = existing.sum() + (math.floor(inp.budget / capex + 1e-9) if capex > 0 else len(sites))
-    upper = np.full(len(sites), most if math.isfinite(most) else max(total, 1.0))
-    times = minutes.to_numpy(float)
-
-    def reachable(k: int) -> bool:
-        cover = times <= levels[k] + 1e-9
-        h = new_highs()
-        h.addVars(len(sites), lower, upper)
-        h.changeColsIntegrality(len(sites), np.arange(len(sites), dtype=np.int32),
-                                np.full(len(sites), highspy.HighsVarType.kInteger, dtype=np.uint8))
-        h.changeColsCost(len(sites), np.arange(len(sites), dtype=np.int32), np.ones(len(sites)))
-        rows = _sparse_rows(cover)
-        h.addRows(len(times), np.ones(len(times)), np.full(len(times), highspy.kHighsInf),
-                  len(rows[1]), *rows)
-        h.addRow(-highspy.kHighsInf, float(total), len(sites),
-                 np.arange(len(sites), dtype=np.int32), np.ones(len(sites)))
-        run(h)
-        return h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-
-    low, high = 0, len(levels) - 1
+    plan of the relaxation, so no smaller radius is reachable. Bisection over the levels with
+    small set-cover MIPs (zones x candidate sites, no flows), between d_0 and the radius of a
+    farthest-first plan (Gonzalez 1985); a reachable level's cover may reach a smaller radius,
+    which moves the upper end down at once."""
+    cover = _Cover.of(inp, goal)
+    units = cover.farthest_first()
+    if units is None:
+        return CoverBound(len(levels) - 1, None)
+    low, high = 0, _level_of(levels, cover.radius(units))
     while low < high:
         middle = (low + high) // 2
-        if reachable(middle):
-            high = middle
-        else:
+        found = cover.within(levels[middle])
+        if found is None:
             low = middle + 1
-    return low
+        else:
+            units, high = found, min(middle, _level_of(levels, cover.radius(found)))
+    return CoverBound(low, units)
+
+
+def _level_of(levels: np.ndarray, radius: float) -> int:
+    """The index of the level equal to `radius` (a travel time of the matrix)."""
+    return int(np.searchsorted(levels, radius - 1e-9))
+
+
+@dataclass(frozen=True)
+class _Cover:
+    """The covering relaxation's data: travel times (populated zones x candidate sites), the
+    units each site must keep (lower) and may hold (upper), and the most units in all."""
+
+    times: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    total: float
+
+    @classmethod
+    def of(cls, inp: ModelInputs, goal: Goal) -> _Cover:
+        minutes = populated_minutes(inp, goal.equipment)
+        sites = list(minutes.columns)
+        e = goal.equipment
+        movable = set(inp.moves["from_site"][inp.moves["equipment"] == e])
+        existing = np.array([float(inp.existing.get((i, e), 0.0)) for i in sites])
+        lower = np.where([i in movable for i in sites], 0.0, existing)
+        most = float(inp.equipment.at[e, "max_per_site"])
+        capex = float(inp.equipment.at[e, "capex"])
+        total = existing.sum() + (math.floor(inp.budget / capex + 1e-9) if capex > 0
+                                  else len(sites))
+        upper = np.full(len(sites), most if math.isfinite(most) else max(total, 1.0))
+        return cls(minutes.to_numpy(float), lower, upper, float(total))
+
+    def radius(self, units: np.ndarray) -> float:
+        """The worst trip to the sites holding units."""
+        return float(self.times[:, units > 0.5].min(axis=1).max())
+
+    def farthest_first(self) -> np.ndarray | None:
+        """A plan of the relaxation (Gonzalez 1985): the kept units, or the site with the
+        smallest worst trip, then while units remain a unit at the site nearest to the zone
+        farthest from every unit. None when the kept units exceed the total or nothing fits."""
+        units = self.lower.copy()
+        free = int(math.floor(self.total - units.sum() + 1e-9))
+        if free < 0 or self.times.shape[0] == 0:
+            return None if free < 0 else units
+        allowed = self.upper >= 1
+        if not (units > 0.5).any():
+            if free == 0 or not allowed.any():
+                return None
+            worst = np.where(allowed, self.times.max(axis=0), np.inf)
+            units[int(np.argmin(worst))] += 1
+            free -= 1
+        nearest = self.times[:, units > 0.5].min(axis=1)
+        for _ in range(free):
+            zone = int(np.argmax(nearest))
+            site = int(np.argmin(np.where(allowed & (units < 0.5), self.times[zone], np.inf)))
+            if units[site] >= 0.5 or not np.isfinite(self.times[zone, site]):
+                break
+            units[site] += 1
+            nearest = np.minimum(nearest, self.times[:, site])
+        return units
+
+    def within(self, radius: float) -> np.ndarray | None:
+        """Units of the relaxation with every zone within `radius`, or None. A greedy cover
+        first (Chvatal 1979: the site that covers most zones not yet covered); when it needs
+        more units than the total, a set-cover MIP (fewest units) on the essential zones and
+        sites (:func:`_essential`) that stops at its first plan, as any plan answers."""
+        mask = self.times <= radius + 1e-9
+        units = self.greedy(mask)
+        if units is not None:
+            return units
+        rows, columns = _essential(mask, self.lower, self.upper)
+        mask = mask[np.ix_(rows, columns)]
+        n = len(columns)
+        h = new_highs()
+        h.addVars(n, self.lower[columns], self.upper[columns])
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.ones(n))
+        starts, index, value = _sparse_rows(mask)
+        h.addRows(len(mask), np.ones(len(mask)), np.full(len(mask), highspy.kHighsInf),
+                  len(index), starts, index, value)
+        kept = float(self.lower.sum() - self.lower[columns].sum())   # units at dropped sites
+        h.addRow(-highspy.kHighsInf, self.total - kept, n, np.arange(n, dtype=np.int32),
+                 np.ones(n))
+        h.setOptionValue("mip_max_improving_sols", 1)
+        run(h)
+        if h.getInfo().primal_solution_status != 2:   # no feasible point: none exists
+            return None
+        units = self.lower.copy()
+        units[columns] = np.round(np.asarray(h.getSolution().col_value))
+        return units
+
+    def greedy(self, mask: np.ndarray) -> np.ndarray | None:
+        """A cover within the mask's radius by the greedy rule, from the kept units; None when
+        it needs more than the total (the MIP decides then)."""
+        units = self.lower.copy()
+        uncovered = ~mask[:, units > 0.5].any(axis=1)
+        allowed = (self.upper >= 1) & (units < 0.5)
+        while uncovered.any():
+            gain = np.where(allowed, mask[uncovered].sum(axis=0), 0)
+            best = int(np.argmax(gain))
+            if gain[best] == 0 or units.sum() + 1 > self.total + 1e-9:
+                return None
+            units[best], allowed[best] = 1, False
+            uncovered &= ~mask[:, best]
+        return units
+
+
+def _essential(mask: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+               most: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    """The zones and sites a set cover needs: a zone whose sites within reach include all of
+    another zone's is covered whenever that one is (its row is implied), and a site with no
+    kept unit whose zones are all within reach of another site that may hold a unit is never
+    needed (that site serves them as well, at the same count). Zones already covered by kept
+    units are dropped too. Dense products, so only up to `most` zones or sites; else all."""
+    rows = np.arange(mask.shape[0])
+    columns = np.arange(mask.shape[1])
+    if max(mask.shape) > most:
+        return rows, columns
+    rows = rows[~mask[:, lower > 0.5].any(axis=1)]
+    rows = rows[_minimal_sets(mask[rows])]
+    sub = mask[rows]
+    dominated = _dominated_columns(sub, lower, upper)
+    return rows, columns[~dominated]
+
+
+def _minimal_sets(mask: np.ndarray) -> np.ndarray:
+    """Rows of a 0/1 matrix that contain no other row (one of each group of equal rows)."""
+    if len(mask) == 0:
+        return np.zeros(0, dtype=bool)
+    m = mask.astype(np.float32)
+    inside = (m @ m.T) >= mask.sum(axis=1)[:, None] - 0.5   # [a, b]: row a within row b
+    size = mask.sum(axis=1)
+    order = np.lexsort((np.arange(len(mask)), size))         # smaller first, then by index
+    rank = np.empty(len(mask), dtype=int)
+    rank[order] = np.arange(len(mask))
+    earlier = rank[:, None] < rank[None, :]                  # a comes before b
+    return ~(inside & earlier).any(axis=0)
+
+
+def _dominated_columns(mask: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Sites with no kept unit whose zones are all reached by another site that may hold a
+    unit (of equal sites, all but one)."""
+    if mask.shape[0] == 0:
+        return lower < 0.5
+    m = mask.T.astype(np.float32)
+    inside = (m @ m.T) >= mask.sum(axis=0)[:, None] - 0.5    # [a, b]: site a within site b
+    size = mask.sum(axis=0)
+    order = np.lexsort((np.arange(len(m)), size))
+    rank = np.empty(len(m), dtype=int)
+    rank[order] = np.arange(len(m))
+    later = rank[:, None] < rank[None, :]                    # b comes after a
+    can = (upper >= 1)[None, :]
+    return (lower < 0.5) & (inside & later & can).any(axis=1)
 
 
 def _sparse_rows(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
