@@ -451,8 +451,9 @@ def _smallest_radius(session, options, low: int, seconds: float = 0.0):
 # --- the covering relaxation: a lower bound on the worst trip ----------------------------------
 @dataclass(frozen=True)
 class CoverBound:
-    """level: the index of the relaxation's smallest radius d_lb; units: its units of the
-    goal's equipment at the candidate sites (None when the relaxation has no plan at all)."""
+    """level: the index of the relaxation's smallest radius d_lb; units: a plan of the
+    relaxation at d_lb, units of the goal's equipment at the candidate sites, improved for
+    solve 2's start (:meth:`_Cover.interchange`); None when the relaxation has no plan at all."""
 
     level: int
     units: np.ndarray | None
@@ -485,7 +486,7 @@ def covering_bound(inp: ModelInputs, goal: Goal, levels: np.ndarray) -> CoverBou
             low = middle + 1
         else:
             units, high = found, min(middle, _level_of(levels, cover.radius(found)))
-    return CoverBound(low, units)
+    return CoverBound(low, cover.interchange(units, levels[low]))
 
 
 def _level_of(levels: np.ndarray, radius: float) -> int:
@@ -496,12 +497,14 @@ def _level_of(levels: np.ndarray, radius: float) -> int:
 @dataclass(frozen=True)
 class _Cover:
     """The covering relaxation's data: travel times (populated zones x candidate sites), the
-    units each site must keep (lower) and may hold (upper), and the most units in all."""
+    units each site must keep (lower) and may hold (upper), the most units in all, and the
+    zones' residents (weights of the interchange's travel estimate)."""
 
     times: np.ndarray
     lower: np.ndarray
     upper: np.ndarray
     total: float
+    weights: np.ndarray
 
     @classmethod
     def of(cls, inp: ModelInputs, goal: Goal) -> _Cover:
@@ -516,7 +519,8 @@ class _Cover:
         total = existing.sum() + (math.floor(inp.budget / capex + 1e-9) if capex > 0
                                   else len(sites))
         upper = np.full(len(sites), most if math.isfinite(most) else max(total, 1.0))
-        return cls(minutes.to_numpy(float), lower, upper, float(total))
+        weights = inp.zones["population"].reindex(minutes.index).to_numpy(float)
+        return cls(minutes.to_numpy(float), lower, upper, float(total), weights)
 
     def radius(self, units: np.ndarray) -> float:
         """The worst trip to the sites holding units."""
@@ -576,6 +580,44 @@ class _Cover:
             return None
         units = self.lower.copy()
         units[columns] = np.round(np.asarray(h.getSolution().col_value))
+        return units
+
+    def interchange(self, units: np.ndarray, radius: float, work: float = 3e8) -> np.ndarray:
+        """The cover improved for solve 2's start: while one exists, the best swap of a unit
+        the plan added (not kept) to a site without one that keeps every zone within `radius`
+        and shortens the residents' total trip to their nearest unit (Teitz & Bart 1968,
+        restricted to covers). An estimate for a start only: solve 2 prices the plan exactly.
+        `work` caps the zone x site entries evaluated, so the time is machine-independent."""
+        units = units.copy()
+        within = self.times <= radius + 1e-9
+        zones = np.arange(len(self.times))
+        while work > 0:
+            open_ = np.nonzero(units > 0.5)[0]
+            if len(open_) == 0:
+                break
+            trips = self.times[:, open_]
+            order = np.argsort(trips, axis=1)
+            first = trips[zones, order[:, 0]]
+            nearest = open_[order[:, 0]]
+            second = trips[zones, order[:, 1]] if len(open_) > 1 else np.full(len(zones), np.inf)
+            count = within[:, open_].sum(axis=1)
+            free = (self.upper >= 1) & (units < 0.5)
+            current = float(self.weights @ first)
+            gain, move = 1e-9 * max(1.0, current), None
+            for i in open_[(self.lower[open_] < 0.5) & (units[open_] < 1.5)]:
+                critical = count - within[:, i] == 0
+                sites = np.nonzero(free & within[critical].all(axis=0))[0]
+                if len(sites) == 0:
+                    continue
+                without = np.where(nearest == i, second, first)
+                cost = self.weights @ np.minimum(self.times[:, sites], without[:, None])
+                work -= cost.size * len(zones)
+                best = int(np.argmin(cost))
+                if current - cost[best] > gain:
+                    gain, move = current - cost[best], (i, sites[best])
+            if move is None:
+                break
+            units[move[0]], units[move[1]] = 0.0, 1.0
         return units
 
     def greedy(self, mask: np.ndarray) -> np.ndarray | None:
