@@ -59,6 +59,9 @@ class Aggregation:
     same_sites: bool        # every zone may use exactly its representative's sites
     error_bound: float      # currency a year (module docstring)
     site_classes: int       # the N from which same_sites holds (home member x eligible sites)
+    # per urgent-coverage row of the scenario, the row of the aggregated model that holds it
+    # (soft coverage: rows of one covering set merged, merged_cover_rows; else the same row)
+    cover_group: np.ndarray | None = None
 
     @property
     def zones_before(self) -> int:
@@ -98,14 +101,16 @@ def aggregate_zones(inp: ModelInputs, n: int, where: str = "scenario.toml [solve
     classes, members = _eligibility_classes(inp), pd.factorize(home)[0]
     site_classes = int(classes.max()) + 1
     same_sites = site_classes <= n
-    rows = np.minimum(inp.minutes.to_numpy(float), _longest_reach(inp))
+    rows = np.minimum(inp.minutes.to_numpy(np.float32), _longest_reach(inp))
     weight = _zone_demand(inp)
     rep_pos = _clusters(rows, weight, classes if same_sites else members, n)
     rep = pd.Series(zones.to_numpy()[rep_pos], index=zones)
-    aggregated = _aggregated_inputs(inp, rep_pos)
+    cover, cover_rows, cover_group = merged_cover_rows(inp)
+    aggregated = replace(_aggregated_inputs(inp, rep_pos), cover=cover, cover_rows=cover_rows)
     bound = float(error_terms(inp, aggregated.arcs, rep).sum())
     original = replace(inp, arcs=inp.arcs.iloc[:0])   # 5 M rows for 100,000 villages: freed
-    return Aggregation(original, aggregated, rep, n, same_sites, bound, site_classes)
+    return Aggregation(original, aggregated, rep, n, same_sites, bound, site_classes,
+                       cover_group)
 
 
 # --- which zones may be merged, and how far apart they are -----------------------------------
@@ -151,16 +156,19 @@ def _distances(rows: np.ndarray, to: np.ndarray) -> np.ndarray:
     return np.abs(rows - to).max(axis=1)
 
 
-def _medoid(rows: np.ndarray, weight: np.ndarray, idx: np.ndarray) -> int:
-    """A representative of the zones `idx`: of the MEDOID_CANDIDATES zones nearest their
+def _medoid(rows: np.ndarray, weight: np.ndarray, idx: np.ndarray,
+            candidates: int = MEDOID_CANDIDATES) -> int:
+    """A representative of the zones `idx`: of the `candidates` zones nearest their
     demand-weighted mean row, the one of least weighted distance to all (first on ties)."""
     sub, w = rows[idx], weight[idx]
     if len(idx) == 1:
         return int(idx[0])
     mean = np.average(sub, axis=0, weights=w) if w.sum() > 0 else sub.mean(axis=0)
-    candidates = np.argsort(_distances(sub, mean), kind="stable")[:MEDOID_CANDIDATES]
-    costs = [float(w @ _distances(sub, sub[c])) for c in candidates]
-    return int(idx[candidates[int(np.argmin(costs))]])
+    nearest = np.argsort(_distances(sub, mean), kind="stable")[:candidates]
+    if len(nearest) == 1:
+        return int(idx[nearest[0]])
+    costs = [float(w @ _distances(sub, sub[c])) for c in nearest]
+    return int(idx[nearest[int(np.argmin(costs))]])
 
 
 def _cost(rows: np.ndarray, weight: np.ndarray, idx: np.ndarray, rep: int) -> float:
@@ -171,7 +179,8 @@ def _split(rows: np.ndarray, weight: np.ndarray, idx: np.ndarray, rep: int
            ) -> list[np.ndarray] | None:
     """Two parts of the cluster `idx`: seeded by its representative and the zone of largest
     weighted distance to it, then LLOYD_ROUNDS reassignments to the nearer of the two parts'
-    representatives. None when the zones cannot be told apart."""
+    centres (the zone nearest each part's weighted mean; the parts' representatives are chosen
+    afterwards, by _medoid). None when the zones cannot be told apart."""
     far = idx[int(np.argmax(weight[idx] * _distances(rows[idx], rows[rep])))]
     seeds = [rep, int(far)]
     parts: list[np.ndarray] = []
@@ -180,7 +189,7 @@ def _split(rows: np.ndarray, weight: np.ndarray, idx: np.ndarray, rep: int
         parts = [idx[~nearer], idx[nearer]]
         if not len(parts[0]) or not len(parts[1]):
             return None
-        seeds = [_medoid(rows, weight, p) for p in parts]
+        seeds = [_medoid(rows, weight, p, candidates=1) for p in parts]
     return parts
 
 
@@ -242,6 +251,41 @@ def _aggregated_inputs(inp: ModelInputs, rep_pos: np.ndarray) -> ModelInputs:
     keys = demand.index.to_frame(index=False)
     share_rows = keys[keys["service"].isin(inp.served_share.index)].reset_index(drop=True)
     return replace(inp, demand=demand, arcs=agg_arcs, share_rows=share_rows)
+
+
+def merged_cover_rows(inp: ModelInputs) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The urgent-coverage rows of the aggregated model: (cover, cover_rows, group), group[j]
+    the merged row of the scenario's row j. Hard coverage keeps the scenario's rows (already
+    one per undominated covering set). Soft coverage keeps a priced row per populated zone and
+    condition: rows of one home member, condition and covering set become one, since the same
+    units cover them (their `uncovered` is the same in every optimal plan), priced for all of
+    them (`zones` counts them, population and cases summed; planner/model/ledger.py)."""
+    rows, cover = inp.cover_rows, inp.cover
+    if not inp.urgent_soft or rows.empty:
+        return cover, rows, np.arange(len(rows))
+    keys = pd.MultiIndex.from_frame(rows[["zone_id", "condition"]])
+    row_at = keys.get_indexer(pd.MultiIndex.from_frame(cover[["zone_id", "condition"]]))
+    sites = inp.minutes.columns
+    member = np.zeros((len(rows), len(sites)), dtype=bool)
+    member[row_at, sites.get_indexer(cover["site_id"])] = True
+    labels = [pd.factorize(rows[c].to_numpy(object))[0].astype(np.uint32).view(np.uint8)
+              .reshape(-1, 4) for c in ("condition", "equipment")]
+    home = pd.factorize(inp.zones["home_member"].reindex(rows["zone_id"]).to_numpy(object))[0]
+    key = np.hstack([home.astype(np.uint32).view(np.uint8).reshape(-1, 4), *labels,
+                     np.packbits(member, axis=1)])
+    _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")          # merged rows in the scenario's order
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    group = position[group.reshape(-1)]
+    merged = rows.iloc[first[order]].reset_index(drop=True)
+    sums = rows[["population", "cases"]].groupby(group).sum()
+    merged = merged.assign(population=sums["population"].to_numpy(float),
+                           cases=sums["cases"].to_numpy(float),
+                           zones=np.bincount(group, minlength=len(order)).astype(float))
+    kept = np.zeros(len(rows), dtype=bool)
+    kept[first] = True
+    return cover[kept[row_at]].reset_index(drop=True), merged, group
 
 
 def error_terms(inp: ModelInputs, agg_arcs: pd.DataFrame, rep: pd.Series) -> pd.Series:
@@ -306,11 +350,12 @@ def spread_flows(agg: Aggregation, flow: np.ndarray) -> pd.DataFrame:
 
 
 def beyond_reach(agg: Aggregation, flows: pd.DataFrame) -> pd.DataFrame:
-    """The flows of `spread_flows` that go farther than their service's max_minutes from their
-    own zone (possible only when zones that reach different sites were merged)."""
+    """The flows (zone_id, service, minutes: a plan's flows table) that go farther than their
+    service's max_minutes from their own zone (possible only when zones that reach different
+    sites were merged)."""
     limit = flows["service"].map(_limits(agg.original)).to_numpy(float)
     return flows[flows["minutes"].to_numpy(float) > limit + 1e-9]
 
 
 __all__ = ["Aggregation", "AggregationError", "aggregate_zones", "beyond_reach", "check_target",
-           "error_terms", "spread", "spread_flows", "zone_shares"]
+           "error_terms", "merged_cover_rows", "spread", "spread_flows", "zone_shares"]

@@ -207,7 +207,10 @@ def prices(inp: ModelInputs) -> PriceBook:
     if inp.urgent_soft:
         rows = inp.cover_rows
         zone = rows["zone_id"].to_numpy(object)
-        price = float(inp.penalty_per_zone) + rows["cases"].to_numpy(float) * \
+        # a row of an aggregated model stands for `zones` rows of one covering set
+        # (planner/model/aggregate.py merged_cover_rows); else for its own zone
+        zones = rows["zones"].to_numpy(float) if "zones" in rows else 1.0
+        price = float(inp.penalty_per_zone) * zones + rows["cases"].to_numpy(float) * \
             float(inp.cost_per_late_case)
         add("uncovered_penalty", "uncovered", price, len(rows), None, zone, at(home, zone),
             rows["equipment"].to_numpy(object))

@@ -37,13 +37,14 @@ def aggregated_plan(scenario, agg: Aggregation, model, hm: HighsModel, result: S
     values["flow"] = flows["units"].to_numpy(float)
     values["unmet"] = spread(agg, values["unmet"])
     values["share_shortfall"] = _spread_rows(agg, values["share_shortfall"])
+    values["uncovered"] = _covering_rows(agg, values["uncovered"])
     original = replace(agg.original, arcs=flows[["zone_id", "site_id", "service", "minutes"]])
     plan = plan_from_values(scenario, original, values, result, build_seconds)
     plan = replace(plan, zones=plan.zones.assign(   # zones.csv: who stood for the zone
         representative=plan.zones["zone_id"].map(agg.rep).to_numpy()))
     travel = float(flows["units"].to_numpy(float) @ flows["minutes"].to_numpy(float)) * \
         original.value_per_minute
-    far = beyond_reach(agg, flows)
+    far = beyond_reach(agg, plan.flows)   # the flows written (flows.csv)
     assert plan.objective is not None
     return _reported(plan, agg, {
         "aggregated_objective": plan.objective - travel + aggregated_travel,
@@ -66,6 +67,15 @@ def _spread_rows(agg: Aggregation, by_rep: pd.Series) -> pd.Series:
     full.loc[by_rep.index] = by_rep.to_numpy(float)
     spread_out = pd.Series(spread(agg, full.to_numpy()), index=agg.original.demand.index)
     return spread_out.reindex(index).rename(None)
+
+
+def _covering_rows(agg: Aggregation, merged: pd.Series) -> pd.Series:
+    """`uncovered` of the aggregated model's urgent rows on the scenario's rows: each row takes
+    the value of the row that held it (the same covering set; planner/model/aggregate.py)."""
+    rows = agg.original.cover_rows
+    group = agg.cover_group if agg.cover_group is not None else np.arange(len(rows))
+    return pd.Series(merged.to_numpy(float)[group] if len(rows) else np.zeros(0),
+                     index=pd.MultiIndex.from_frame(rows[["zone_id", "condition"]]))
 
 
 def _reported(plan: Plan, agg: Aggregation, found: dict) -> Plan:
