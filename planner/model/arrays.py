@@ -24,6 +24,8 @@ import pyomo.environ as pyo
 from pyomo.core.base.constraint import IndexedConstraint
 from pyomo.core.base.matrix_constraint import MatrixConstraint, _MatrixConstraintData
 from pyomo.core.base.set_types import Any
+from pyomo.core.base.var import VarData
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 
 @dataclass(frozen=True)
@@ -181,3 +183,28 @@ class ArrayRows(MatrixConstraint):
 
     def items(self, sort=False, ordered=False):
         return zip(self.keys_of_rows, self._data)
+
+
+@dataclass(frozen=True)
+class LinearCosts:
+    """An objective's linear expression together with the same costs as arrays: (Var
+    component, its coefficients in index order) pairs, summed where a component repeats. The
+    hand-over reads the arrays (a million-term objective in one pass per component) when the
+    model's objective is still `expr`; anyone else reads `expr`."""
+
+    expr: object
+    costs: tuple[tuple[pyo.Var, np.ndarray], ...]
+
+    @staticmethod
+    def of(costs: list[tuple[pyo.Var, np.ndarray]]) -> LinearCosts:
+        """The expression sum c*v over the non-zero costs, and the arrays."""
+        return LinearCosts(LinearExpression([MonomialTermExpression(t)
+                                             for t in nonzero_terms(costs)]), tuple(costs))
+
+
+def nonzero_terms(costs: list[tuple[pyo.Var, np.ndarray]]) -> list[tuple[float, VarData]]:
+    """(coefficient, variable) of every non-zero cost of (Var component, coefficients in its
+    index order) pairs."""
+    return [(c, v) for var, coefficients in costs
+            for v, c in zip(var.values(), np.asarray(coefficients, dtype=float).tolist())
+            if c != 0]

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
-from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+from pyomo.core.expr.numeric_expr import LinearExpression
 
-from planner.model.arrays import ArrayRows, Terms, positions
+from planner.model.arrays import ArrayRows, LinearCosts, Terms, nonzero_terms, positions
 from planner.model.decisions import decision_bounds
 from planner.model.inputs import ModelInputs, index_sets, memoised, site_exams
 from planner.model.ledger import capital_items, price_book
@@ -806,25 +806,31 @@ def system_cost(m: pyo.ConcreteModel, inp: ModelInputs) -> LinearExpression:
     Existing units' opex is part of `units`; the coefficients (:func:`objective_coefficients`)
     are numbers, re-set by :func:`set_objective` when costs change.
     """
-    return LinearExpression([MonomialTermExpression((c, v)) for c, v in cost_terms(m, inp)])
+    return LinearCosts.of(cost_arrays(m, inp)).expr
+
+
+def cost_arrays(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[pyo.Var, np.ndarray]]:
+    """(Var component, its objective coefficients in index order): :func:`system_cost` as
+    arrays (:func:`objective_coefficients` by component)."""
+    return [(getattr(m, name), coefficients)
+            for name, coefficients in objective_coefficients(inp).items()]
 
 
 def cost_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> list[tuple[float, VarData]]:
     """(coefficient, variable) of every non-zero term of :func:`system_cost`."""
-    terms: list[tuple[float, VarData]] = []
-    for name, coefs in objective_coefficients(inp).items():
-        variables = list(getattr(m, name).values())   # aligned with coefs (index order)
-        terms += [(c, v) for v, c in zip(variables, coefs.tolist()) if c != 0]
-    return terms
+    return nonzero_terms(cost_arrays(m, inp))
 
 
 def set_objective(m: pyo.ConcreteModel, inp: ModelInputs, member_weights=None) -> None:
-    """System cost, minus sum_m member_weights[m]*member_in[m] when weights are given (stage 2)."""
-    expr = system_cost(m, inp)
+    """System cost, minus sum_m member_weights[m]*member_in[m] when weights are given (stage 2).
+
+    The same costs are kept as arrays beside the expression (`m.objective_costs`, a
+    LinearCosts): the hand-over to HiGHS reads those."""
+    costs = cost_arrays(m, inp)
     if member_weights is not None:
-        expr = linear_sum(list(expr.args) + [-float(member_weights[k]) * m.member_in[k]
-                                       for k in m.MEMBERS])
-    m.objective.expr = expr
+        costs.append((m.member_in, -np.array([float(member_weights[k]) for k in m.MEMBERS])))
+    m.objective_costs = LinearCosts.of(costs)
+    m.objective.expr = m.objective_costs.expr
 
 
 def build_model(inp: ModelInputs) -> pyo.ConcreteModel:
@@ -869,6 +875,7 @@ def _build(inp: ModelInputs) -> pyo.ConcreteModel:
     set_decision_bounds(m, inp)
     for family in FAMILIES:
         _add_family(m, inp, family)
-    m.objective = pyo.Objective(expr=system_cost(m, inp), sense=pyo.minimize)
+    m.objective = pyo.Objective(expr=0, sense=pyo.minimize)
+    set_objective(m, inp)
     return m
 

@@ -229,38 +229,25 @@ def _bounds_of(v: VarData) -> tuple[float, float]:
     return (-INF if lo is None else lo), (INF if hi is None else hi)
 
 
-def _columns_bounds(variables: list[VarData]) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_bounds_of` of every variable, at the speed large models need: a variable without
-    bounds of its own takes its domain's, read once per domain (VarData.bounds intersects the
-    two on every call: a second of a 800,000-column hand-over)."""
-    lower, upper = [], []
-    domains: dict = {}
-    for v in variables:
-        if v.fixed:
-            lo = hi = v.value
-        elif v._lb is None and v._ub is None:   # no bounds of its own (Pyomo's own fields:
-            # the public `lower` already folds in the domain, which is what costs)
-            domain = v.domain
-            if id(domain) not in domains:
-                domains[id(domain)] = domain.bounds()
-            lo, hi = domains[id(domain)]
-        else:
-            lo, hi = v.bounds
-        lower.append(lo)
-        upper.append(hi)
-    lb, ub = np.array(lower, dtype=float), np.array(upper, dtype=float)   # None -> nan
-    lb[np.isnan(lb)], ub[np.isnan(ub)] = -INF, INF
-    return lb, ub
+def _component_columns(data: list[VarData]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lower bounds, upper bounds, is integer) of one Var component's columns.
 
-
-def _integer_columns(variables: list[VarData]) -> np.ndarray:
-    """The columns of the integer variables (whether a domain is discrete read once each)."""
-    discrete: dict = {}
-    for v in variables:
-        if id(v.domain) not in discrete:
-            discrete[id(v.domain)] = v.is_integer()
-    return np.array([j for j, v in enumerate(variables) if discrete[id(v.domain)]],
-                    dtype=np.int32)
+    At the speed large models need: when every entry shares one domain, has no bounds of its own
+    and is not fixed (the flows: a million entries), all are read from the domain at once
+    (VarData.bounds intersects the two on every call: seconds of a large hand-over); otherwise
+    entry by entry (:func:`_bounds_of`). `_domain`, `_lb`, `_ub`: Pyomo's own fields, as the
+    public `lower` and `upper` fold in the domain, which is what costs."""
+    n = len(data)
+    if n == 0:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+    domain = data[0].domain
+    if all(v._domain is domain and v._lb is None and v._ub is None and not v.fixed for v in data):
+        lo, hi = domain.bounds()
+        return (np.full(n, -INF if lo is None else float(lo)),
+                np.full(n, INF if hi is None else float(hi)),
+                np.full(n, data[0].is_integer()))
+    bounds = np.array([_bounds_of(v) for v in data], dtype=float).reshape(n, 2)
+    return bounds[:, 0].copy(), bounds[:, 1].copy(), np.array([v.is_integer() for v in data])
 
 
 class HighsModel:
@@ -274,13 +261,18 @@ class HighsModel:
 
     def _hand_over(self, model: pyo.ConcreteModel) -> None:
         self.model = model
-        self.variables: list[VarData] = list(model.component_data_objects(pyo.Var))
+        # columns in the model's order of Var components, each in its index order
+        self._components = [list(var.values()) for var in model.component_objects(pyo.Var)]
+        self.variables: list[VarData] = [v for data in self._components for v in data]
         self.column = dict(zip(map(id, self.variables), range(len(self.variables))))
         self.highs = new_highs()
-        lb, ub = self._column_bounds()
+        columns = [_component_columns(data) for data in self._components]
+        lb, ub = (np.concatenate([c[k] for c in columns]) if columns else np.empty(0)
+                  for k in (0, 1))
         n = len(self.variables)
         _check(self.highs.addVars(n, lb, ub), "addVars")
-        integer = _integer_columns(self.variables)
+        integer = np.nonzero(np.concatenate([c[2] for c in columns]))[0].astype(np.int32) \
+            if columns else np.empty(0, dtype=np.int32)
         if len(integer):
             _check(self.highs.changeColsIntegrality(
                 len(integer), integer,
@@ -297,7 +289,10 @@ class HighsModel:
 
     # --- compile ------------------------------------------------------------------------------
     def _column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return _columns_bounds(self.variables)
+        if not self._components:
+            return np.empty(0), np.empty(0)
+        columns = [_component_columns(data) for data in self._components]
+        return np.concatenate([c[0] for c in columns]), np.concatenate([c[1] for c in columns])
 
     def _add_rows(self) -> None:
         """Every active row, family by family in the model's order: a family built from arrays
@@ -406,13 +401,21 @@ class HighsModel:
 
     def _set_costs(self) -> None:
         objective = next(self.model.component_data_objects(pyo.Objective, active=True))
-        variables, coefficients, constants = _terms(objective.expr)
         costs = np.zeros(len(self.variables))
-        column = self.column
-        np.add.at(costs, np.fromiter((column[id(v)] for v in variables), dtype=np.int64,
-                                     count=len(variables)),
-                  np.fromiter((c if type(c) in _NUMBERS else pyo.value(c) for c in coefficients),
-                              dtype=float, count=len(coefficients)))
+        recorded = getattr(self.model, "objective_costs", None)
+        if recorded is not None and recorded.expr is objective.expr:
+            # the same costs as arrays, per Var component (planner/model/arrays.py LinearCosts)
+            first, constants = self._first_columns(), []
+            for var, coefficients in recorded.costs:
+                costs[first[id(var)]:first[id(var)] + len(coefficients)] += coefficients
+        else:
+            variables, coefficients, constants = _terms(objective.expr)
+            column = self.column
+            np.add.at(costs, np.fromiter((column[id(v)] for v in variables), dtype=np.int64,
+                                         count=len(variables)),
+                      np.fromiter((c if type(c) in _NUMBERS else pyo.value(c)
+                                   for c in coefficients), dtype=float,
+                                  count=len(coefficients)))
         _check(self.highs.changeColsCost(len(costs), np.arange(len(costs), dtype=np.int32),
                                          costs), "changeColsCost")
         self.highs.changeObjectiveOffset(float(sum(pyo.value(c) for c in constants)))
