@@ -10,6 +10,7 @@ tiny instances (the worst trip, and the least annual cost among the plans that r
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,26 @@ def test_a_rule_of_another_equipment_makes_the_bound_unreachable(seed, urgent):
     assert plan.status == "optimal"
     assert plan.goal["value"] == pytest.approx(radius, abs=1e-9)
     assert distances[:, placed(plan, "F")].min(axis=1).max() == pytest.approx(radius, abs=1e-9)
+
+
+def test_far_flows_are_left_out_only_when_no_plan_needs_them():
+    """far_flows (solve 2's arcs longer than the radius, fixed to 0): offered on the tiny
+    instance (one unit serves every zone), withheld when a unit cannot serve all the demand or
+    a grassroots target counts flows by site. The enumeration tests above run with it."""
+    from planner.model.goals import far_flows
+    from planner.model.inputs import model_inputs
+    from planner.planning.session import PlanningSession
+
+    distances, p = tiny(8), 2
+    radius, _ = brute_force(distances, p)
+    base = scenario_of(distances, p)
+    session = PlanningSession(base, goal="worst-minutes", service="F")
+    far = far_flows(session.model, session.inputs, "F", radius)
+    assert len(far) == int((distances > radius + 1e-9).sum())
+    small = base.with_(tables={"equipment": base.tables["equipment"].assign(
+        capacity_per_year=float(distances.shape[0]) - 1.0)})
+    session = PlanningSession(small, goal="worst-minutes", service="F")
+    assert far_flows(session.model, session.inputs, "F", radius) == []
+    session = PlanningSession(base, goal="worst-minutes", service="F")
+    targeted = replace(model_inputs(base), grassroots_share=pd.Series({"F": 0.1}))
+    assert far_flows(session.model, targeted, "F", radius) == []

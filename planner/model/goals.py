@@ -17,6 +17,7 @@ the urgent-coverage rows of the goal's equipment, for pure location studies (p-c
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,7 @@ from planner.errors import InfeasibleError, PlannerError
 from planner.model.families import linear_sum
 from planner.model.highs import new_highs, run
 from planner.model.inputs import ModelInputs
+from planner.model.ledger import price_book
 
 GOALS = ("cost", "coverage", "worst-minutes")
 
@@ -357,13 +359,70 @@ def _least_cost_at_bound(session, options, bound: CoverBound):
     m.objective.activate()
     m.goal_level.set_value(_level_reached(session, float(levels[bound.level])))
     try:
-        plan = session.solve_with(options, _units_start(session, bound.units), explain=False)
+        with _far_flows_off(session, float(levels[bound.level])):
+            plan = session.solve_with(options, _units_start(session, bound.units),
+                                      explain=False)
     except InfeasibleError:
         return None, True
     if plan.objective is None:
         return None, False
     value = goal_value(session.inputs, plan.equipment, session.goal)
     return replace(plan, goal=session.goal.report(value)), True
+
+
+@contextmanager
+def _far_flows_off(session, radius: float | None):
+    """Solve 2 of worst-minutes within `radius`: the flows of the goal's equipment on arcs
+    longer than the radius fixed to 0 while it runs, when :func:`far_flows` proves that no
+    optimal plan needs them (the solve is the same, its LP smaller)."""
+    far = [] if radius is None else far_flows(session.model, session.inputs,
+                                              session.goal.equipment, radius)
+    for v in far:
+        v.fix(0)
+    try:
+        yield
+    finally:
+        for v in far:
+            v.unfix()
+
+
+def far_flows(m: pyo.ConcreteModel, inp: ModelInputs, e: str, radius: float) -> list:
+    """The flow variables of equipment e on arcs longer than `radius` that no optimal plan
+    needs when every populated zone has a unit of e within `radius` (solve 2 of worst-minutes;
+    proof in models/goals.md), or [] when that is not proven. Moving a zone's flow from such an
+    arc to its unit within the radius keeps every row and costs no more when:
+
+    * one unit of e can serve all of e's demand and the most site-bound exams of any site (no
+      capacity row can bind, wherever the flows go);
+    * no row but demand_balance, equipment_capacity, equipment_linking and min_served_share
+      (which sum a zone's flows over all sites) holds e's flows: no [reading] (reads follow the
+      exams to their site) and no grassroots target for e (it counts flows by the site's tier);
+    * each zone with a longer arc has an arc to every candidate site within the radius, and
+      none of them costs more per exam than any of its longer arcs (the objective's own
+      coefficients, from the price book).
+    """
+    if inp.reading_centres or e in inp.grassroots_share.index:
+        return []
+    arcs = inp.arcs[inp.arcs["service"] == e]
+    demand = inp.demand[inp.demand.index.get_level_values("service") == e].sum()
+    bound = inp.site_demand[inp.site_demand.index.get_level_values("service") == e]
+    if float(inp.equipment.at[e, "capacity"]) < demand + (bound.max() if len(bound) else 0.0):
+        return []
+    far = arcs["minutes"].to_numpy(float) > radius + 1e-9
+    if not far.any():
+        return []
+    cost = price_book(inp).coefficients().get("flow", np.zeros(len(inp.arcs)))[arcs.index]
+    zones = arcs["zone_id"].to_numpy()
+    cheapest_far = pd.Series(cost[far]).groupby(zones[far]).min()
+    dearest_near = pd.Series(cost[~far]).groupby(zones[~far]).max()
+    near_count = pd.Series(1, index=zones[~far]).groupby(level=0).sum()
+    within = (populated_minutes(inp, e) <= radius + 1e-9).sum(axis=1)
+    zones_far = cheapest_far.index
+    if (near_count.reindex(zones_far, fill_value=0) < within.reindex(zones_far, fill_value=0)
+            ).any() or (dearest_near.reindex(zones_far, fill_value=-np.inf)
+                        > cheapest_far + 1e-9).any():
+        return []
+    return [m.flow[a] for a in arcs.index[far]]
 
 
 def _units_start(session, units: np.ndarray | None):
@@ -718,7 +777,9 @@ def _least_cost_at(session, options, level: float, first, first_result):
     try:
         # no MIP start from solve 1: HiGHS 1.16 with presolve returned such a start as optimal
         # (models/replanning.md); solve 2 from scratch is as fast on the county
-        plan = session.solve_with(options)
+        radius = level if goal.kind == "worst-minutes" else None
+        with _far_flows_off(session, radius):
+            plan = session.solve_with(options)
     except InfeasibleError as err:
         if first is not None:
             raise
