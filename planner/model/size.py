@@ -4,9 +4,9 @@ machine's memory (issue 22, "limits that hold").
 `[solver] time_limit` bounds each HiGHS solve; the Pyomo build and the hand-over to HiGHS come
 before it and grow with the eligible arcs (zone, site, service: one flow variable each). Measured
 on the synthetic prefecture (benchmarks/prefecture.py, 50 sites, 2 shared cores; benchmarks/
-README.md "Limits that hold"): 10,000 villages 549,000 arcs 6.0 s and 0.67 GB; 30,000 villages
-1.64 M arcs 26 s and 2.1 GB; 100,000 villages 5.49 M arcs 82 s and 6.9 GB, and the whole run
-(--time-limit 90) peaked at 12.9 GB. A run whose build alone would take longer
+README.md "Limits that hold" and "The build from arrays"): 30,000 villages, 1.31 M arcs after
+pruning, build and hand-over 11 s and a whole run's peak of 2.7 GB (before the array build:
+26 s and 2.1 GB for the build alone at 1.64 M arcs). A run whose build alone would take longer
 than its time limit (and longer than BUILD_FLOOR_SECONDS) is refused before the build with its
 size, the estimate and what to do, as is one whose estimated memory exceeds MEMORY_SHARE of the
 machine's; both exit 4 ("no plan within the limits").
@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from planner.errors import PlannerError
 from planner.model.inputs import ModelInputs
 
-SECONDS_PER_ARC = 15e-6      # build + hand-over, measured: 11 (10k), 16 (30k), 15 (100k) us/arc
-BYTES_PER_ARC = 2_400        # the whole run's peak: 12.9 GB at 5.49 M arcs (build alone 1,260)
+# build + hand-over, measured after the array build (benchmarks/bench_build.py, load 6-9 on 2
+# cores): 8.9 (pmed40), 8.5 (30k villages), 14.5 (10k villages, load 9.7) us/arc; 15 before it
+SECONDS_PER_ARC = 10e-6
+# the whole run's peak: 2.71 GB at 1.31 M arcs (30k villages, --time-limit 30), the build's
+# alone 1.1-1.3 KB/arc; before the array build 12.9 GB at 5.49 M arcs (2,400 an arc)
+BYTES_PER_ARC = 2_100
 # Builds estimated below BUILD_FLOOR_SECONDS always proceed: like reading the files, they are the
 # fixed cost of a run (the county builds in 0.3 s and still plans with a 0.05 s limit).
 BUILD_FLOOR_SECONDS = 10.0
