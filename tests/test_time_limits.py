@@ -15,7 +15,7 @@ from planner.model.inputs import model_inputs
 from planner.model.size import TooLargeError, check_size
 from test_prefecture_generator import load_generator
 
-ZONES = 25_000          # about 1.1 M eligible arcs after pruning: a build estimated past the 10 s floor
+ZONES = 25_000          # about 1.1 M eligible arcs after pruning: estimated past the 10 s floor
 SERVICES = 4            # CT, MRI, cardiology, neurology
 
 
