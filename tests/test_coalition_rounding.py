@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 
 import planner
-from planner.model.families import build_model
+from planner.model.families import build_model, linear_sum
 from planner.model.highs import HighsModel, SolverOptions, run
 from planner.model.inputs import model_inputs
 from planner.sharing.coalitions import CoalitionModel, CoalitionValues
@@ -205,3 +205,61 @@ def test_the_lp_game_has_no_rows():
     model.cost(c)
     assert model.lp_cost(c) == pytest.approx(_lp_bound(model, c, False), rel=1e-12)
     assert _rhs_in_highs(model) == [0.0]
+
+
+# --- block by block (planner/model/blocks.py) ----------------------------------------------------
+def test_a_fixed_coalition_falls_apart_into_equipment_and_each_specialty():
+    model = CoalitionModel(_filling(4, 3.6))
+    specialties = len(model.inputs.specialties)
+    assert model._blocks.count() == 1 + specialties        # CT; cardiology
+    c = frozenset(model.members[:3])
+    by_blocks = model.cost(c)
+    model.by_blocks = False
+    whole = model.cost(c)
+    assert by_blocks.cost == pytest.approx(whole.cost, rel=1e-6)
+    # the blocks' columns are put back in place: the ledger terms add up to the cost
+    assert math.fsum(amount for _, amount in by_blocks.terms) == pytest.approx(by_blocks.cost,
+                                                                               rel=1e-9)
+
+
+def _separable():
+    """Two knapsacks over whole numbers that share only a column z fixed at 1:
+    min 10z - (5a + 4b + 3c + 0.5d)  s.t.  2a + 3b - 2z <= 7, a <= 3;  4c + d - 9z <= 0;
+    z <= 1 (a row of the fixed column alone)."""
+    import pyomo.environ as pyo
+    m = pyo.ConcreteModel()
+    m.a = pyo.Var(domain=pyo.NonNegativeIntegers, bounds=(0, 3))
+    m.b = pyo.Var(domain=pyo.NonNegativeIntegers)
+    m.c = pyo.Var(domain=pyo.NonNegativeIntegers)
+    m.d = pyo.Var(domain=pyo.NonNegativeReals)
+    m.z = pyo.Var(bounds=(0, 1))
+    m.z.fix(1)
+    m.one = pyo.Constraint(expr=linear_sum([2 * m.a, 3 * m.b, -2 * m.z]) <= 7)
+    m.two = pyo.Constraint(expr=linear_sum([4 * m.c, m.d, -9 * m.z]) <= 0)
+    m.only_fixed = pyo.Constraint(expr=m.z <= 1)
+    m.cost = pyo.Objective(expr=linear_sum([10 * m.z, -5 * m.a, -4 * m.b, -3 * m.c,
+                                            -0.5 * m.d]))
+    return m
+
+
+def test_blocks_solve_a_separable_milp_as_one_model_would():
+    from planner.model.blocks import Blocks
+    m = _separable()
+    highs = HighsModel(m)
+    z = np.array([highs.column[id(m.z)]])
+    blocks = Blocks(highs, z)
+    assert blocks.count() == 2
+    # by hand: a, b in {2a + 3b <= 9, a <= 3}: a=3, b=1 -> 19; c, d in {4c + d <= 9}: c=2, d=1
+    # -> 6.5; the fixed z costs 10
+    result = blocks.solve(TIGHT)
+    assert result.objective == pytest.approx(10 - 19 - 6.5)
+    assert result.bound == pytest.approx(result.objective)
+    x = dict(zip([v.name for v in highs.variables], result.values))
+    assert (x["a"], x["b"], x["c"], x["d"], x["z"]) == pytest.approx((3, 1, 2, 1, 1))
+    assert result.objective == pytest.approx(highs.solve(TIGHT).objective)
+    # a row of fixed columns only that fails: no plan, as for the whole model
+    m.z.fix(0.5)
+    m.only_fixed.set_value(m.z >= 0.75)
+    highs = HighsModel(m)
+    assert Blocks(highs, z).solve(TIGHT).status == "infeasible"
+    assert highs.solve(TIGHT).status == "infeasible"

@@ -145,6 +145,26 @@ def run(h: highspy.Highs, threads: int = 1) -> None:
     _SCHEDULER.run(h, threads)
 
 
+def apply_options(h: highspy.Highs, options: SolverOptions) -> None:
+    """Set `options` on `h`: the one mapping of SolverOptions onto HiGHS's options."""
+    def option(name: str, value) -> None:
+        # HiGHS reports a rejected value (out of range, wrong type) by status only
+        if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
+            raise PlannerError(f"HiGHS rejected the solver option {name} = {value!r} (out of "
+                               "range or wrong type); check the [solver] settings or the "
+                               "command-line options.")
+    option("output_flag", bool(options.log))
+    option("time_limit", float(options.time_limit))
+    option("mip_rel_gap", float(options.mip_gap))
+    option("mip_abs_gap", float(options.mip_abs_gap))
+    option("random_seed", int(options.seed))
+    option("presolve", "on" if options.presolve else "off")
+    option("mip_allow_restart", bool(options.restart))
+    for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
+                 "mip_heuristic_run_root_reduced_cost"):
+        option(name, bool(options.sub_mip_heuristics))
+
+
 def _signed_param(coef) -> tuple[int, object]:
     """(+1, p) for a mutable parameter p, (-1, p) for -p: read by attribute, much faster than
     Pyomo's expression evaluator; (0, expr) for anything else (evaluated with pyo.value)."""
@@ -530,23 +550,7 @@ class HighsModel:
         the column values `start` (a known feasible plan HiGHS may use as its first incumbent),
         or a partial start (columns, values) that HiGHS completes by a sub-MIP of its own."""
         h = self.highs
-
-        def option(name: str, value) -> None:
-            # HiGHS reports a rejected value (out of range, wrong type) by status only
-            if h.setOptionValue(name, value) == highspy.HighsStatus.kError:
-                raise PlannerError(f"HiGHS rejected the solver option {name} = {value!r} (out of "
-                                   "range or wrong type); check the [solver] settings or the "
-                                   "command-line options.")
-        option("output_flag", bool(options.log))
-        option("time_limit", float(options.time_limit))
-        option("mip_rel_gap", float(options.mip_gap))
-        option("mip_abs_gap", float(options.mip_abs_gap))
-        option("random_seed", int(options.seed))
-        option("presolve", "on" if options.presolve else "off")
-        option("mip_allow_restart", bool(options.restart))
-        for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
-                     "mip_heuristic_run_root_reduced_cost"):
-            option(name, bool(options.sub_mip_heuristics))
+        apply_options(h, options)
         began = time.perf_counter()
         if start is None and self._still_optimal(options):
             assert self._reusable is not None   # _still_optimal holds only with a proven solve

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
 
+from planner.model.blocks import Blocks
 from planner.model.families import build_model, linear_sum, rounding_terms
 from planner.model.highs import HighsModel, SolveResult, SolverOptions, run
 from planner.model.inputs import model_inputs
@@ -94,6 +95,10 @@ class CoalitionModel:
         self._exams = _member_exams(self.inputs, self.members, self._equipment)
         self._push_rounding = self.highs.row_pusher(
             [self.model.equipment_rounding[e] for e in self._equipment])
+        # with membership fixed the model falls apart (equipment; each specialty): solved
+        # block by block (planner/model/blocks.py); False: as one model
+        self.by_blocks = True
+        self._blocks = Blocks(self.highs, self._member_columns)
 
     def _set_rounding(self, inside: set[str] | None) -> None:
         """The `equipment_rounding` rows of the fixed coalition `inside` (models/fair_division.md:
@@ -124,9 +129,12 @@ class CoalitionModel:
         else:
             self.highs.push_bounds(self._member_vars)
 
-    def _solve_coalition(self) -> SolveResult:
-        """Solve the fixed coalition with `highs_options` (COALITION_HIGHS_OPTIONS), then put
-        HiGHS's own values back: the separation MILP is tuned apart and keeps them."""
+    def _solve_coalition(self, by_blocks: bool = False) -> SolveResult:
+        """Solve the fixed coalition with `highs_options` (COALITION_HIGHS_OPTIONS), block by
+        block (`by_blocks`) or as one model; then put HiGHS's own values back: the separation
+        MILP is tuned apart and keeps them."""
+        if by_blocks:
+            return self._blocks.solve(self.options, self.highs_options)
         h = self.highs.highs
         before = {name: h.getOptionValue(name)[1] for name in self.highs_options}
         for name, value in self.highs_options.items():
@@ -151,7 +159,7 @@ class CoalitionModel:
         if not coalition:
             return CoalitionCost(coalition, 0.0, "optimal", 0.0)
         self._fix_members(coalition)
-        result = self._solve_coalition()
+        result = self._solve_coalition(self.by_blocks)
         if not result.has_solution:
             raise RuntimeError(f"coalition {sorted(coalition)}: no plan ({result.status})")
         assert result.objective is not None and result.values is not None   # has a solution
