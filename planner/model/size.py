@@ -101,9 +101,10 @@ def check_size(inp: ModelInputs, time_limit: float, memory: float | None = None)
 
 
 def _aggregate(size: ModelSize, arcs: float) -> str:
-    """Advice to plan on representative zones: an N whose arcs fit (at this model's arcs a
-    zone), rounded down to hundreds."""
-    n = int(arcs / max(size.arcs / max(size.zones, 1), 1e-9) // 100 * 100)
+    """Advice to plan on representative zones: an N whose arcs fit with a fifth to spare (at
+    this model's arcs a zone; a representative has the arcs of its whole cluster), rounded down
+    to hundreds."""
+    n = int(0.8 * arcs / max(size.arcs / max(size.zones, 1), 1e-9) // 100 * 100)
     return (f"plan on at most {max(n, 100):,} representative zones ([solver] aggregate_zones, "
             "or --aggregate-zones: nearby zones of one member merged, the error bound "
             "reported), aggregate zones in the data (e.g. villages into townships)")
