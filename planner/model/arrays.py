@@ -34,8 +34,9 @@ class Terms:
     where key_k is the index at position positions[k] of `var` (its own order).
 
     The coefficient is `numbers[k]` (all 1 when None) or, with `param`, the mutable parameter
-    at position param_positions[k] of `param` times `sign` (e.g. -demand[z,e], sign -1): a
-    what-if that changes the parameter changes the coefficient. Parameters are read once per
+    at position param_positions[k] of `param` times `sign` (e.g. -demand[z,e], sign -1), times
+    the one at factor_positions[k] of `factor` when given (-served_share[k]*demand[z,k]): a
+    what-if that changes a parameter changes the coefficient. Parameters are read once per
     parameter, not once per entry (a quarter-million links share a few hundred demands)."""
 
     rows: np.ndarray
@@ -45,28 +46,42 @@ class Terms:
     param: pyo.Param | None = None
     param_positions: np.ndarray | None = None
     sign: float = 1.0
+    factor: pyo.Param | None = None
+    factor_positions: np.ndarray | None = None
 
     def values(self) -> np.ndarray:
         """The coefficients now (the parameters' current values)."""
         if self.param is not None:
-            now = np.fromiter((p.value for p in self.param.values()), dtype=float,
-                              count=len(self.param))
-            return self.sign * now[self.param_positions]
+            value = self.sign * _now(self.param)[self.param_positions]
+            if self.factor is not None:
+                value = value * _now(self.factor)[self.factor_positions]
+            return value
         if self.numbers is not None:
             return np.asarray(self.numbers, dtype=float)
         return np.ones(len(self.rows))
 
     def coefficients(self) -> list:
         """The coefficients as a Pyomo expression holds them (a row's body): numbers, or the
-        parameters themselves (times -1 where the sign is -1)."""
+        parameters themselves (times -1 where the sign is -1, times the factor)."""
         if self.param is not None:
             assert self.param_positions is not None, "a parameter needs its positions"
             data = list(self.param.values())
-            return [data[p] if self.sign == 1 else self.sign * data[p]
-                    for p in self.param_positions.tolist()]
+            coefficients = [data[p] if self.sign == 1 else self.sign * data[p]
+                            for p in self.param_positions.tolist()]
+            if self.factor is not None:
+                assert self.factor_positions is not None, "a factor needs its positions"
+                factors = list(self.factor.values())
+                coefficients = [c * factors[q]
+                                for c, q in zip(coefficients, self.factor_positions.tolist())]
+            return coefficients
         if self.numbers is None:
             return [1.0] * len(self.rows)
         return np.asarray(self.numbers, dtype=float).tolist()
+
+
+def _now(param: pyo.Param) -> np.ndarray:
+    """A mutable parameter's current values, in its index order."""
+    return np.fromiter((p.value for p in param.values()), dtype=float, count=len(param))
 
 
 def positions(component, keys) -> np.ndarray:

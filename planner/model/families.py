@@ -529,15 +529,23 @@ def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     The share of a zone's demand served inside the consortium (the rest is referred out).
     `served_share` is a mutable parameter: a what-if changing it re-solves without a
     rebuild. The shortfall is fixed to 0 in a stage-1 plan and priced in the games.
-    """
-    by_demand = _groups(inp.arcs, ["zone_id", "service"])
-    flow = m.flow
 
-    def rule(m, z, k):
-        floor = -(m.served_share[k] * m.demand[z, k])
-        return linear_sum([flow[a] for a in by_demand.get((z, k), ())]
-                          + [m.share_shortfall[z, k], floor * _zone_in(m, inp, z)]) >= 0
-    m.min_served_share = pyo.Constraint(m.SHARE_ROWS, rule=rule)
+    Built from arrays (planner/model/arrays.py): one row per (zone, service) of SHARE_ROWS.
+    """
+    keys = list(m.SHARE_ROWS)
+    rows = np.arange(len(keys))
+    arcs = inp.arcs[inp.arcs["service"].isin(inp.served_share.index)]
+    at = pd.MultiIndex.from_tuples(keys).get_indexer(
+        pd.MultiIndex.from_frame(arcs[["zone_id", "service"]])) if keys else np.zeros(0, int)
+    arcs, at = arcs[at >= 0], at[at >= 0]   # zones with a row (every zone with demand)
+    homes = pd.DataFrame({"member": [m.zone_member[z] for z, _ in keys]})
+    m.min_served_share = ArrayRows(keys, [
+        Terms(at, m.flow, arcs.index.to_numpy()),
+        Terms(rows, m.share_shortfall, rows),
+        Terms(rows, m.member_in, positions(m.member_in, homes), param=m.demand,
+              param_positions=positions(m.demand, keys), sign=-1.0, factor=m.served_share,
+              factor_positions=positions(m.served_share, [k for _, k in keys])),
+    ], lower=np.zeros(len(keys)), upper=np.full(len(keys), np.inf))
 
 
 def _county_demand(m: pyo.ConcreteModel, inp: ModelInputs, services, factor) -> dict:
