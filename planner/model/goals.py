@@ -696,7 +696,7 @@ class _Cover:
 
 
 def _essential(mask: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-               most: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+               most: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """The zones and sites a set cover needs: a zone whose sites within reach include all of
     another zone's is covered whenever that one is (its row is implied), and a site with no
     kept unit whose zones are all within reach of another site that may hold a unit is never
