@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from planner.model.pruning import anchor_capacity, dominated_arcs
 from planner.scenario.geo import distance_km
 from planner.scenario.loading import Scenario
 from planner.scenario.validate import parse_resource, split_tiers
@@ -401,12 +402,13 @@ def _budget_share(scenario: Scenario) -> pd.Series:
     return weights * float(scenario.settings.budget)
 
 
-def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
+def model_inputs(scenario: Scenario, game: bool = False, prune: bool = True) -> ModelInputs:
     """Derive the model's data from a validated scenario.
 
     `game=True` prepares the coalition games of stage 2: urgent coverage and policy minimums
     become priced (a coalition may lack the means to meet them), and no covering row is dropped
-    as dominated (the dominating zone may be outside the coalition).
+    as dominated (the dominating zone may be outside the coalition). `prune=False` keeps the arcs
+    that no optimal plan needs (:func:`_pruned_arcs`), for checking that they are not needed.
     """
     settings = scenario.settings
     urgent_soft = settings.urgent.soft or game
@@ -460,6 +462,10 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
     arcs_at = pd.MultiIndex.from_frame(arcs[["site_id", "service"]])
     usable = ~arcs["service"].isin(eq.index) | arcs_at.isin(unit_pairs)
     arcs = arcs[usable.to_numpy()].reset_index(drop=True)
+    site_demand = _site_demand(scenario)
+    if prune and not game:
+        arcs = _pruned_arcs(scenario, arcs, demand, existing, moves, equipment, clinic,
+                            site_demand)
     cover, cover_rows = _urgent_cover(scenario, minutes, urgent_soft)
     return ModelInputs(
         sites=sites, zones=zones, equipment=equipment, specialties=specialties, demand=demand,
@@ -475,7 +481,26 @@ def model_inputs(scenario: Scenario, game: bool = False) -> ModelInputs:
         **_equity(scenario, minutes, unit_pairs, clinic, demand, game),
         **_reading(scenario, res, game),
         **_tier_targets(scenario, demand, game),
-        site_demand=_site_demand(scenario))
+        site_demand=site_demand)
+
+
+def _pruned_arcs(scenario: Scenario, arcs: pd.DataFrame, demand: pd.Series,
+                 existing: pd.Series, moves: pd.DataFrame, equipment: pd.DataFrame,
+                 clinic: pd.Series, site_demand: pd.Series) -> pd.DataFrame:
+    """The arcs without those farther than the zone's nearest anchor of their service
+    (planner/model/pruning.py; the proof in models/allocation.md, "Arc pruning"). No anchors
+    for equipment with [reading], for services with a grassroots target, or when travel costs
+    nothing (value_per_minute 0: no site is strictly cheaper)."""
+    settings = scenario.settings
+    if settings.travel.value_per_minute <= 0:
+        return arcs
+    excluded = set(settings.tiers.min_grassroots_share)
+    if settings.reading is not None:
+        excluded |= set(equipment.index)
+    capacity = anchor_capacity(existing, moves, equipment["capacity"], clinic, site_demand,
+                               excluded)
+    drop = dominated_arcs(arcs, demand, capacity)
+    return arcs[~drop].reset_index(drop=True) if drop.any() else arcs
 
 
 def _site_demand(scenario: Scenario) -> pd.Series:

@@ -25,6 +25,7 @@ from planner.model.families import (
 from planner.model.goals import Goal, add_goal_block, goal_inputs, make_goal, solve_goal
 from planner.model.highs import HighsModel, SolveResult, SolverOptions, Status
 from planner.model.inputs import ModelInputs, model_inputs
+from planner.model.radius import RadiusResult, radius_units
 from planner.model.size import check_size
 from planner.model.start import construction_start, uses_construction_start
 from planner.results.aggregated import aggregated_plan
@@ -165,18 +166,55 @@ class PlanningSession:
                 self._build(inp)
         solver = with_options(self.options, options)
         if self.goal.is_cost:
-            plan = self._run(solver, self._construction_start(solver))
+            plan = self._radius_plan(solver) or self._run(solver,
+                                                          self._construction_start(solver))
             return replace(plan, goal=self.goal.report(plan.objective))
         return solve_goal(self, solver, coverage_at_least)
 
-    def _construction_start(self, options: SolverOptions):
-        """The greedy plan of the equipment (planner/model/start.py) as a partial start: new
-        units, no relocation, the units they put in service; HiGHS completes the rest. Only
-        for a plain plan (no re-planning block), where the model's size or [solver] asks."""
+    def _greedy_units(self, options: SolverOptions) -> dict | None:
+        """The greedy plan of the equipment (planner/model/start.py): (site, equipment) -> new
+        units. Only for a plain plan (no re-planning block), where the model's size or [solver]
+        asks."""
         if self.baseline is not None or not uses_construction_start(
                 self.inputs, options.construction_start):
             return None
-        new = construction_start(self.inputs, seconds=min(15.0, 0.25 * options.time_limit))
+        return construction_start(self.inputs, seconds=min(15.0, 0.25 * options.time_limit))
+
+    def _radius_plan(self, options: SolverOptions) -> Plan | None:
+        """A p-median-like scenario (planner/model/radius.py, the proof in models/allocation.md
+        "Formulations for scale"): its units decided by the radius formulation (the greedy
+        plan its first incumbent), then this model solved with them fixed (the flows: each
+        zone to its cheapest open site, or referred; every output as usual); the plan carries
+        the radius model's status, bound and gap. None, for the usual solve, when the scenario
+        does not qualify, for a re-plan, or when the radius model found no plan."""
+        if self.baseline is not None:
+            return None
+        found = radius_units(self.inputs, options, lambda: self._greedy_units(options))
+        if found is None:
+            return None
+        return self._with_units_fixed(found, options)
+
+    def _with_units_fixed(self, found: RadiusResult, options: SolverOptions) -> Plan:
+        """This model solved with new_units and units fixed to `found`'s, then freed again."""
+        m = self.model
+        fixed = list(m.new_units.values()) + list(m.units.values())
+        for key, v in list(m.new_units.items()) + list(m.units.items()):
+            v.fix(found.units.get(key, 0))
+        self.highs.push_bounds(fixed)
+        try:
+            plan = self._run(options)
+        finally:
+            m.new_units.unfix()
+            m.units.unfix()
+            set_decision_bounds(m, self.inputs)
+            self.highs.push_bounds(fixed)
+        return replace(plan, status=found.status, bound=found.bound, mip_gap=found.mip_gap,
+                       solve_seconds=found.seconds + plan.solve_seconds)
+
+    def _construction_start(self, options: SolverOptions):
+        """The greedy plan of the equipment (:meth:`_greedy_units`) as a partial start: new
+        units, no relocation, the units they put in service; HiGHS completes the rest."""
+        new = self._greedy_units(options)
         if new is None:
             return None
         m, column = self.model, self.highs.column
