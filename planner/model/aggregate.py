@@ -23,7 +23,9 @@ For ANY plan, the travel cost on the aggregated zones differs from that on the o
 by at most error_bound = sum_z,k D[z,k] x value_per_minute x max_i |t(z,i) - t(rep(z),i)|, the
 max over the sites i of the cluster's arcs of service k; every other term of the cost is the same.
 Hence the aggregated optimum is within 2 x error_bound of the true optimum, and the aggregated
-model's lower bound minus error_bound bounds the true optimum from below.
+model's lower bound minus error_bound bounds the true optimum from below; one-sided, with the
+positive parts of t(rep,i) - t(z,i) (error_over) and t(z,i) - t(rep,i) (error_under) in place of
+the absolute value, both statements are tighter (error_over + error_under, bound - error_over).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Aggregation:
     requested: int          # N asked for
     same_sites: bool        # every zone may use exactly its representative's sites
     error_bound: float      # currency a year (module docstring)
+    error_over: float       # the bound on cost_A(S(x)) - cost(x): the lower bound's part
+    error_under: float      # the bound on cost(D(y)) - cost_A(y)
     site_classes: int       # the N from which same_sites holds (home member x eligible sites)
     # per urgent-coverage row of the scenario, the row of the aggregated model that holds it
     # (soft coverage: rows of one covering set merged, merged_cover_rows; else the same row)
@@ -97,7 +101,7 @@ def aggregate_zones(inp: ModelInputs, n: int, where: str = "scenario.toml [solve
     check_target(n, len(pd.unique(home)), where)
     if n >= len(zones):
         return Aggregation(inp, inp, pd.Series(zones.to_numpy(), index=zones), n, True, 0.0,
-                           len(zones))
+                           0.0, 0.0, len(zones))
     classes, members = _eligibility_classes(inp), pd.factorize(home)[0]
     site_classes = int(classes.max()) + 1
     same_sites = site_classes <= n
@@ -107,10 +111,10 @@ def aggregate_zones(inp: ModelInputs, n: int, where: str = "scenario.toml [solve
     rep = pd.Series(zones.to_numpy()[rep_pos], index=zones)
     cover, cover_rows, cover_group = merged_cover_rows(inp)
     aggregated = replace(_aggregated_inputs(inp, rep_pos), cover=cover, cover_rows=cover_rows)
-    bound = float(error_terms(inp, aggregated.arcs, rep).sum())
+    errors = error_terms(inp, aggregated.arcs, rep).sum()
     original = replace(inp, arcs=inp.arcs.iloc[:0])   # 5 M rows for 100,000 villages: freed
-    return Aggregation(original, aggregated, rep, n, same_sites, bound, site_classes,
-                       cover_group)
+    return Aggregation(original, aggregated, rep, n, same_sites, float(errors["error"]),
+                       float(errors["over"]), float(errors["under"]), site_classes, cover_group)
 
 
 # --- which zones may be merged, and how far apart they are -----------------------------------
@@ -288,25 +292,29 @@ def merged_cover_rows(inp: ModelInputs) -> tuple[pd.DataFrame, pd.DataFrame, np.
     return cover[kept[row_at]].reset_index(drop=True), merged, group
 
 
-def error_terms(inp: ModelInputs, agg_arcs: pd.DataFrame, rep: pd.Series) -> pd.Series:
-    """(zone_id, service) -> D[z,k] x value_per_minute x max_i |t(z,i) - t(rep(z),i)|, the max
-    over the sites i of the aggregated arcs (rep(z), i, k): the zone's part of the error bound
-    (models/aggregation.md). `rep`: zone_id -> its representative."""
+def error_terms(inp: ModelInputs, agg_arcs: pd.DataFrame, rep: pd.Series) -> pd.DataFrame:
+    """Per (zone_id, service), the zone's part of the error bounds (models/aggregation.md):
+    D[z,k] x value_per_minute x the max over the sites i of the aggregated arcs (rep(z), i, k)
+    of |t(z,i) - t(rep(z),i)| (`error`), of (t(rep(z),i) - t(z,i))+ (`over`: how much more a
+    plan can cost on the representatives than on the zones) and of (t(z,i) - t(rep(z),i))+
+    (`under`: how much less). `rep`: zone_id -> its representative."""
     zones, sites = inp.zones.index, inp.minutes.columns
     minutes = inp.minutes.to_numpy(float)
     zone_at = zones.get_indexer(inp.demand.index.get_level_values("zone_id"))
     rep_at = zones.get_indexer(rep.reindex(zones).to_numpy())[zone_at]
     service = inp.demand.index.get_level_values("service").to_numpy(object)
-    worst = np.zeros(len(zone_at))
+    over, under = np.zeros(len(zone_at)), np.zeros(len(zone_at))
     for k in pd.unique(service):
         reach = np.zeros((len(zones), len(sites)), dtype=bool)   # rows: representatives
         arcs = agg_arcs[agg_arcs["service"] == k]
         reach[zones.get_indexer(arcs["zone_id"]), sites.get_indexer(arcs["site_id"])] = True
         at = np.flatnonzero(service == k)
-        gap = np.abs(minutes[zone_at[at]] - minutes[rep_at[at]])
-        worst[at] = np.where(reach[rep_at[at]], gap, 0.0).max(axis=1, initial=0.0)
-    return pd.Series(inp.demand.to_numpy(float) * inp.value_per_minute * worst,
-                     index=inp.demand.index)
+        longer = np.where(reach[rep_at[at]], minutes[rep_at[at]] - minutes[zone_at[at]], 0.0)
+        over[at] = np.maximum(longer, 0.0).max(axis=1, initial=0.0)
+        under[at] = np.maximum(-longer, 0.0).max(axis=1, initial=0.0)
+    scale = inp.demand.to_numpy(float) * inp.value_per_minute
+    return pd.DataFrame({"error": scale * np.maximum(over, under), "over": scale * over,
+                         "under": scale * under}, index=inp.demand.index)
 
 
 # --- back to the original zones ---------------------------------------------------------------

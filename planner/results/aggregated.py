@@ -6,9 +6,9 @@ unmet demand and minimum-share shortfalls are shared out to the original zones i
 their demand (each zone served by its representative's sites in the same proportions), and the
 Plan is made from them by the same code as any plan (plan_from_values): its objective is the
 exact annual cost of the plan written, from each zone's own travel times. `bound` is the
-aggregated model's bound minus the error bound, a lower bound on the scenario's optimum (so
+aggregated model's bound minus error_over, a lower bound on the scenario's optimum (so
 `mip_gap` is the plan's proven distance from it), and `kpis.aggregation` reports the zones before
-and after, the error bound and the flows that go beyond max_minutes.
+and after, the error bounds and the flows that go beyond max_minutes.
 """
 
 from __future__ import annotations
@@ -80,15 +80,16 @@ def _covering_rows(agg: Aggregation, merged: pd.Series) -> pd.Series:
 
 def _reported(plan: Plan, agg: Aggregation, found: dict) -> Plan:
     """`plan` with kpis.aggregation and, when zones were merged, the bound on the scenario's
-    optimum: the aggregated bound minus the error bound (models/aggregation.md)."""
+    optimum: the aggregated bound minus error_over (models/aggregation.md)."""
     kpis = dict(plan.kpis)
     kpis["aggregation"] = {"requested_zones": agg.requested, "zones_before": agg.zones_before,
                            "zones_after": agg.zones_after, "same_sites": agg.same_sites,
                            "zones_for_same_sites": agg.site_classes,
-                           "error_bound": agg.error_bound, **found}
+                           "error_bound": agg.error_bound, "error_over": agg.error_over,
+                           "error_under": agg.error_under, **found}
     if agg.identity or plan.bound is None or plan.objective is None:
         return replace(plan, kpis=kpis)
-    bound = plan.bound - agg.error_bound
+    bound = plan.bound - agg.error_over
     total = plan.costs_by()
     assert isinstance(total, float)
     gap = (total - bound) / max(abs(total), 1e-9)

@@ -117,8 +117,8 @@ def aggregation_lines(found: dict | None, currency: str) -> list[str]:
     lines = [f"Zones: {found['zones_before']:,} planned as {found['zones_after']:,} "
              f"representatives (nearby zones of one member merged); travel cost error at most "
              f"{_money(found['error_bound'], currency)} a year (the aggregated optimum is within "
-             f"{_money(2 * found['error_bound'], currency)} of the best plan's; the bound and "
-             "MIP gap above include it)"]
+             f"{_money(found['error_over'] + found['error_under'], currency)} of the best "
+             "plan's; the bound and MIP gap above include it)"]
     if found.get("zones_beyond_max_minutes"):
         lines.append(f"  {found['zones_beyond_max_minutes']:,} zone(s) served beyond "
                      f"max_minutes (worst +{found['worst_minutes_beyond']:.1f} min, "
