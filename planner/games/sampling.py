@@ -46,8 +46,10 @@ class ShapleyEstimate:
     evaluations: int         # distinct coalitions valued (calls of the oracle)
     converged: bool          # the stopping rule was met before max_permutations
     confidence: float
-    method: str = "permutation"   # "permutation" (sample_shapley) or "stratified"
+    method: str = "permutation"   # "permutation" (sample_shapley), "stratified", "control variate"
     rounds: int = 0               # stratified: oracle batches whose values were used
+    control_evaluations: int = 0  # control variate: coalitions valued in the control game
+    control_samples: int = 0      # control variate: sampled contributions of the control game
 
     def interval(self, player: str) -> tuple[float, float]:
         return (self.estimates[player] - self.half_widths[player],
@@ -207,50 +209,97 @@ def stratified_shapley(players: Sequence[str],
     players = tuple(players)
     _check_stratified(players, rel_tol, abs_tol, max_evaluations, exact_strata, confidence,
                       pilot)
-    n = len(players)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     z = NormalDist().inv_cdf((1 + confidence) / 2)
-    design = _Design(n, exact_strata)
-    oracle = _BatchOracle(players, values)
-    first = _Plan(oracle.cache)
-    first.add_masks(design.exact_masks())
-    need = np.zeros((n, n), dtype=np.int64)
-    need[:, design.sampled] = pilot
-    _draw_stars(first, need, design, rng)
-    oracle.value(first.masks)           # TimeBudgetSpent here: nothing to return, raised again
-    stats = _StratumStats(design, oracle.cache)
-    stats.record(first, oracle.cache)
-    rounds, converged = 1, False
+    sampler = StratifiedSampler(_BatchOracle(players, values), exact_strata, pilot, rng)
+    sampler.first_round()               # TimeBudgetSpent here: nothing to return, raised again
+    converged = False
     while True:
-        if design.sampled and oracle.evaluations == (1 << n) - 1:   # all known: exact
-            design, drawn = _Design(n, n), stats.drawn
-            stats = _StratumStats(design, oracle.cache)
-            stats.drawn = drawn
-        estimates, variances = stats.estimate()
+        estimates, variances = sampler.estimate()
         half = z * np.sqrt(variances)
         tolerance = np.maximum(rel_tol * np.abs(estimates), abs_tol)
-        _note(progress, half, estimates, oracle.evaluations)
+        _note(progress, half, estimates, sampler.oracle.evaluations)
         if np.all(half <= tolerance):
             converged = True
             break
-        budget = max_evaluations - oracle.evaluations
+        budget = max_evaluations - sampler.oracle.evaluations
         if budget <= 0:
             break
-        plan = _Plan(oracle.cache, budget)
-        _draw_stars(plan, _neyman_needs(stats, tolerance / z, half > tolerance), design, rng)
-        if not plan.pairs:
-            break
         try:
-            oracle.value(plan.masks)
+            if not sampler.grow(tolerance / z, half > tolerance, budget):
+                break
         except TimeBudgetSpent:
             break
-        stats.record(plan, oracle.cache)
-        rounds += 1
     return ShapleyEstimate(
         estimates={p: float(x) for p, x in zip(players, estimates)},
         half_widths={p: float(h) for p, h in zip(players, half)},
-        permutations=stats.drawn, evaluations=oracle.evaluations, converged=converged,
-        confidence=confidence, method="stratified", rounds=rounds)
+        permutations=sampler.stats.drawn, evaluations=sampler.oracle.evaluations,
+        converged=converged, confidence=confidence, method="stratified", rounds=sampler.rounds)
+
+
+class StratifiedSampler:
+    """One stratified sample of a game's marginal contributions, grown a round at a time (the
+    scheme of `stratified_shapley`, which drives one; `control_variate.control_variate_shapley`
+    drives two). `oracle` holds the game's values (a _BatchOracle); `rng` draws the stars."""
+
+    def __init__(self, oracle: _BatchOracle, exact_strata: int, pilot: int,
+                 rng: np.random.Generator):
+        self.oracle = oracle
+        self.n = len(oracle.players)
+        self.design = _Design(self.n, exact_strata)
+        self.pilot = pilot
+        self.rng = rng
+        self.stats: _StratumStats                     # set by first_round
+        self.rounds = 0
+
+    def first_round(self) -> None:
+        """The exact strata's coalitions and `pilot` draws in every sampled stratum, one batch
+        (TimeBudgetSpent from the oracle propagates: there is no estimate before it)."""
+        n, design, cache = self.n, self.design, self.oracle.cache
+        first = _Plan(cache)
+        first.add_masks(design.exact_masks())
+        need = np.zeros((n, n), dtype=np.int64)
+        need[:, design.sampled] = self.pilot
+        _draw_stars(first, need, design, self.rng)
+        self.oracle.value(first.masks)
+        self.stats = _StratumStats(design, cache)
+        self.stats.record(first, cache)
+        self.rounds = 1
+
+    def estimate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per player the Shapley estimate and its variance; once every coalition is valued
+        (small n) the exact value, variance 0."""
+        n = self.n
+        if self.design.sampled and self.oracle.evaluations == (1 << n) - 1:   # all known: exact
+            drawn = self.stats.drawn
+            self.design = _Design(n, n)
+            self.stats = _StratumStats(self.design, self.oracle.cache)
+            self.stats.drawn = drawn
+        return self.stats.estimate()
+
+    def spread(self) -> np.ndarray:
+        """Per player sum_k sigma_ik over the sampled strata (trusted sigmas): with Neyman
+        allocation of m draws the variance is (that sum)^2 / (n^2 m), what the control-variate
+        split weighs."""
+        if not self.design.sampled:
+            return np.zeros(self.n)
+        return np.sqrt(self.stats.variances()[2]).sum(axis=1)
+
+    def grow(self, sd_target: np.ndarray, open_: np.ndarray, budget: int) -> bool:
+        """One more round: Neyman draws for the `open_` players towards standard deviations
+        `sd_target`, at most `budget` new coalitions, valued in one batch. False when nothing
+        could be drawn (or every stratum is exact); TimeBudgetSpent from the oracle propagates
+        (the round is then lost)."""
+        if not self.design.sampled:
+            return False
+        plan = _Plan(self.oracle.cache, budget)
+        _draw_stars(plan, _neyman_needs(self.stats, sd_target, open_), self.design, self.rng)
+        if not plan.pairs:
+            return False
+        self.oracle.value(plan.masks)
+        self.stats.record(plan, self.oracle.cache)
+        self.rounds += 1
+        return True
 
 
 def efficient_estimates(estimate: ShapleyEstimate, total: float) -> dict[str, float]:

@@ -29,8 +29,9 @@ import pandas as pd
 from planner.errors import PlannerError
 from planner.games import core as game_core
 from planner.games import rules as game_rules
+from planner.games.control_variate import control_variate_shapley
 from planner.games.game import Game
-from planner.games.sampling import efficient_estimates, stratified_shapley
+from planner.games.sampling import efficient_estimates
 from planner.model.ledger import term_words
 from planner.progress import Deadline, Progress, TimeBudgetSpent
 from planner.publish import publish_folder
@@ -48,6 +49,7 @@ from planner.sharing.accounting import (
     transfers,
 )
 from planner.sharing.coalitions import CoalitionValues, Separation, separate_task
+from planner.sharing.relaxed import LPValues
 from planner.workers import process_pool
 
 # The rules of a planning game (`planner share --rule`, `planner.share`): the game's own rules
@@ -437,26 +439,34 @@ def _large_rule(rule, members, savings, standalone, values: CoalitionValues,
                 progress: Progress, closed_form):
     """(method, allocation, error bounds, complete) for a rule beyond exact enumeration."""
     if rule == "shapley":
+        # the LP relaxation of each coalition as a control variate (planner.sharing.relaxed):
+        # on the county a third to a half of the solver time of plain stratified sampling for
+        # the same interval (benchmarks/README.md, bench_shapley_cv.py)
         with progress.phase("sampling Shapley", max_coalitions):
             try:
-                estimate = stratified_shapley(
-                    members, values.savings_many, rel_tol=rel_tol,
+                estimate = control_variate_shapley(
+                    members, values.savings_many, LPValues(values).savings_many,
+                    rel_tol=rel_tol,
                     abs_tol=(abs_tol if abs_tol is not None
                              else rel_tol * abs(savings) / len(members)),
                     max_evaluations=max_coalitions, confidence=confidence, seed=seed,
                     progress=progress)
             except TimeBudgetSpent:
                 raise SharingTimeLimit(
-                    "planner share: the time limit ran out before the exactly computed strata "
-                    "of the Shapley sample (coalitions of 1, 2, n-2 and n-1 members); nothing "
-                    "was written. Give more time, or run again with a cache to resume.") from None
+                    "planner share: the time limit ran out before the first round of the "
+                    "Shapley sample (the coalitions of 1, 2, n-2 and n-1 members with their LP "
+                    "relaxations, and two samples a stratum); nothing was written. Give more "
+                    "time, or run again with a cache to resume.") from None
         bounds = {"half_widths": estimate.half_widths, "evaluations": estimate.evaluations,
                   "samples": estimate.permutations, "converged": estimate.converged,
-                  "confidence": confidence}
+                  "confidence": confidence,
+                  "lp_relaxations": estimate.control_evaluations,
+                  "lp_samples": estimate.control_samples}
         # strata are estimated apart, so the raw estimates miss v(N) by a sampling error; it is
         # spread in proportion to each member's variance (exact members keep their value)
         bounds["raw_estimates"] = estimate.estimates
-        return (f"stratified sampling, {100 * confidence:g}% intervals",
+        return (f"stratified sampling, LP relaxation as control variate, "
+                f"{100 * confidence:g}% intervals",
                 efficient_estimates(estimate, savings), bounds,
                 estimate.converged or not oracle.deadline.reached)
     singletons = {m: 0.0 for m in members}   # v({m}) = 0 in a savings game
