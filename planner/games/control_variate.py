@@ -30,7 +30,7 @@ from planner.progress import TimeBudgetSpent
 
 
 def control_variate_shapley(players: Sequence[str], values: BatchValues, control: BatchValues,
-                            *, cost_ratio: float = 8.0, rel_tol: float = 0.01,
+                            *, cost_ratio: float = 4.0, rel_tol: float = 0.01,
                             abs_tol: float = 0.0, max_evaluations: int = 20_000,
                             max_control_evaluations: int = 200_000, exact_strata: int = 2,
                             control_exact_strata: int = 2, confidence: float = 0.95,
@@ -46,7 +46,8 @@ def control_variate_shapley(players: Sequence[str], values: BatchValues, control
     * per player i not yet within tolerance, the variance target T_i = (tol_i / z)^2 is split
       between the parts in proportion to sqrt(A_c) : sqrt(A_d * (1 + cost_ratio)), A the
       squared sum of the part's stratum sigmas (its variance times n^2 m under Neyman
-      allocation) and `cost_ratio` the cost of a v value in c values: the split that meets
+      allocation) and `cost_ratio` the cost of a v value in c values (4: the county's MILP
+      against its LP relaxation, benchmarks/README.md): the split that meets
       a_c/m_c + a_d/m_d = T at the least cost m_c + (1 + cost_ratio) m_d. A part already below
       its share leaves the rest to the other;
     * each part grows by Neyman allocation towards its share (`StratifiedSampler.grow`).
