@@ -4,6 +4,7 @@ constraint family of models/allocation.md."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -203,3 +204,10 @@ def test_time_limit_returns_the_best_plan_flagged():
     if plan.objective is not None:
         assert "NOT proven optimal" in plan.summary()
         assert plan.bound <= plan.objective
+        # how far from the best plan, in words: the distance to the bound, in M a year and in %
+        words = re.search(r"costs at most ([\d,.]+) M CNY a year \(([\d.]+)%\) more than the "
+                          r"best plan possible", plan.summary())
+        assert words is not None
+        above = plan.objective - plan.bound
+        assert abs(float(words.group(1).replace(",", "")) - above / 1e6) <= 0.005
+        assert abs(float(words.group(2)) - 100 * above / plan.objective) <= 0.005

@@ -49,6 +49,18 @@ def _money(x: float | None, currency: str) -> str:
     return "n/a" if x is None else f"{x / 1e6:,.2f} M {currency}"
 
 
+def _distance_words(plan) -> str:
+    """How far a plan that is not proven optimal can be from the best one, in words: the
+    distance to the solver's bound (a lower bound on the cost of any plan)."""
+    bound, cost = plan.bound, plan.objective
+    if bound is None or not math.isfinite(bound) or cost is None:
+        return "best plan found within the limits; no bound yet on how far the best plan is"
+    above = max(cost - bound, 0.0)
+    share = f"{100 * above / abs(cost):.2f}%" if cost else "n/a"
+    return (f"best plan found within the limits; it costs at most {_money(above, plan.currency)}"
+            f" a year ({share}) more than the best plan possible")
+
+
 def _share(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -69,7 +81,7 @@ def summary_text(plan) -> str:
     k = plan.kpis
     if plan.objective is None:
         return f"Scenario: {plan.scenario}\nStatus: {plan.status} (no plan found)"
-    flag = "" if plan.is_optimal else "  (NOT proven optimal: best plan found within the limits)"
+    flag = "" if plan.is_optimal else f"  (NOT proven optimal: {_distance_words(plan)})"
     merged = k.get("aggregation") or {}
     if plan.is_optimal and merged.get("zones_after", 0) < merged.get("zones_before", 0):
         flag = "  (optimal for the representative zones: see Zones below)"
