@@ -360,9 +360,10 @@ def spread_flows(agg: Aggregation, flow: np.ndarray) -> pd.DataFrame:
 def beyond_reach(agg: Aggregation, flows: pd.DataFrame) -> pd.DataFrame:
     """The flows (zone_id, service, minutes: a plan's flows table) that go farther than their
     service's max_minutes from their own zone (possible only when zones that reach different
-    sites were merged)."""
-    limit = flows["service"].map(_limits(agg.original)).to_numpy(float)
-    return flows[flows["minutes"].to_numpy(float) > limit + 1e-9]
+    sites were merged), with the minutes beyond it (`excess`)."""
+    excess = flows["minutes"].to_numpy(float) - \
+        flows["service"].map(_limits(agg.original)).to_numpy(float)
+    return flows.assign(excess=excess)[excess > 1e-9]
 
 
 __all__ = ["Aggregation", "AggregationError", "aggregate_zones", "beyond_reach", "check_target",

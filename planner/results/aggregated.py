@@ -31,8 +31,7 @@ def aggregated_plan(scenario, agg: Aggregation, model, hm: HighsModel, result: S
         plan = extract_plan(scenario, agg.inputs, model, hm, result, build_seconds)
         return _reported(plan, agg, {}) if plan.objective is not None else plan
     values = solution_values(model, hm, result)
-    aggregated_travel = float(np.asarray(values["flow"]) @ agg.inputs.arcs["minutes"].to_numpy(
-        float)) * agg.inputs.value_per_minute
+    aggregated_travel = _travel(values["flow"], agg.inputs.arcs, agg.inputs.value_per_minute)
     flows = spread_flows(agg, values["flow"])
     values["flow"] = flows["units"].to_numpy(float)
     values["unmet"] = spread(agg, values["unmet"])
@@ -42,8 +41,7 @@ def aggregated_plan(scenario, agg: Aggregation, model, hm: HighsModel, result: S
     plan = plan_from_values(scenario, original, values, result, build_seconds)
     plan = replace(plan, zones=plan.zones.assign(   # zones.csv: who stood for the zone
         representative=plan.zones["zone_id"].map(agg.rep).to_numpy()))
-    travel = float(flows["units"].to_numpy(float) @ flows["minutes"].to_numpy(float)) * \
-        original.value_per_minute
+    travel = _travel(values["flow"], flows, original.value_per_minute)
     far = beyond_reach(agg, plan.flows)   # the flows written (flows.csv)
     assert plan.objective is not None
     return _reported(plan, agg, {
@@ -51,9 +49,13 @@ def aggregated_plan(scenario, agg: Aggregation, model, hm: HighsModel, result: S
         "aggregated_bound": result.bound, "aggregated_mip_gap": result.mip_gap,
         "zones_beyond_max_minutes": int(far["zone_id"].nunique()),
         "units_beyond_max_minutes": float(far["units"].sum()),
-        "worst_minutes_beyond": float((far["minutes"] - far["service"].map(
-            pd.concat([original.equipment["max_minutes"],
-                       original.specialties["max_minutes"]]))).max()) if len(far) else 0.0})
+        "worst_minutes_beyond": float(far["excess"].max()) if len(far) else 0.0})
+
+
+def _travel(units, arcs: pd.DataFrame, value_per_minute: float) -> float:
+    """The travel term of flows `units` on `arcs` (their minutes): what the aggregated and the
+    original cost differ by (the ledger's travel price, minutes x value_per_minute)."""
+    return float(np.asarray(units, float) @ arcs["minutes"].to_numpy(float)) * value_per_minute
 
 
 def _spread_rows(agg: Aggregation, by_rep: pd.Series) -> pd.Series:
