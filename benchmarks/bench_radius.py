@@ -38,8 +38,9 @@ import highspy
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from bench_pmed import parse_instances
 
-from planner.model.highs import new_highs, run, status_of
+from planner.model.highs import apply_options, new_highs, run, status_of
 from planner.model.inputs import model_inputs
 from planner.model.start import construction_start
 from planner.planning.session import PlanningSession, solver_options
@@ -135,15 +136,7 @@ def _solve(h: highspy.Highs, options, n: int, start_sites, probing: bool) -> flo
     """HiGHS with the options planner/model/highs.py sets (as highs_direct.solve sets them),
     presolve's probing off when asked, and the start (the n y columns: HiGHS completes the u
     by an LP) given after clearSolver; its wall seconds."""
-    h.setOptionValue("time_limit", float(options.time_limit))
-    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
-    h.setOptionValue("random_seed", int(options.seed))
-    h.setOptionValue("presolve", "on" if options.presolve else "off")
-    h.setOptionValue("mip_allow_restart", bool(options.restart))
-    for name in ("mip_heuristic_run_rins", "mip_heuristic_run_rens",
-                 "mip_heuristic_run_root_reduced_cost"):
-        h.setOptionValue(name, bool(options.sub_mip_heuristics))
+    apply_options(h, options)
     if not probing:
         h.setOptionValue("presolve_rule_off", PROBING)
     h.clearSolver()
@@ -186,14 +179,6 @@ def solve_standard(path: Path, p: int, time_limit: float) -> dict:
     return {"s_status": str(plan.status), "s_objective": plan.objective - p,
             "s_gap": plan.mip_gap, "s_build": plan.build_seconds, "s_solve": plan.solve_seconds,
             "s_total": total, "s_cpu": cpu}
-
-
-def parse_instances(text: str) -> list[int]:
-    out = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def main() -> None:
