@@ -24,6 +24,7 @@ from planner.sharing.coalitions import CoalitionValues
 from planner.sharing.division import share
 from planner.sharing.relaxed import LPValues, lp_cost
 from planner.workers import process_pool
+from test_stratified_shapley import Recorder
 from toy import consortium
 
 # --- games and references -------------------------------------------------------------------------
@@ -88,26 +89,10 @@ def relaxed(table: np.ndarray, seed: int, size: float) -> np.ndarray:
     return table + gap
 
 
-class Table:
-    """A batch evaluator over a value table, recording the coalitions asked; raises
-    TimeBudgetSpent on call number `fail_on` (1-based), as the planner's evaluator does."""
-
-    def __init__(self, table: np.ndarray, fail_on: int | None = None):
-        self.table = table
-        self.n = int(len(table)).bit_length() - 1
-        self.index = {p: i for i, p in enumerate(names(self.n))}
-        self.fail_on = fail_on
-        self.calls: list[list[frozenset[str]]] = []
-
-    def __call__(self, coalitions: list[frozenset[str]]) -> list[float]:
-        self.calls.append(list(coalitions))
-        if self.fail_on is not None and len(self.calls) == self.fail_on:
-            raise TimeBudgetSpent("time budget spent")
-        return [float(self.table[sum(1 << self.index[p] for p in c)]) for c in coalitions]
-
-    @property
-    def asked(self) -> list[frozenset[str]]:
-        return [c for call in self.calls for c in call]
+def Table(table: np.ndarray, fail_on: int | None = None) -> Recorder:
+    """A batch evaluator over a value table of players names(n) (test_stratified_shapley's
+    Recorder: records the coalitions asked, raises TimeBudgetSpent on call `fail_on`)."""
+    return Recorder(names(int(len(table)).bit_length() - 1), table, fail_on)
 
 
 def estimate_of(table, control, **options):
