@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_pmed import parse_instances
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
@@ -42,15 +43,6 @@ from planner.scenario.orlib import load_pmed
 
 ORLIB = Path(__file__).resolve().parent / "orlib"
 PUBLISHED = pd.read_csv(ORLIB / "pcentre_opt.csv").set_index("instance")
-
-
-def parse_instances(text: str) -> list[int]:
-    """'1-5,16,21-22' -> [1, 2, 3, 4, 5, 16, 21, 22]."""
-    out = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 # --- the independent reference ------------------------------------------------------------------
