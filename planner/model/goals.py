@@ -296,8 +296,11 @@ def absolute_gap(inp: ModelInputs, goal: Goal) -> float:
 # --- the solves ---------------------------------------------------------------------------------
 def solve_goal(session, options, coverage_at_least: float | None = None):
     """The lexicographic plan of the session's goal: solve 1 the goal, solve 2 the least annual
-    cost at that goal value (warm-started from solve 1's plan). With `coverage_at_least`, solve
-    2 alone at that level (the epsilon-constraint point of a Pareto front)."""
+    cost at that goal value (from scratch: no MIP start from solve 1, see _least_cost_at). For
+    worst-minutes, solve 2 runs first at the covering relaxation's radius (a plan there is the
+    optimum of both), and the bisection above it only when the full model cannot meet it
+    (models/goals.md). With `coverage_at_least`, solve 2 alone at that level (the
+    epsilon-constraint point of a Pareto front)."""
     m, goal = session.model, session.goal
     try:
         if coverage_at_least is not None:
