@@ -31,6 +31,7 @@ from planner.model.families import linear_sum
 from planner.model.highs import new_highs, run
 from planner.model.inputs import ModelInputs
 from planner.model.ledger import price_book
+from planner.model.radius import radius_units, why_not
 
 GOALS = ("cost", "coverage", "worst-minutes")
 
@@ -361,16 +362,40 @@ def _least_cost_at_bound(session, options, bound: CoverBound):
     m.goal_objective.deactivate()
     m.objective.activate()
     m.goal_level.set_value(_level_reached(session, float(levels[bound.level])))
+    radius = float(levels[bound.level])
     try:
-        with _far_flows_off(session, float(levels[bound.level])):
-            plan = session.solve_with(options, _units_start(session, bound.units),
-                                      explain=False)
+        with _far_flows_off(session, radius):
+            plan = _radius_least_cost(session, options, bound, radius)
+            if plan is None:
+                plan = session.solve_with(options, _units_start(session, bound.units),
+                                          explain=False)
     except InfeasibleError:
         return None, True
     if plan.objective is None:
         return None, False
     value = goal_value(session.inputs, plan.equipment, session.goal)
     return replace(plan, goal=session.goal.report(value)), True
+
+
+def _radius_least_cost(session, options, bound: CoverBound, radius: float):
+    """Solve 2 within `radius` by the radius formulation when the scenario is p-median-like
+    (planner/model/radius.py: the least cost with every zone served within the radius, the
+    relaxation's units its first incumbent), then this model with those units fixed for the
+    flows and every output. None when the scenario does not qualify or the radius model found
+    no plan (the full model's solve 2 then runs as usual)."""
+    inp, e = session.inputs, session.goal.equipment
+    if (why_not(inp) is not None or bound.units is None
+            or set(inp.demand.index.get_level_values("service")) != {e}):
+        return None
+    start = {(i, e): float(n) for i, n in zip(candidate_sites(inp, e), bound.units)}
+    found = radius_units(inp, options, lambda: start, within=radius)
+    if found is None or found.units is None:
+        return None
+    session.highs.update()   # the goal's rows and objective as set above
+    try:
+        return session.with_units_fixed(found, options, explain=False)
+    except InfeasibleError:
+        return None          # not a plan of the full model: its own solve 2 decides
 
 
 @contextmanager

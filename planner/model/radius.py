@@ -53,6 +53,9 @@ class RadiusProblem:
     demand: np.ndarray          # (zones,) D_z, zones with demand
     cost: np.ndarray            # (zones, sites) cost of an exam served there; inf: no arc
     referral: np.ndarray        # (zones,) cost of an exam referred out
+    # (zones,) served at a site of its own arcs, never referred (worst-minutes' solve 2 within a
+    # radius: `cost` then holds only the arcs within it); None: referral allowed everywhere
+    must_serve: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,11 @@ def why_not(inp: ModelInputs) -> str | None:
     return None
 
 
-def problem(inp: ModelInputs) -> RadiusProblem:
+def problem(inp: ModelInputs, within: float | None = None) -> RadiusProblem:
     """The location problem of a qualifying scenario, priced by the ledger (the objective's own
-    coefficients: one formula in one place)."""
+    coefficients: one formula in one place). `within`: only the arcs of at most that many
+    minutes, and every zone with demand served on one of them (the least cost at a worst trip
+    of `within`, solve 2 of the worst-minutes goal)."""
     sets = index_sets(inp)
     coefs = price_book(inp).coefficients()
     e = str(inp.demand.index.get_level_values("service")[0])
@@ -112,16 +117,18 @@ def problem(inp: ModelInputs) -> RadiusProblem:
     row = {z: r for r, z in enumerate(zones)}
     col = {i: c for c, i in enumerate(sites)}
     flow = coefs.get("flow", np.zeros(len(inp.arcs)))
-    for z, i, c in zip(inp.arcs["zone_id"], inp.arcs["site_id"], flow):
-        if i in col:
+    limit = math.inf if within is None else within + 1e-9
+    for z, i, c, t in zip(inp.arcs["zone_id"], inp.arcs["site_id"], flow, inp.arcs["minutes"]):
+        if i in col and t <= limit:
             cost[row[z], col[i]] = c
     most = math.floor(float(inp.budget) / float(inp.equipment.at[e, "capex"]) + 1e-9)
     fixed = np.array([float(new.get((i, e), 0.0)) + float(opex.get((i, e), 0.0))
                       for i in sites])
     demand, referral = inp.demand.to_numpy(float), np.asarray(coefs["unmet"], dtype=float)
+    must_serve = None if within is None else demand > 0
     return RadiusProblem(equipment=e, sites=sites, fixed=fixed, most=min(most, len(sites)),
                          exactly=opening_pays(fixed, demand, cost, referral), demand=demand,
-                         cost=cost, referral=referral)
+                         cost=cost, referral=referral, must_serve=must_serve)
 
 
 def opening_pays(fixed: np.ndarray, demand: np.ndarray, cost: np.ndarray,
@@ -151,10 +158,13 @@ def radius_lp(prob: RadiusProblem) -> highspy.HighsLp:
     Garcia, Labbe & Marin's reduction)."""
     n = len(prob.sites)
     reach = n - prob.most + 1 if prob.exactly else n + 1
-    rows, cols, vals, costs, lower = [], [], [], [prob.fixed], []
+    rows, cols, vals, costs, lower, upper = [], [], [], [prob.fixed], [], [np.ones(n)]
     offset, next_col, next_row = 0.0, n, 0
     for z, d in enumerate(prob.demand):
-        cheaper = np.nonzero(prob.cost[z] < prob.referral[z])[0]
+        serve = prob.must_serve is not None and bool(prob.must_serve[z])
+        # a zone that must be served may use any of its arcs; its last u (referred) is held at 0
+        cheaper = np.nonzero(np.isfinite(prob.cost[z]) if serve
+                             else prob.cost[z] < prob.referral[z])[0]
         if len(cheaper) == 0:
             offset += d * prob.referral[z]
             continue
@@ -165,7 +175,10 @@ def radius_lp(prob: RadiusProblem) -> highspy.HighsLp:
         if g == 0:
             continue
         u = next_col + np.arange(g)
-        costs.append(d * np.diff(np.r_[levels, prob.referral[z]])[:g])
+        beyond = levels[-1] if serve else prob.referral[z]
+        costs.append(d * np.diff(np.r_[levels, beyond])[:g])
+        upper.append(np.r_[np.full(g - 1, highspy.kHighsInf),
+                           0.0 if serve and g == len(levels) else highspy.kHighsInf])
         cheaper, level_of = cheaper[level_of < g], level_of[level_of < g]
         rows += [next_row + np.arange(g), next_row + np.arange(1, g), next_row + level_of]
         cols += [u, u[:-1], cheaper]
@@ -183,7 +196,7 @@ def radius_lp(prob: RadiusProblem) -> highspy.HighsLp:
     lp.num_col_, lp.num_row_ = next_col, next_row + 1
     lp.col_cost_ = np.concatenate(costs)
     lp.col_lower_ = np.zeros(next_col)
-    lp.col_upper_ = np.r_[np.ones(n), np.full(next_col - n, highspy.kHighsInf)]
+    lp.col_upper_ = np.concatenate(upper)
     lp.row_lower_ = np.r_[np.concatenate(lower) if lower else np.zeros(0),
                           float(prob.most) if prob.exactly else -highspy.kHighsInf]
     lp.row_upper_ = np.r_[np.full(next_row, highspy.kHighsInf), float(prob.most)]
@@ -239,11 +252,17 @@ def _highs_options(options: SolverOptions) -> dict:
 
 
 def radius_units(inp: ModelInputs, options: SolverOptions,
-                 greedy: Callable[[], dict | None]) -> RadiusResult | None:
+                 greedy: Callable[[], dict | None],
+                 within: float | None = None) -> RadiusResult | None:
     """The units of a qualifying scenario's plan by the radius formulation, `greedy()` (the
-    greedy plan, computed only when the scenario qualifies) its first incumbent; None when the
-    scenario does not qualify (:func:`why_not`) or HiGHS found no plan of it."""
+    greedy plan, computed only when the scenario qualifies) its first incumbent; `within`: at
+    a worst trip of that many minutes (:func:`problem`). None when the scenario does not qualify
+    (:func:`why_not`), a zone has no arc within the radius, or HiGHS found no plan of it."""
     if why_not(inp) is not None:
         return None
-    found = solve(problem(inp), options, greedy())
+    prob = problem(inp, within)
+    if prob.must_serve is not None and not np.all(
+            np.isfinite(prob.cost[prob.must_serve]).any(axis=1)):
+        return None
+    found = solve(prob, options, greedy())
     return found if found.objective is not None else None

@@ -192,17 +192,19 @@ class PlanningSession:
         found = radius_units(self.inputs, options, lambda: self._greedy_units(options))
         if found is None:
             return None
-        return self._with_units_fixed(found, options)
+        return self.with_units_fixed(found, options)
 
-    def _with_units_fixed(self, found: RadiusResult, options: SolverOptions) -> Plan:
-        """This model solved with new_units and units fixed to `found`'s, then freed again."""
+    def with_units_fixed(self, found: RadiusResult, options: SolverOptions,
+                         explain: bool = True) -> Plan:
+        """This model solved with new_units and units fixed to `found`'s, then freed again
+        (the radius formulation's plan; also solve 2 of worst-minutes, planner/model/goals.py)."""
         m = self.model
         fixed = list(m.new_units.values()) + list(m.units.values())
         for key, v in list(m.new_units.items()) + list(m.units.items()):
             v.fix(found.units.get(key, 0))
         self.highs.push_bounds(fixed)
         try:
-            plan = self._run(options)
+            plan = self._run(options, explain=explain)
         finally:
             m.new_units.unfix()
             m.units.unfix()
