@@ -32,7 +32,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from planner.model.highs import SolverOptions, Status, new_highs, run, status_of
+from planner.model.highs import SolverOptions, Status, apply_options, new_highs, run, status_of
 from planner.model.inputs import ModelInputs, index_sets
 from planner.model.ledger import price_book
 
@@ -220,8 +220,8 @@ def solve(prob: RadiusProblem, options: SolverOptions, start: dict | None = None
     h.passModel(radius_lp(prob))
     h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
                             np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
-    for name, value in _highs_options(options).items():
-        h.setOptionValue(name, value)
+    apply_options(h, options)                     # the plan's own options, and
+    h.setOptionValue("presolve_rule_off", PROBING)  # presolve's probing off
     if start:
         y = np.array([1.0 if start.get((i, prob.equipment), 0) > 0 else 0.0
                       for i in prob.sites])
@@ -236,19 +236,6 @@ def solve(prob: RadiusProblem, options: SolverOptions, start: dict | None = None
     gap = float(info.mip_gap) if math.isfinite(info.mip_gap) else 0.0
     return RadiusResult(status, units, float(info.objective_function_value),
                         float(info.mip_dual_bound), gap, time.perf_counter() - began)
-
-
-def _highs_options(options: SolverOptions) -> dict:
-    """The HiGHS options of the plan's own solve (planner/model/highs.py HighsModel.solve:
-    restarts and sub-MIP heuristics as there), with presolve's probing off."""
-    return {"time_limit": float(options.time_limit), "mip_rel_gap": float(options.mip_gap),
-            "mip_abs_gap": float(options.mip_abs_gap), "random_seed": int(options.seed),
-            "presolve": "on" if options.presolve else "off",
-            "mip_allow_restart": bool(options.restart),
-            "mip_heuristic_run_rins": bool(options.sub_mip_heuristics),
-            "mip_heuristic_run_rens": bool(options.sub_mip_heuristics),
-            "mip_heuristic_run_root_reduced_cost": bool(options.sub_mip_heuristics),
-            "presolve_rule_off": PROBING}
 
 
 def radius_units(inp: ModelInputs, options: SolverOptions,
