@@ -92,11 +92,19 @@ def positions(component, keys) -> np.ndarray:
     index = component.index_set()
     if isinstance(index, pyo.RangeSet):
         return np.asarray(keys, dtype=np.int64)
-    known = list(index)
+    where = key_positions(list(index), keys)
+    if len(where) and where.min() < 0:
+        raise KeyError(f"{component.name}: a key is not in its index")
+    return where
+
+
+def key_positions(known: list, keys) -> np.ndarray:
+    """The position in `known` (labels, or tuples) of each of `keys` (a list, or a DataFrame
+    whose columns are the parts of each key), -1 where a key is not known."""
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
     if not known:
-        raise KeyError(f"{component.name}: a key is not in its (empty) index")
+        return np.full(len(keys), -1, dtype=np.int64)
     if isinstance(keys, pd.DataFrame):
         if keys.shape[1] == 1:
             where = pd.Index(known).get_indexer(pd.Index(keys.iloc[:, 0]))
@@ -105,8 +113,6 @@ def positions(component, keys) -> np.ndarray:
     else:
         at = {k: p for p, k in enumerate(known)}
         where = np.fromiter((at.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-    if len(where) and where.min() < 0:
-        raise KeyError(f"{component.name}: a key is not in its index")
     return np.asarray(where, dtype=np.int64)
 
 
@@ -133,7 +139,7 @@ class ArrayRows(MatrixConstraint):
         self.blocks = blocks
         self._lower = [None if lo is None or lo == -np.inf else float(lo) for lo in lower]
         self._upper = [None if hi is None or hi == np.inf else float(hi) for hi in upper]
-        self._position = None   # key -> row position, made on first keyed access
+        self._position: dict | None = None   # key -> row position (_positions)
         self._matrix = None     # (data, indices, indptr, x), made on first body read
 
     def construct(self, data=None):
@@ -176,16 +182,20 @@ class ArrayRows(MatrixConstraint):
                             indptr.tolist(), tuple(x[k] for k in order.tolist()))
         return self._matrix
 
-    def __getitem__(self, key):
-        if key not in self:   # makes the positions
-            raise KeyError(f"{self.name}: no row {key!r}")
-        assert self._position is not None
-        return self._data[self._position[key]]
-
-    def __contains__(self, key):
+    def _positions(self) -> dict:
+        """key -> row position (made on first keyed access)."""
         if self._position is None:
             self._position = {k: p for p, k in enumerate(self.keys_of_rows)}
-        return key in self._position
+        return self._position
+
+    def __getitem__(self, key):
+        where = self._positions()
+        if key not in where:
+            raise KeyError(f"{self.name}: no row {key!r}")
+        return self._data[where[key]]
+
+    def __contains__(self, key):
+        return key in self._positions()
 
     def __iter__(self):
         return iter(self.keys_of_rows)

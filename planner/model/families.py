@@ -31,7 +31,14 @@ import pyomo.environ as pyo
 from pyomo.core.base.var import VarData
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from planner.model.arrays import ArrayRows, LinearCosts, Terms, nonzero_terms, positions
+from planner.model.arrays import (
+    ArrayRows,
+    LinearCosts,
+    Terms,
+    key_positions,
+    nonzero_terms,
+    positions,
+)
 from planner.model.decisions import decision_bounds
 from planner.model.inputs import ModelInputs, index_sets, memoised, site_exams
 from planner.model.ledger import capital_items, price_book
@@ -336,8 +343,7 @@ def add_equipment_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     bound = list(m.SITE_DEMAND)
     unit_pairs = set(m.UNIT_PAIRS)
     units = [k for k in keys if k in unit_pairs]
-    at = pd.MultiIndex.from_tuples(keys).get_indexer(pd.MultiIndex.from_frame(pairs)) \
-        if len(pairs) else np.zeros(0, dtype=np.int64)
+    at = key_positions(keys, pairs)
     holders = pd.DataFrame({"member": [m.site_member[i] for i, _ in bound]})
     m.equipment_capacity = ArrayRows(keys, [
         Terms(at, m.flow, arcs.index.to_numpy()),
@@ -385,8 +391,7 @@ def add_specialist_capacity(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     members = pd.DataFrame({"member": [m.site_member[i] for i, _ in keys]})
     days = positions(m.outreach_days, keys)
     m.specialist_capacity = ArrayRows(keys, [
-        Terms(pd.MultiIndex.from_tuples(keys).get_indexer(pd.MultiIndex.from_frame(pairs))
-              if keys else rows, m.flow, arcs.index.to_numpy()),
+        Terms(key_positions(keys, pairs), m.flow, arcs.index.to_numpy()),
         Terms(rows, m.outreach_days, days, param=m.visits_per_day,
               param_positions=positions(m.visits_per_day, [s for _, s in keys]), sign=-1.0),
         Terms(rows, m.member_in, positions(m.member_in, members), param=m.clinic_visits,
@@ -535,8 +540,7 @@ def add_min_served_share(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
     keys = list(m.SHARE_ROWS)
     rows = np.arange(len(keys))
     arcs = inp.arcs[inp.arcs["service"].isin(inp.served_share.index)]
-    at = pd.MultiIndex.from_tuples(keys).get_indexer(
-        pd.MultiIndex.from_frame(arcs[["zone_id", "service"]])) if keys else np.zeros(0, int)
+    at = key_positions(keys, arcs[["zone_id", "service"]])
     arcs, at = arcs[at >= 0], at[at >= 0]   # zones with a row (every zone with demand)
     homes = pd.DataFrame({"member": [m.zone_member[z] for z, _ in keys]})
     m.min_served_share = ArrayRows(keys, [
@@ -600,7 +604,7 @@ def add_grassroots_target(m: pyo.ConcreteModel, inp: ModelInputs) -> None:
 def _exam_terms(m: pyo.ConcreteModel, inp: ModelInputs) -> dict:
     """site -> the terms of its exams, each needing one read: the flows of every equipment
     served there and its site-bound exams site_reads[i]*member_in[m(i)]."""
-    arcs = inp.arcs[inp.arcs["service"].isin(inp.equipment.index)]
+    arcs = _equipment_arcs(inp)
     terms: dict = {i: [] for i in inp.sites.index}
     flows = list(m.flow.values())   # in arc order
     for a, i in zip(arcs.index.tolist(), arcs["site_id"]):

@@ -389,7 +389,7 @@ def _radius_least_cost(session, options, bound: CoverBound, radius: float):
         return None
     start = {(i, e): float(n) for i, n in zip(candidate_sites(inp, e), bound.units)}
     found = radius_units(inp, options, lambda: start, within=radius)
-    if found is None or found.units is None:
+    if found is None:
         return None
     session.highs.update()   # the goal's rows and objective as set above
     try:

@@ -286,13 +286,10 @@ class HighsModel:
         self.variables: list[VarData] = [v for data in self._components for v in data]
         self.column = dict(zip(map(id, self.variables), range(len(self.variables))))
         self.highs = new_highs()
-        columns = [_component_columns(data) for data in self._components]
-        lb, ub = (np.concatenate([c[k] for c in columns]) if columns else np.empty(0)
-                  for k in (0, 1))
+        lb, ub, discrete = self._columns()
         n = len(self.variables)
         _check(self.highs.addVars(n, lb, ub), "addVars")
-        integer = np.nonzero(np.concatenate([c[2] for c in columns]))[0].astype(np.int32) \
-            if columns else np.empty(0, dtype=np.int32)
+        integer = np.nonzero(discrete)[0].astype(np.int32)
         if len(integer):
             _check(self.highs.changeColsIntegrality(
                 len(integer), integer,
@@ -308,11 +305,17 @@ class HighsModel:
         self._set_costs()
 
     # --- compile ------------------------------------------------------------------------------
-    def _column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self._components:
-            return np.empty(0), np.empty(0)
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower bounds, upper bounds, is integer) of every column, component by component."""
         columns = [_component_columns(data) for data in self._components]
-        return np.concatenate([c[0] for c in columns]), np.concatenate([c[1] for c in columns])
+        if not columns:
+            return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+        lb, ub, discrete = (np.concatenate([c[k] for c in columns]) for k in (0, 1, 2))
+        return lb, ub, discrete
+
+    def _column_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lb, ub, _ = self._columns()
+        return lb, ub
 
     def _add_rows(self) -> None:
         """Every active row, family by family in the model's order: a family built from arrays
@@ -449,13 +452,8 @@ class HighsModel:
     def update(self) -> None:
         """Push changed parameter values, variable bounds/fixings and a new objective to HiGHS."""
         lb, ub = self._column_bounds()
-        for k, (row, col, number, mutable, old) in enumerate(self._mutable_coefs):
-            value = number + sum(_value(sign, c) for sign, c in mutable)
-            if value != old:   # push only what changed
-                self.highs.changeCoeff(row, col, value)
-                self._mutable_coefs[k] = (row, col, number, mutable, value)
-                if lb[col] != ub[col]:   # on a fixed column it only shifts the row (_shift)
-                    self._version += 1
+        for k in range(len(self._mutable_coefs)):
+            self._push_coefficient(k, lb, ub)
         for block in self._array_coefs:
             now = block.terms.values()
             changed = np.nonzero(now != block.values)[0]
@@ -504,6 +502,17 @@ class HighsModel:
                "changeColsBounds")
         self._bounds = (lb, ub)
 
+    def _push_coefficient(self, k: int, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Re-evaluate mutable coefficient k and push it to HiGHS if it changed; a change on a
+        free column is a new model (on a fixed one it only shifts the row: _shift)."""
+        row, col, number, mutable, old = self._mutable_coefs[k]
+        value = number + sum(_value(sign, c) for sign, c in mutable)
+        if value != old:
+            self.highs.changeCoeff(row, col, value)
+            self._mutable_coefs[k] = (row, col, number, mutable, value)
+            if lb[col] != ub[col]:
+                self._version += 1
+
     def row_pusher(self, constraints: list) -> Callable[[], None]:
         """A function that pushes the mutable coefficients and bounds of these rows only (a
         coalition switch re-sets its `equipment_rounding` rows; :meth:`update` would re-read
@@ -520,13 +529,7 @@ class HighsModel:
         def push() -> None:
             lb, ub = self._bounds
             for k in coefs:
-                row, col, number, mutable, old = self._mutable_coefs[k]
-                value = number + sum(_value(sign, c) for sign, c in mutable)
-                if value != old:   # as update(): a change on a free column is a new model
-                    self.highs.changeCoeff(row, col, value)
-                    self._mutable_coefs[k] = (row, col, number, mutable, value)
-                    if lb[col] != ub[col]:
-                        self._version += 1
+                self._push_coefficient(k, lb, ub)
             for row, lo, hi, constants in bounds:
                 lower, upper = self._row_bounds(lo, hi, constants)
                 if (lower, upper) != (self._row_lower[row], self._row_upper[row]):
